@@ -1,0 +1,46 @@
+"""What every handler shares: logging and metrics, the request, and the one place where a
+domain error becomes Twilio's error JSON. Nothing a client sends can produce a 500."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from notify_bindings import dependencies
+from notify_bindings.errors import ApiError, InternalError, error_body
+from notify_bindings.http import ApiRequest, Response, json_response
+from notify_bindings.observability import logger, metrics
+
+Operation = Callable[[ApiRequest], Response]
+LambdaHandler = Callable[[dict[str, Any], Any], Response]
+
+
+def api_handler(operation: Operation) -> LambdaHandler:
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    @functools.wraps(operation)
+    def handler(event: dict[str, Any], context: Any) -> Response:
+        try:
+            return operation(_request(event))
+        except ApiError as error:
+            logger.info("Request refused", extra={"status": error.status, "code": error.code})
+            return error_response(error)
+        except Exception:
+            logger.exception("Request failed")
+            return error_response(InternalError())
+
+    return handler
+
+
+def error_response(error: ApiError) -> Response:
+    body = error_body(error)
+    return json_response(body.status, body.body, body.headers)
+
+
+def _request(event: dict[str, Any]) -> ApiRequest:
+    settings = dependencies.settings()
+    # The account will come from the authorizer's context once credentials exist.
+    return ApiRequest(event, settings.account_sid, settings.public_base_url)

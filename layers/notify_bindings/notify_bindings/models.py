@@ -1,0 +1,321 @@
+"""What a request may carry and what a response says, declared once.
+
+Input limits (design.md, "limits" and "address formats") live here as pydantic constraints;
+the form adapter in `http.py` only turns Twilio's repeated keys into lists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+from urllib.parse import quote, urlencode
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from notify_bindings.sids import CREDENTIAL_SID_PATTERN
+
+MAX_BINDINGS_PER_IDENTITY = 20
+MAX_TAGS_PER_BINDING = 20
+MAX_TAG_FILTERS = 5
+MAX_IDENTITY_FILTERS = 100
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+DEFAULT_PROTOCOL_VERSION = "3"
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_E164 = re.compile(r"\+[0-9]{2,15}")
+_MESSENGER_ID = re.compile(r"[0-9]{1,64}")
+_WHITESPACE = re.compile(r"\s")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class BindingType(StrEnum):
+    APN = "apn"
+    GCM = "gcm"
+    SMS = "sms"
+    FCM = "fcm"
+    FACEBOOK_MESSENGER = "facebook-messenger"
+    ALEXA = "alexa"
+
+    @property
+    def is_push(self) -> bool:
+        """Push channels carry a protocol version; sms and messenger have a fixed format."""
+        return self not in (BindingType.SMS, BindingType.FACEBOOK_MESSENGER)
+
+    @property
+    def takes_credential(self) -> bool:
+        return self in (BindingType.APN, BindingType.FCM, BindingType.GCM)
+
+
+IMPLICIT_TAG_ALL = "all"
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _unique(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _iso_date(value: object) -> object:
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be a date formatted as YYYY-MM-DD")
+    return value
+
+
+def _clamp_page_size(value: int) -> int:
+    # twilio-python sends list(limit=N) as PageSize=N even above the maximum: clamp, don't refuse.
+    return min(value, MAX_PAGE_SIZE)
+
+
+Identity = Annotated[
+    str, StringConstraints(min_length=1, max_length=256), AfterValidator(_no_control_characters)
+]
+Tag = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_no_control_characters)
+]
+Address = Annotated[
+    str, StringConstraints(min_length=1, max_length=512), AfterValidator(_no_control_characters)
+]
+ProtocolVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{1,16}$")]
+CredentialSid = Annotated[str, StringConstraints(pattern=CREDENTIAL_SID_PATTERN)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class CreateBindingForm(BaseModel):
+    """The form body of `POST /v1/Services/{ServiceSid}/Bindings`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    identity: Annotated[Identity, Field(alias="Identity")]
+    binding_type: Annotated[BindingType, Field(alias="BindingType")]
+    address: Annotated[Address, Field(alias="Address")]
+    tags: Annotated[
+        tuple[Tag, ...],
+        Field(alias="Tag", max_length=MAX_TAGS_PER_BINDING),
+        BeforeValidator(_unique),
+    ] = ()
+    notification_protocol_version: Annotated[
+        ProtocolVersion | None, Field(alias="NotificationProtocolVersion")
+    ] = None
+    credential_sid: Annotated[CredentialSid | None, Field(alias="CredentialSid")] = None
+    # Deprecated by Twilio: accepted so old clients keep working, then ignored.
+    endpoint: Annotated[str | None, Field(alias="Endpoint")] = None
+
+    @model_validator(mode="after")
+    def _address_fits_binding_type(self) -> CreateBindingForm:
+        address, kind = self.address, self.binding_type
+        if kind is BindingType.SMS and not _E164.fullmatch(address):
+            raise ValueError("Address must be an E.164 phone number (+ and 2-15 digits)")
+        if kind is BindingType.FACEBOOK_MESSENGER and not (
+            _E164.fullmatch(address) or _MESSENGER_ID.fullmatch(address)
+        ):
+            raise ValueError("Address must be an E.164 phone number or a numeric Messenger id")
+        if kind.is_push and _WHITESPACE.search(address):
+            raise ValueError("Address must not contain whitespace")
+        return self
+
+
+class ListBindingsQuery(BaseModel):
+    """The query string of `GET /v1/Services/{ServiceSid}/Bindings`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    start_date: Annotated[IsoDate | None, Field(alias="StartDate")] = None
+    end_date: Annotated[IsoDate | None, Field(alias="EndDate")] = None
+    identities: Annotated[
+        tuple[Identity, ...],
+        Field(alias="Identity", max_length=MAX_IDENTITY_FILTERS),
+        BeforeValidator(_unique),
+    ] = ()
+    tags: Annotated[
+        tuple[Tag, ...], Field(alias="Tag", max_length=MAX_TAG_FILTERS), BeforeValidator(_unique)
+    ] = ()
+    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(_clamp_page_size)] = (
+        DEFAULT_PAGE_SIZE
+    )
+    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
+    page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
+
+    def filters(self) -> BindingFilters:
+        return BindingFilters(
+            identities=self.identities,
+            tags=self.tags,
+            start_date=self.start_date,
+            end_date=self.end_date,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BindingFilters:
+    """What a list selects: any of `identities`, all of `tags`, created within the dates."""
+
+    identities: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    start_date: date | None = None
+    end_date: date | None = None
+
+    def query_pairs(self) -> list[tuple[str, str]]:
+        """The filters as Twilio spells them in a query string, in a stable order."""
+        pairs: list[tuple[str, str]] = []
+        if self.start_date:
+            pairs.append(("StartDate", self.start_date.isoformat()))
+        if self.end_date:
+            pairs.append(("EndDate", self.end_date.isoformat()))
+        pairs += [("Identity", identity) for identity in self.identities]
+        pairs += [("Tag", tag) for tag in self.tags]
+        return pairs
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A stored binding. Bindings are never updated in place: a replace is a new SID."""
+
+    sid: str
+    account_sid: str
+    service_sid: str
+    identity: str
+    binding_type: BindingType
+    address: str
+    tags: tuple[str, ...]
+    credential_sid: str | None
+    notification_protocol_version: str | None
+    date_created: datetime
+
+    def registers_same_as(self, other: Binding) -> bool:
+        """True when creating `other` over `self` would change nothing a client can see."""
+        return (
+            self.address == other.address
+            and self.identity == other.identity
+            and self.binding_type == other.binding_type
+            and set(self.tags) == set(other.tags)
+            and self.credential_sid == other.credential_sid
+            and self.notification_protocol_version == other.notification_protocol_version
+        )
+
+    def index_tags(self) -> frozenset[str]:
+        """The tags a list filter can select this binding by, beyond the implicit `all`."""
+        return frozenset(self.tags).union({self.binding_type.value}) - {IMPLICIT_TAG_ALL}
+
+    def matches(self, filters: BindingFilters) -> bool:
+        if filters.identities and self.identity not in filters.identities:
+            return False
+        if not self.index_tags().union({IMPLICIT_TAG_ALL}).issuperset(filters.tags):
+            return False
+        day = self.date_created.date()
+        if filters.start_date and day < filters.start_date:
+            return False
+        return not (filters.end_date and day > filters.end_date)
+
+
+_TWILIO_DATE = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class BindingLinks(BaseModel):
+    user: str
+
+
+class BindingResource(BaseModel):
+    """A Binding as Twilio's JSON has it: exactly its fields, dates as `YYYY-MM-DDTHH:MM:SSZ`."""
+
+    sid: str
+    account_sid: str
+    service_sid: str
+    credential_sid: str | None
+    date_created: str
+    date_updated: str
+    notification_protocol_version: str | None
+    endpoint: str | None
+    identity: str
+    binding_type: str
+    address: str
+    tags: list[str]
+    url: str
+    links: BindingLinks
+
+    @classmethod
+    def of(cls, binding: Binding, base_url: str) -> BindingResource:
+        service_url = f"{base_url}/v1/Services/{binding.service_sid}"
+        created = binding.date_created.strftime(_TWILIO_DATE)
+        return cls(
+            sid=binding.sid,
+            account_sid=binding.account_sid,
+            service_sid=binding.service_sid,
+            credential_sid=binding.credential_sid,
+            date_created=created,
+            date_updated=created,
+            notification_protocol_version=binding.notification_protocol_version,
+            endpoint=None,
+            identity=binding.identity,
+            binding_type=binding.binding_type.value,
+            address=binding.address,
+            tags=list(binding.tags),
+            url=f"{service_url}/Bindings/{binding.sid}",
+            links=BindingLinks(user=f"{service_url}/Users/{quote(binding.identity, safe='')}"),
+        )
+
+
+class PageMeta(BaseModel):
+    page: int
+    page_size: int
+    first_page_url: str
+    previous_page_url: str | None
+    url: str
+    next_page_url: str | None
+    key: str
+
+
+class BindingPageResource(BaseModel):
+    bindings: list[BindingResource]
+    meta: PageMeta
+
+    @classmethod
+    def of(
+        cls,
+        bindings: list[Binding],
+        *,
+        base_url: str,
+        path: str,
+        query: ListBindingsQuery,
+        next_page_token: str | None,
+        previous_page_token: str | None,
+    ) -> BindingPageResource:
+        """A page with Twilio's `meta`: absolute URLs on the serving host, filters echoed."""
+        filters = query.filters().query_pairs()
+
+        def url(page: int, token: str | None) -> str:
+            pairs = [*filters, ("PageSize", str(query.page_size)), ("Page", str(page))]
+            if token:
+                pairs.append(("PageToken", token))
+            return f"{base_url}{path}?{urlencode(pairs)}"
+
+        return cls(
+            bindings=[BindingResource.of(binding, base_url) for binding in bindings],
+            meta=PageMeta(
+                page=query.page,
+                page_size=query.page_size,
+                first_page_url=url(0, None),
+                previous_page_url=(
+                    url(max(query.page - 1, 0), previous_page_token)
+                    if previous_page_token
+                    else None
+                ),
+                url=url(query.page, query.page_token),
+                next_page_url=url(query.page + 1, next_page_token) if next_page_token else None,
+                key="bindings",
+            ),
+        )

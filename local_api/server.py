@@ -1,0 +1,121 @@
+"""An HTTP server that does locally what API Gateway does in AWS: match a route of the
+template, build the HTTP API event, invoke the function, and write its response back."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from local_api.events import http_api_event
+from local_api.runtime import LocalFunctions
+from local_api.template import Route
+
+log = logging.getLogger("local_api")
+
+_MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def _twilio_error(status: int, code: int, message: str) -> bytes:
+    return json.dumps(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
+    ).encode()
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], functions: LocalFunctions) -> None:
+        super().__init__(address, _RequestHandler)
+        self.functions = functions
+        self.routes: list[Route] = functions.template.routes
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def serve_in_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="local-api", daemon=True)
+        thread.start()
+        return thread
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: LocalApiServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.info("%s %s", self.address_string(), format % args)
+
+    def _dispatch(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_BODY:
+            self._send(413, _twilio_error(413, 20001, "Request body too large"), {})
+            return
+        body = self.rfile.read(length) if length else b""
+        matches = [(route, route.match(url.path)) for route in self.server.routes]
+        on_path = [route for route, params in matches if params is not None]
+        route = next((r for r in on_path if r.method == self.command), None)
+        if route is None:
+            if on_path:
+                error = _twilio_error(405, 20004, f"Method not allowed: {self.command}")
+                self._send(405, error, {"Allow": ", ".join(r.method for r in on_path)})
+            else:
+                path = url.path.removeprefix("/v1")
+                error = _twilio_error(404, 20404, f"The requested resource {path} was not found")
+                self._send(404, error, {})
+            return
+        event = http_api_event(
+            route,
+            url.path,
+            query=url.query,
+            headers=dict(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+        )
+        try:
+            response = self.server.functions.invoke(route.function, event)
+        except Exception:  # what API Gateway answers when the function itself fails
+            log.exception("%s failed", route.function)
+            self._send(502, b'{"message":"Internal Server Error"}', {})
+            return
+        payload = response.get("body") or ""
+        content = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+        self._send(int(response["statusCode"]), content, response.get("headers") or {})
+
+    def _send(self, status: int, content: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        names = {name.lower() for name in headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if content and "content-type" not in names:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
