@@ -29,8 +29,12 @@ def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[s
         value = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        raise yaml.constructor.ConstructorError(
+            None, None, f"unexpected !{suffix}", node.start_mark
+        )
     if suffix == "Ref":
         return {"Ref": value}
     if suffix == "GetAtt" and isinstance(value, str):
@@ -165,7 +169,7 @@ class SamTemplate:
         )
 
     def _layer_dir(self, logical_id: str) -> Path:
-        return self.root / self.resources[logical_id]["Properties"]["ContentUri"]
+        return self.root / str(self.resources[logical_id]["Properties"]["ContentUri"])
 
 
 def resolve_environment(

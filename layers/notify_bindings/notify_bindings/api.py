@@ -32,7 +32,7 @@ def api_handler(operation: Operation) -> LambdaHandler:
             logger.exception("Request failed")
             return error_response(InternalError())
 
-    return handler
+    return handler  # type: ignore[no-any-return] # Powertools' decorators are untyped
 
 
 def error_response(error: ApiError) -> Response:

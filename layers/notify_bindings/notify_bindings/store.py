@@ -23,6 +23,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -384,15 +385,15 @@ class BindingStore:
 
     def _transact(self, plan: _Transaction) -> None:
         try:
-            with _translated_errors(passing={"TransactionCanceledException"}):
+            with _translated_errors():
                 self._client.transact_write_items(
-                    TransactItems=plan.items,  # type: ignore[arg-type]
+                    TransactItems=plan.items,
                     ClientRequestToken=str(uuid.uuid4()),
                 )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
-            reasons = error.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
+            reasons = error.response.get("CancellationReasons") or []
             raise _Cancelled([reason.get("Code", "None") for reason in reasons]) from None
 
     # -- retries -------------------------------------------------------------------------
@@ -407,29 +408,20 @@ class BindingStore:
 # -- translating errors ------------------------------------------------------------------
 
 
-class _translated_errors:  # noqa: N801 - used as a statement: `with _translated_errors():`
+@contextmanager
+def _translated_errors() -> Iterator[None]:
     """Turn DynamoDB failures into domain errors, by error code only."""
-
-    def __init__(self, passing: frozenset[str] | set[str] = frozenset()) -> None:
-        self._passing = passing
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
-    ) -> bool:
-        if isinstance(error, ClientError):
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in self._passing:
-                return False
-            if code in _THROTTLED:
-                raise Throttled() from error
-            if code in _UNAVAILABLE:
-                raise Unavailable() from error
-        elif isinstance(error, (EndpointUnreachable, HTTPClientError)):
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in _THROTTLED:
+            raise Throttled() from error
+        if code in _UNAVAILABLE:
             raise Unavailable() from error
-        return False
+        raise
+    except (EndpointUnreachable, HTTPClientError) as error:
+        raise Unavailable() from error
 
 
 # -- items -------------------------------------------------------------------------------
