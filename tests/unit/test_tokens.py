@@ -1,0 +1,73 @@
+"""Page tokens: opaque, tamper-evident, bound to the Service and the filters."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from notify_bindings.errors import InvalidPageToken
+from notify_bindings.models import BindingFilters
+from notify_bindings.tokens import Direction, PageCursor, PageTokens
+
+SERVICE = "IS" + "a" * 32
+OTHER_SERVICE = "IS" + "b" * 32
+SID = "BS0190a1b2c3d4" + "e" * 20
+FILTERS = BindingFilters(identities=("alice",), tags=("vip",), start_date=date(2024, 1, 1))
+tokens = PageTokens("a-secret-of-enough-length")
+
+
+def test_given_an_issued_token_when_read_back_then_the_cursor_returns():
+    cursor = PageCursor(Direction.BEFORE, SID)
+
+    token = tokens.issue(SERVICE, FILTERS, cursor)
+
+    assert tokens.read(token, SERVICE, FILTERS) == cursor
+    assert SID[2:] not in token  # opaque: the SID is not readable in it
+
+
+def test_given_the_same_filters_in_another_order_then_the_token_still_reads():
+    token = tokens.issue(SERVICE, BindingFilters(tags=("a", "b")), PageCursor(Direction.AFTER, SID))
+
+    assert tokens.read(token, SERVICE, BindingFilters(tags=("b", "a"))).sid == SID
+
+
+@pytest.mark.parametrize(
+    ("service", "filters"),
+    [
+        (OTHER_SERVICE, FILTERS),
+        (SERVICE, BindingFilters(identities=("alice",), tags=("vip",))),
+        (
+            SERVICE,
+            BindingFilters(identities=("mallory",), tags=("vip",), start_date=date(2024, 1, 1)),
+        ),
+    ],
+)
+def test_given_a_token_when_replayed_elsewhere_then_refused(service, filters):
+    token = tokens.issue(SERVICE, FILTERS, PageCursor(Direction.AFTER, SID))
+
+    with pytest.raises(InvalidPageToken):
+        tokens.read(token, service, filters)
+
+
+def test_given_any_changed_character_when_read_then_refused():
+    token = tokens.issue(SERVICE, FILTERS, PageCursor(Direction.AFTER, SID))
+
+    for position in range(len(token)):
+        replacement = "A" if token[position] != "A" else "B"
+        tampered = token[:position] + replacement + token[position + 1 :]
+        with pytest.raises(InvalidPageToken):
+            tokens.read(tampered, SERVICE, FILTERS)
+
+
+@pytest.mark.parametrize("garbage", ["", "PT", "PT!!!", "XX" + "A" * 40, "PT" + "A" * 500])
+def test_given_garbage_when_read_then_refused(garbage):
+    with pytest.raises(InvalidPageToken):
+        tokens.read(garbage, SERVICE, FILTERS)
+
+
+def test_given_another_secret_when_read_then_refused():
+    token = tokens.issue(SERVICE, FILTERS, PageCursor(Direction.AFTER, SID))
+
+    with pytest.raises(InvalidPageToken):
+        PageTokens("another-secret-entirely").read(token, SERVICE, FILTERS)
