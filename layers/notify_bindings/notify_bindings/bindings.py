@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from notify_bindings import dependencies
-from notify_bindings.errors import NotFound
+from notify_bindings.errors import IdentityLimitExceeded, NotFound
 from notify_bindings.models import (
     DEFAULT_PROTOCOL_VERSION,
     Binding,
     CreateBindingForm,
     ListBindingsQuery,
 )
-from notify_bindings.observability import count
+from notify_bindings.observability import count, logger
 from notify_bindings.sids import is_binding_sid, new_binding_sid, predecessor, successor
 from notify_bindings.store import Outcome, PutResult
 from notify_bindings.tokens import Direction, PageCursor
@@ -37,8 +37,21 @@ def create_binding(service_sid: str, account_sid: str, form: CreateBindingForm) 
         ),
         date_created=created.replace(microsecond=created.microsecond // 1000 * 1000),
     )
-    result = dependencies.binding_store().put(binding)
+    try:
+        result = dependencies.binding_store().put(binding)
+    except IdentityLimitExceeded:
+        count("IdentityLimitRefusals")
+        raise
     count(_PUT_METRICS[result.outcome])
+    # Addresses and identities are personal data: logs name bindings by SID only.
+    logger.info(
+        "Binding stored",
+        extra={
+            "outcome": result.outcome.value,
+            "service_sid": service_sid,
+            "binding_sid": result.binding.sid,
+        },
+    )
     return result
 
 
@@ -61,6 +74,7 @@ def delete_binding(service_sid: str, sid: str) -> None:
     if deleted is None:
         raise NotFound(_binding_path(service_sid, sid))
     count("BindingsDeleted")
+    logger.info("Binding deleted", extra={"service_sid": service_sid, "binding_sid": sid})
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
+    ValidationInfo,
+    field_validator,
 )
 
 from notify_bindings.sids import CREDENTIAL_SID_PATTERN
@@ -116,18 +117,19 @@ class CreateBindingForm(BaseModel):
     # Deprecated by Twilio: accepted so old clients keep working, then ignored.
     endpoint: Annotated[str | None, Field(alias="Endpoint")] = None
 
-    @model_validator(mode="after")
-    def _address_fits_binding_type(self) -> CreateBindingForm:
-        address, kind = self.address, self.binding_type
+    @field_validator("address")
+    @classmethod
+    def _address_fits_binding_type(cls, address: str, info: ValidationInfo) -> str:
+        kind = info.data.get("binding_type")  # absent when BindingType itself was invalid
         if kind is BindingType.SMS and not _E164.fullmatch(address):
-            raise ValueError("Address must be an E.164 phone number (+ and 2-15 digits)")
+            raise ValueError("must be an E.164 phone number (+ and 2-15 digits) for sms")
         if kind is BindingType.FACEBOOK_MESSENGER and not (
             _E164.fullmatch(address) or _MESSENGER_ID.fullmatch(address)
         ):
-            raise ValueError("Address must be an E.164 phone number or a numeric Messenger id")
-        if kind.is_push and _WHITESPACE.search(address):
-            raise ValueError("Address must not contain whitespace")
-        return self
+            raise ValueError("must be an E.164 phone number or a numeric Messenger id")
+        if kind is not None and kind.is_push and _WHITESPACE.search(address):
+            raise ValueError(f"must not contain whitespace for {kind.value}")
+        return address
 
 
 class ListBindingsQuery(BaseModel):
