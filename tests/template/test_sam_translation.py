@@ -1,0 +1,356 @@
+"""The CloudFormation that `sam deploy` would create from template.yaml, translated offline:
+functions and layer, routes, tables, throttling and outputs.
+
+The runtime, architecture and routes are the contract (design.md) and are written out here;
+everything else is read from the template itself. The last test breaks a copy of the template
+in each way these checks guard against and shows that they notice.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from local_api.template import SamTemplate
+
+Document = dict[str, Any]
+
+RUNTIME = "python3.13"
+ARCHITECTURE = "arm64"
+# Route key -> the operation serving it (its handler is functions/<operation>/).
+CONTRACT_ROUTES = {
+    "POST /v1/Services/{ServiceSid}/Bindings": "create_binding",
+    "GET /v1/Services/{ServiceSid}/Bindings": "list_bindings",
+    "GET /v1/Services/{ServiceSid}/Bindings/{Sid}": "fetch_binding",
+    "DELETE /v1/Services/{ServiceSid}/Bindings/{Sid}": "delete_binding",
+}
+_FUNCTION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
+
+
+def of_type(document: Document, kind: str) -> dict[str, Document]:
+    return {name: r for name, r in document["Resources"].items() if r["Type"] == kind}
+
+
+def parameter_default(document: Document, value: Any) -> Any:
+    """`value`, or the default of the parameter it references."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return document["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
+# -- checks, each over the source template and its translation ---------------------------
+
+
+def check_functions(source: Document, translated: Document) -> None:
+    """Every function: a Lambda function on the runtime and architecture, using the layer."""
+    functions = of_type(source, "AWS::Serverless::Function")
+    (layer_id,) = of_type(source, "AWS::Serverless::LayerVersion")
+    (layer_version,) = (
+        name
+        for name in of_type(translated, "AWS::Lambda::LayerVersion")
+        if name.startswith(layer_id)
+    )
+    assert functions
+    for name in functions:
+        function = translated["Resources"][name]
+        assert function["Type"] == "AWS::Lambda::Function", name
+        properties = function["Properties"]
+        assert properties["Runtime"] == RUNTIME, name
+        assert properties["Architectures"] == [ARCHITECTURE], name
+        assert properties.get("Layers") == [{"Ref": layer_version}], name
+
+
+def check_layer(source: Document, translated: Document) -> None:
+    """The layer is built for the functions' architecture and runtime, and says so."""
+    ((layer_id, layer),) = of_type(source, "AWS::Serverless::LayerVersion").items()
+    # Without BuildArchitecture, `sam build` silently installs x86_64 wheels (pydantic-core).
+    assert layer.get("Metadata", {}).get("BuildArchitecture") == ARCHITECTURE
+    assert layer["Metadata"].get("BuildMethod") == RUNTIME
+    (built,) = (
+        resource
+        for name, resource in of_type(translated, "AWS::Lambda::LayerVersion").items()
+        if name.startswith(layer_id)
+    )
+    assert built["Properties"]["CompatibleArchitectures"] == [ARCHITECTURE]
+    assert built["Properties"]["CompatibleRuntimes"] == [RUNTIME]
+
+
+def api_routes(translated: Document) -> dict[str, Document]:
+    """Route key -> API Gateway integration, from the HTTP API's OpenAPI body."""
+    (api,) = of_type(translated, "AWS::ApiGatewayV2::Api").values()
+    return {
+        f"{method.upper()} {path}": operation.get("x-amazon-apigateway-integration", {})
+        for path, operations in api["Properties"]["Body"]["paths"].items()
+        for method, operation in operations.items()
+    }
+
+
+def check_routes(source: Document, translated: Document) -> None:
+    """Exactly the contract's routes, each a Lambda proxy (payload 2.0) to the function that
+    local_api.template says serves it - the one with that operation's code - which API Gateway
+    may invoke."""
+    template = SamTemplate(source)
+    served_by = {route.route_key: route.function for route in template.routes}
+    routes = api_routes(translated)
+    assert set(routes) == set(CONTRACT_ROUTES)
+    assert set(served_by) == set(CONTRACT_ROUTES)
+    for route_key, operation in CONTRACT_ROUTES.items():
+        assert template.functions[served_by[route_key]].code_dir.name == operation, route_key
+    permissions = of_type(translated, "AWS::Lambda::Permission").values()
+    for route_key, integration in routes.items():
+        assert integration["type"] == "aws_proxy", route_key
+        assert integration["payloadFormatVersion"] == "2.0", route_key
+        assert _FUNCTION_ARN.findall(integration["uri"]["Fn::Sub"]) == [served_by[route_key]]
+        method, path = route_key.split(" ", 1)
+        invoked_as = "/" + method + re.sub(r"\{\w+\}", "*", path)
+        assert any(
+            permission["Properties"]["FunctionName"] == {"Ref": served_by[route_key]}
+            and permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+            and permission["Properties"]["SourceArn"]["Fn::Sub"][0].endswith(invoked_as)
+            for permission in permissions
+        ), f"API Gateway may not invoke {served_by[route_key]} for {route_key}"
+
+
+def check_tables(source: Document, translated: Document) -> None:
+    """On-demand, recoverable, encrypted, protected from deletion and kept with the stack."""
+    tables = of_type(translated, "AWS::DynamoDB::Table")
+    assert set(tables) == set(of_type(source, "AWS::DynamoDB::Table"))
+    assert len(tables) == 2
+    for name, table in tables.items():
+        properties = table["Properties"]
+        recovery = properties.get("PointInTimeRecoverySpecification", {})
+        assert properties.get("BillingMode") == "PAY_PER_REQUEST", name
+        assert recovery.get("PointInTimeRecoveryEnabled") is True, name
+        assert properties.get("SSESpecification", {}).get("SSEEnabled") is True, name
+        assert properties.get("DeletionProtectionEnabled") is True, name
+        assert table.get("DeletionPolicy") == "Retain", name
+        assert table.get("UpdateReplacePolicy") == "Retain", name
+
+
+def check_bindings_table_keys(source: Document, translated: Document) -> None:
+    """Keyed by Service and address, with a GSI ByIdentity on the identity."""
+    properties = translated["Resources"]["BindingsTable"]["Properties"]
+    defined = {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]}
+    assert properties["KeySchema"] == [
+        {"AttributeName": "ServiceSid", "KeyType": "HASH"},
+        {"AttributeName": "Address", "KeyType": "RANGE"},
+    ]
+    indexes = properties.get("GlobalSecondaryIndexes", [])
+    by_identity = next((i for i in indexes if i["IndexName"] == "ByIdentity"), None)
+    assert by_identity is not None, "no GSI ByIdentity"
+    keys = {key["KeyType"]: key["AttributeName"] for key in by_identity["KeySchema"]}
+    assert "Identity" in keys["HASH"]
+    assert defined[keys["HASH"]] == "S"
+
+
+def check_throttling(source: Document, translated: Document) -> None:
+    """Every stage of the HTTP API throttles every route by default."""
+    (api_id,) = of_type(translated, "AWS::ApiGatewayV2::Api")
+    stages = [
+        stage["Properties"]
+        for stage in of_type(translated, "AWS::ApiGatewayV2::Stage").values()
+        if stage["Properties"]["ApiId"] == {"Ref": api_id}
+    ]
+    assert stages
+    for stage in stages:
+        settings = stage.get("DefaultRouteSettings", {})
+        rate = parameter_default(translated, settings.get("ThrottlingRateLimit"))
+        burst = parameter_default(translated, settings.get("ThrottlingBurstLimit"))
+        assert isinstance(rate, int | float), stage
+        assert rate > 0
+        assert isinstance(burst, int | float), stage
+        assert burst > 0
+
+
+def check_outputs(source: Document, translated: Document) -> None:
+    """ApiUrl is the HTTPS base URL of the HTTP API's $default stage (no stage in the path)."""
+    (api_id,) = of_type(source, "AWS::Serverless::HttpApi")
+    url = translated.get("Outputs", {}).get("ApiUrl", {}).get("Value")
+    assert url == {
+        "Fn::Sub": f"https://${{{api_id}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}"
+    }
+
+
+# -- the template as it is -----------------------------------------------------------------
+
+
+def test_given_the_template_when_translated_then_every_function_is_a_python313_arm64_lambda_with_the_layer(  # noqa: E501
+    sam_document, cloudformation
+):
+    check_functions(sam_document, cloudformation)
+
+
+def test_given_the_template_when_translated_then_the_layer_is_built_for_arm64_python313(
+    sam_document, cloudformation
+):
+    check_layer(sam_document, cloudformation)
+
+
+def test_given_the_template_when_translated_then_the_api_has_exactly_the_contract_routes_each_to_its_function(  # noqa: E501
+    sam_document, cloudformation
+):
+    check_routes(sam_document, cloudformation)
+
+
+def test_given_the_template_when_translated_then_both_tables_are_on_demand_recoverable_encrypted_and_retained(  # noqa: E501
+    sam_document, cloudformation
+):
+    check_tables(sam_document, cloudformation)
+
+
+def test_given_the_template_when_translated_then_bindings_are_keyed_by_service_and_address_with_a_gsi_on_identity(  # noqa: E501
+    sam_document, cloudformation
+):
+    check_bindings_table_keys(sam_document, cloudformation)
+
+
+def test_given_the_template_when_translated_then_the_api_throttles_requests(
+    sam_document, cloudformation
+):
+    check_throttling(sam_document, cloudformation)
+
+
+def test_given_the_template_when_translated_then_it_outputs_the_api_url(
+    sam_document, cloudformation
+):
+    check_outputs(sam_document, cloudformation)
+
+
+# -- the checks notice a broken template -------------------------------------------------
+
+Check = Callable[[Document, Document], None]
+
+
+def _function(document: Document, name: str) -> Document:
+    properties: Document = document["Resources"][name]["Properties"]
+    return properties
+
+
+def _globals(document: Document) -> Document:
+    function_globals: Document = document["Globals"]["Function"]
+    return function_globals
+
+
+def _table(document: Document, name: str) -> Document:
+    table: Document = document["Resources"][name]
+    return table
+
+
+def _layer(document: Document) -> Document:
+    (layer,) = of_type(document, "AWS::Serverless::LayerVersion").values()
+    return layer
+
+
+def _http_api(document: Document) -> Document:
+    (api,) = of_type(document, "AWS::Serverless::HttpApi").values()
+    properties: Document = api["Properties"]
+    return properties
+
+
+BREAKAGES: dict[str, tuple[Check, Callable[[Document], Any]]] = {
+    "runtime python3.12": (
+        check_functions,
+        lambda d: _globals(d).update(Runtime="python3.12"),
+    ),
+    "one function on x86_64": (
+        check_functions,
+        lambda d: _function(d, "ListBindingsFunction").update(Architectures=["x86_64"]),
+    ),
+    "functions without the layer": (
+        check_functions,
+        lambda d: _globals(d).pop("Layers"),
+    ),
+    "layer without BuildArchitecture": (
+        check_layer,
+        lambda d: _layer(d)["Metadata"].pop("BuildArchitecture"),
+    ),
+    "layer for x86_64": (
+        check_layer,
+        lambda d: _layer(d)["Properties"].update(CompatibleArchitectures=["x86_64"]),
+    ),
+    "a route missing": (
+        check_routes,
+        lambda d: _function(d, "DeleteBindingFunction").pop("Events"),
+    ),
+    "an extra route": (
+        check_routes,
+        lambda d: _function(d, "FetchBindingFunction")["Events"].update(
+            Update={
+                "Type": "HttpApi",
+                "Properties": {
+                    "ApiId": {"Ref": "BindingsApi"},
+                    "Method": "POST",
+                    "Path": "/v1/Services/{ServiceSid}/Bindings/{Sid}",
+                },
+            }
+        ),
+    ),
+    "routes served by swapped functions": (
+        check_routes,
+        lambda d: (
+            _function(d, "FetchBindingFunction")["Events"]["Fetch"]["Properties"].update(
+                Method="DELETE"
+            ),
+            _function(d, "DeleteBindingFunction")["Events"]["Delete"]["Properties"].update(
+                Method="GET"
+            ),
+        ),
+    ),
+    "a provisioned table": (
+        check_tables,
+        lambda d: _table(d, "BindingIndexTable")["Properties"].update(
+            BillingMode="PROVISIONED",
+            ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+        ),
+    ),
+    "no point-in-time recovery": (
+        check_tables,
+        lambda d: _table(d, "BindingsTable")["Properties"].pop("PointInTimeRecoverySpecification"),
+    ),
+    "no encryption": (
+        check_tables,
+        lambda d: _table(d, "BindingIndexTable")["Properties"].pop("SSESpecification"),
+    ),
+    "no deletion protection": (
+        check_tables,
+        lambda d: _table(d, "BindingsTable")["Properties"].update(DeletionProtectionEnabled=False),
+    ),
+    "a table deleted with the stack": (
+        check_tables,
+        lambda d: _table(d, "BindingIndexTable").update(DeletionPolicy="Delete"),
+    ),
+    "bindings keyed by SID": (
+        check_bindings_table_keys,
+        lambda d: _table(d, "BindingsTable")["Properties"]["KeySchema"][1].update(
+            AttributeName="Sid"
+        ),
+    ),
+    "no identity index": (
+        check_bindings_table_keys,
+        lambda d: _table(d, "BindingsTable")["Properties"].pop("GlobalSecondaryIndexes"),
+    ),
+    "no throttling": (
+        check_throttling,
+        lambda d: _http_api(d).pop("DefaultRouteSettings"),
+    ),
+    "no ApiUrl output": (
+        check_outputs,
+        lambda d: d["Outputs"].pop("ApiUrl"),
+    ),
+}
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_given_a_template_broken_in_one_way_when_translated_then_its_check_fails(
+    sam_document, translate, breakage
+):
+    check, break_it = BREAKAGES[breakage]
+    broken = copy.deepcopy(sam_document)
+    break_it(broken)
+
+    with pytest.raises(AssertionError):
+        check(broken, translate(broken))
