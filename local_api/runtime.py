@@ -7,7 +7,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,17 +28,44 @@ LOCAL_CREDENTIALS = {
 
 @contextmanager
 def embedded_dynamodb() -> Iterator[str]:
-    """A moto server on a free loopback port; yields its endpoint URL."""
+    """A moto server on a free loopback port; yields its endpoint URL.
+
+    It answers one request at a time. moto's DynamoDB is not thread-safe: a transaction
+    snapshots whole tables, and a cancelled one restores them, undoing writes that other
+    requests made meanwhile. DynamoDB makes every request atomic; one at a time does too.
+    """
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    wsgi_server = server._server  # moto offers no other way to wrap its WSGI application
+    if wsgi_server is None:
+        raise RuntimeError("the embedded DynamoDB did not start")
+    wsgi_server.app = _OneRequestAtATime(wsgi_server.app)
     try:
         host, port = server.get_host_and_port()
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+class _OneRequestAtATime:
+    """WSGI middleware that runs the application, and reads its response, under one lock."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with self._lock:
+            response = self._app(environ, start_response)
+            try:
+                return [b"".join(response)]
+            finally:
+                close = getattr(response, "close", None)
+                if close is not None:
+                    close()
 
 
 def dynamodb_client(endpoint_url: str | None) -> Any:

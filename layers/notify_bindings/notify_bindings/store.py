@@ -59,6 +59,7 @@ _UNAVAILABLE = frozenset({"InternalServerError", "ServiceUnavailable"})
 _CONFLICT = frozenset({"TransactionConflict", "TransactionConflictException"})
 _CONDITION_FAILED = "ConditionalCheckFailed"
 _BATCH_GET_LIMIT = 100
+_MAX_LOOKS = 50  # reads of the current state by one write, when other writes keep winning
 
 
 class Outcome(Enum):
@@ -112,6 +113,34 @@ class _Transaction:
     def add(self, operation: str, table: str, **request: Any) -> int:
         self.items.append({operation: {"TableName": table, **request}})
         return len(self.items) - 1
+
+
+@dataclass
+class _WriteRetries:
+    """When a write tries again, and when it gives up.
+
+    DynamoDB failing it (a transaction conflict, say) counts: back off, and give up after
+    `max_failures`. Losing a condition to another write does not: that write made progress,
+    and a burst of writes to one address makes all but one lose, again and again. Look again
+    after a short jitter (so that the losers of one race do not race again in step), within
+    `_MAX_LOOKS` looks in all, so that a write ends well within the function's timeout.
+    """
+
+    max_failures: int
+    back_off: Callable[[int], None]
+    failures: int = 0
+    looks: int = 0
+
+    def remain(self) -> bool:
+        self.looks += 1
+        return self.failures < self.max_failures and self.looks <= _MAX_LOOKS
+
+    def failed(self) -> None:
+        self.back_off(self.failures)
+        self.failures += 1
+
+    def lost_race(self) -> None:
+        self.back_off(0)
 
 
 class BindingStore:
@@ -253,7 +282,8 @@ class BindingStore:
     def put(self, new: Binding) -> PutResult:
         """Create `new`, replacing whatever binding holds its address in the Service."""
         shrink = _Shrink.DECREMENT
-        for attempt in self._attempts():
+        retries = self._write_retries()
+        while retries.remain():
             current = self._binding_at(new.service_sid, new.address)
             if current is not None and current.registers_same_as(new):
                 return PutResult(current, Outcome.UNCHANGED)
@@ -302,13 +332,14 @@ class BindingStore:
                 self._transact(plan)
             except _Cancelled as cancelled:
                 if cancelled.failed(address_guard) or cancelled.failed(moved_at):
-                    continue  # the address changed hands meanwhile: look again
+                    retries.lost_race()  # the address changed hands meanwhile: look again
+                    continue
                 if cancelled.failed(shrink_at):
                     shrink = shrink.other()
                     continue
                 if cancelled.failed(grow_at):
                     raise IdentityLimitExceeded(MAX_BINDINGS_PER_IDENTITY) from None
-                self._back_off(attempt)
+                retries.failed()
                 continue
             return PutResult(new, Outcome.CREATED if current is None else Outcome.REPLACED)
         raise Unavailable()
@@ -316,7 +347,8 @@ class BindingStore:
     def delete(self, service_sid: str, sid: str) -> Binding | None:
         """Delete the binding; None when there is no such binding (any more)."""
         shrink = _Shrink.DECREMENT
-        for attempt in self._attempts():
+        retries = self._write_retries()
+        while retries.remain():
             current = self.get(service_sid, sid)
             if current is None:
                 return None
@@ -333,11 +365,11 @@ class BindingStore:
                 self._transact(plan)
             except _Cancelled as cancelled:
                 if cancelled.failed(address_guard):
-                    continue
+                    continue  # replaced or deleted meanwhile: the next look finds it gone
                 if cancelled.failed(shrink_at):
                     shrink = shrink.other()
                     continue
-                self._back_off(attempt)
+                retries.failed()
                 continue
             return current
         raise Unavailable()
@@ -400,6 +432,9 @@ class BindingStore:
 
     def _attempts(self) -> range:
         return range(self._max_attempts)
+
+    def _write_retries(self) -> _WriteRetries:
+        return _WriteRetries(self._max_attempts, self._back_off)
 
     def _back_off(self, attempt: int) -> None:
         self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter
