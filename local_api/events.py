@@ -22,6 +22,7 @@ def http_api_event(
     route: Route,
     path: str,
     *,
+    method: str | None = None,
     query: str = "",
     headers: Mapping[str, str] | None = None,
     body: bytes = b"",
@@ -44,7 +45,7 @@ def http_api_event(
             "domainName": host.split(":")[0],
             "domainPrefix": host.split(".")[0],
             "http": {
-                "method": route.method,
+                "method": method or route.method,
                 "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": source_ip,
@@ -56,9 +57,11 @@ def http_api_event(
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
         },
-        "pathParameters": route.match(path) or {},
         "isBase64Encoded": False,
     }
+    parameters = route.match(path)
+    if parameters:  # absent, as from API Gateway, on routes without any
+        event["pathParameters"] = parameters
     if query:
         # API Gateway joins repeated keys with commas here; handlers must read rawQueryString.
         joined: dict[str, list[str]] = {}

@@ -4,7 +4,6 @@ template, build the HTTP API event, invoke the function, and write its response 
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,17 +19,6 @@ log = logging.getLogger("local_api")
 _MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
-def _twilio_error(status: int, code: int, message: str) -> bytes:
-    return json.dumps(
-        {
-            "code": code,
-            "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status,
-        }
-    ).encode()
-
-
 class LocalApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -38,6 +26,13 @@ class LocalApiServer(ThreadingHTTPServer):
         super().__init__(address, _RequestHandler)
         self.functions = functions
         self.routes: list[Route] = functions.template.routes
+
+    def route_for(self, method: str, path: str) -> Route | None:
+        """The route API Gateway would take: a matching method and path, else $default."""
+        for route in self.routes:
+            if route.method in (method, "ANY") and route.match(path) is not None:
+                return route
+        return next((route for route in self.routes if route.is_default), None)
 
     @property
     def base_url(self) -> str:
@@ -70,6 +65,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._dispatch()
 
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.info("%s %s", self.address_string(), format % args)
 
@@ -77,24 +75,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         if length > _MAX_BODY:
-            self._send(413, _twilio_error(413, 20001, "Request body too large"), {})
+            self._send(413, b'{"message":"Request Entity Too Large"}', {})
             return
         body = self.rfile.read(length) if length else b""
-        matches = [(route, route.match(url.path)) for route in self.server.routes]
-        on_path = [route for route, params in matches if params is not None]
-        route = next((r for r in on_path if r.method == self.command), None)
-        if route is None:
-            if on_path:
-                error = _twilio_error(405, 20004, f"Method not allowed: {self.command}")
-                self._send(405, error, {"Allow": ", ".join(r.method for r in on_path)})
-            else:
-                path = url.path.removeprefix("/v1")
-                error = _twilio_error(404, 20404, f"The requested resource {path} was not found")
-                self._send(404, error, {})
+        route = self.server.route_for(self.command, url.path)
+        if route is None:  # what API Gateway answers when nothing matches, not even $default
+            self._send(404, b'{"message":"Not Found"}', {})
             return
         event = http_api_event(
             route,
             url.path,
+            method=self.command,
             query=url.query,
             headers=dict(self.headers.items()),
             body=body,

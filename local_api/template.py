@@ -45,18 +45,28 @@ def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[s
 _CloudFormationLoader.add_multi_constructor("!", _short_form)
 
 
+DEFAULT_ROUTE = "$default"
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # as the template has it: /v1/Services/{ServiceSid}/Bindings
+    path: str  # as the template has it: /v1/Services/{ServiceSid}/Bindings, or $default
     function: str
 
     @property
     def route_key(self) -> str:
-        return f"{self.method} {self.path}"
+        return DEFAULT_ROUTE if self.is_default else f"{self.method} {self.path}"
+
+    @property
+    def is_default(self) -> bool:
+        """The route API Gateway takes when no other matches (an HttpApi event with no Path)."""
+        return self.path == DEFAULT_ROUTE
 
     def match(self, path: str) -> dict[str, str] | None:
         """The path parameters when `path` fits this route's pattern, else None."""
+        if self.is_default:
+            return None
         match = self._pattern.fullmatch(path)
         return match.groupdict() if match else None
 
@@ -152,7 +162,11 @@ class SamTemplate:
             layer["Ref"] for layer in [*defaults.get("Layers", []), *own.get("Layers", [])]
         ]
         routes = tuple(
-            Route(event["Properties"]["Method"].upper(), event["Properties"]["Path"], name)
+            Route(
+                event["Properties"].get("Method", "ANY").upper(),
+                event["Properties"].get("Path", DEFAULT_ROUTE),
+                name,
+            )
             for event in props.get("Events", {}).values()
             if event["Type"] == "HttpApi"
         )

@@ -223,12 +223,19 @@ def _delete_every_way(run: Call, create: Create, path: str) -> None:
     assert run(f"{path}/{last}")["statusCode"] == 404
 
 
+def _unmatched(run: Call, create: Create, path: str) -> None:
+    sid = create(path, Identity="alice", Address="token-1")
+    assert run(f"{path}/{sid}", method="POST")["statusCode"] == 405
+    assert run(f"{path}/{sid}/Nothing", method="GET")["statusCode"] == 404
+
+
 # Every path of each operation through the store, by the route it serves.
 SCENARIOS: dict[str, Callable[[Call, Create, str], None]] = {
     "POST /v1/Services/{ServiceSid}/Bindings": _create_then_replace,
     "GET /v1/Services/{ServiceSid}/Bindings/{Sid}": _fetch,
     "GET /v1/Services/{ServiceSid}/Bindings": _list_every_way,
     "DELETE /v1/Services/{ServiceSid}/Bindings/{Sid}": _delete_every_way,
+    "$default": _unmatched,
 }
 
 
@@ -249,12 +256,19 @@ def calls_by_function(template: SamTemplate, functions: LocalFunctions) -> dict[
     routes = {route.route_key: route for route in template.routes}
     (creator,) = (r.function for r in template.routes if r.method == "POST")
 
-    def call(function: str, path: str, form: Any = None, query: Any = None) -> dict[str, Any]:
+    def call(
+        function: str, path: str, form: Any = None, query: Any = None, method: str | None = None
+    ) -> dict[str, Any]:
         (route,) = template.functions[function].routes
         body = urlencode(form or {}, doseq=True).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded"} if form else {}
         event = http_api_event(
-            route, path, query=urlencode(query or {}, doseq=True), headers=headers, body=body
+            route,
+            path,
+            method=method,
+            query=urlencode(query or {}, doseq=True),
+            headers=headers,
+            body=body,
         )
         return functions.invoke(function, event)
 

@@ -27,6 +27,8 @@ CONTRACT_ROUTES = {
     "GET /v1/Services/{ServiceSid}/Bindings": "list_bindings",
     "GET /v1/Services/{ServiceSid}/Bindings/{Sid}": "fetch_binding",
     "DELETE /v1/Services/{ServiceSid}/Bindings/{Sid}": "delete_binding",
+    # Everything else: Twilio's 404/405 error JSON rather than API Gateway's own.
+    "$default": "unmatched_route",
 }
 _FUNCTION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
 
@@ -83,7 +85,9 @@ def api_routes(translated: Document) -> dict[str, Document]:
     """Route key -> API Gateway integration, from the HTTP API's OpenAPI body."""
     (api,) = of_type(translated, "AWS::ApiGatewayV2::Api").values()
     return {
-        f"{method.upper()} {path}": operation.get("x-amazon-apigateway-integration", {})
+        "$default"
+        if operation.get("isDefaultRoute")
+        else f"{method.upper()} {path}": operation.get("x-amazon-apigateway-integration", {})
         for path, operations in api["Properties"]["Body"]["paths"].items()
         for method, operation in operations.items()
     }
@@ -105,8 +109,11 @@ def check_routes(source: Document, translated: Document) -> None:
         assert integration["type"] == "aws_proxy", route_key
         assert integration["payloadFormatVersion"] == "2.0", route_key
         assert _FUNCTION_ARN.findall(integration["uri"]["Fn::Sub"]) == [served_by[route_key]]
-        method, path = route_key.split(" ", 1)
-        invoked_as = "/" + method + re.sub(r"\{\w+\}", "*", path)
+        if route_key == "$default":
+            invoked_as = "/*"  # any method on any path
+        else:
+            method, path = route_key.split(" ", 1)
+            invoked_as = "/" + method + re.sub(r"\{\w+\}", "*", path)
         assert any(
             permission["Properties"]["FunctionName"] == {"Ref": served_by[route_key]}
             and permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
@@ -354,3 +361,12 @@ def test_given_a_template_broken_in_one_way_when_translated_then_its_check_fails
 
     with pytest.raises(AssertionError):
         check(broken, translate(broken))
+
+
+def test_given_the_unmatched_route_function_then_it_knows_exactly_the_templates_routes(template):
+    """It tells a wrong method (405) from a wrong path (404) by the routes it is given, so
+    they must be the template's own."""
+    (unmatched,) = (f for f in template.functions.values() if any(r.is_default for r in f.routes))
+    given = {route.strip() for route in unmatched.environment["API_ROUTES"].split(",")}
+
+    assert given == {route.route_key for route in template.routes if not route.is_default}

@@ -6,9 +6,17 @@ import os
 from collections.abc import Mapping
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from notify_bindings.sids import ACCOUNT_SID_PATTERN
+
+
+def _split(value: object) -> object:
+    return (
+        [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, str)
+        else value
+    )
 
 
 class Settings(BaseModel):
@@ -23,6 +31,9 @@ class Settings(BaseModel):
     dynamodb_endpoint_url: Annotated[str | None, Field(alias="DYNAMODB_ENDPOINT_URL")] = None
     # Public base URL when the API sits behind a custom domain; otherwise derived per request.
     public_base_url: Annotated[str | None, Field(alias="PUBLIC_BASE_URL")] = None
+    # The API's routes ("POST /v1/Services/{ServiceSid}/Bindings, ..."), for telling a wrong
+    # method (405) from a wrong path (404) on requests that match none of them.
+    api_routes: Annotated[tuple[str, ...], Field(alias="API_ROUTES"), BeforeValidator(_split)] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:

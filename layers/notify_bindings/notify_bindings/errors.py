@@ -22,6 +22,10 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
 
 class InvalidParameter(ApiError):
     status = 400
@@ -57,8 +61,13 @@ class MethodNotAllowed(ApiError):
     status = 405
     code = 20004
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, allowed: list[str]) -> None:
         super().__init__(f"Method not allowed: {method}")
+        self.allowed = allowed
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)}
 
 
 class Throttled(ApiError):
@@ -92,7 +101,6 @@ class ErrorBody:
 
 
 def error_body(error: ApiError) -> ErrorBody:
-    headers = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
     return ErrorBody(
         status=error.status,
         body={
@@ -101,5 +109,5 @@ def error_body(error: ApiError) -> ErrorBody:
             "more_info": MORE_INFO.format(code=error.code),
             "status": error.status,
         },
-        headers=headers,
+        headers=error.headers,
     )
