@@ -162,14 +162,7 @@ class BindingStore:
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, service_sid: str, sid: str) -> Binding | None:
-        with _translated_errors():
-            response = self._client.get_item(
-                TableName=self._index_table,
-                Key=_sid_key(service_sid, sid),
-                ConsistentRead=True,
-            )
-        item = response.get("Item")
-        return _binding_from(item) if item else None
+        return self._read_binding(self._index_table, _sid_key(service_sid, sid))
 
     def list_page(
         self,
@@ -375,12 +368,11 @@ class BindingStore:
         raise Unavailable()
 
     def _binding_at(self, service_sid: str, address: str) -> Binding | None:
+        return self._read_binding(self._bindings_table, _address_key(service_sid, address))
+
+    def _read_binding(self, table: str, key: Item) -> Binding | None:
         with _translated_errors():
-            response = self._client.get_item(
-                TableName=self._bindings_table,
-                Key=_address_key(service_sid, address),
-                ConsistentRead=True,
-            )
+            response = self._client.get_item(TableName=table, Key=key, ConsistentRead=True)
         item = response.get("Item")
         return _binding_from(item) if item else None
 
