@@ -48,6 +48,8 @@ class LocalApiServer(ThreadingHTTPServer):
 class _RequestHandler(BaseHTTPRequestHandler):
     server: LocalApiServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes; with Nagle on, the body of every response on a
+    # kept-alive connection (the twilio client keeps them) waits ~40 ms for a delayed ACK.
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:

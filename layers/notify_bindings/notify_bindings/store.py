@@ -444,7 +444,8 @@ def _translated_errors() -> Iterator[None]:
         code = error.response.get("Error", {}).get("Code", "")
         if code in _THROTTLED:
             raise Throttled() from error
-        if code in _UNAVAILABLE:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _UNAVAILABLE or status >= 500:
             raise Unavailable() from error
         raise
     except (EndpointUnreachable, HTTPClientError) as error:
