@@ -1,7 +1,10 @@
-"""`python -m local_api`: serve every route of template.yaml on http://127.0.0.1:$PORT.
+"""`python -m local_api`: serve every route of template.yaml on http://127.0.0.1:$PORT, as API
+Gateway would (each route's Lambda authorizer first), and run its SQS-triggered functions, as
+Lambda's event sources would.
 
-DynamoDB is an embedded moto server holding the template's tables, unless
-DYNAMODB_ENDPOINT_URL names another DynamoDB-compatible endpoint (DynamoDB Local, say).
+An embedded moto server holds the template's DynamoDB tables and SQS queues. DynamoDB can be
+another DynamoDB-compatible endpoint instead (DynamoDB Local, say); SQS stays embedded.
+Development accounts are created at start-up and printed with their auth tokens.
 """
 
 from __future__ import annotations
@@ -9,24 +12,121 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from contextlib import ExitStack, suppress
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
+from local_api.accounts import AccountRequest, DevAccount, requested_accounts, seed_accounts
+from local_api.event_sources import start_pollers
 from local_api.runtime import (
     LocalFunctions,
+    LocalQueue,
+    create_queues,
     create_tables,
     dynamodb_client,
     embedded_dynamodb,
+    environment_overrides,
+    keep_aws_local,
+    put_layers_on_path,
+    sqs_client,
 )
 from local_api.server import LocalApiServer
 from local_api.template import TEMPLATE_PATH, SamTemplate
 
-EXAMPLE_SERVICE = "IS" + "0" * 31 + "1"
+ENVIRONMENT_HELP = """environment:
+  PORT                   the port when --port is not given (3000)
+  DYNAMODB_ENDPOINT_URL  another DynamoDB-compatible endpoint than the embedded one
+  NOTIFY_ACCOUNT_SID, NOTIFY_AUTH_TOKEN
+                         the development account to create (both or neither);
+                         without them an account is generated at each start
+  NOTIFY_DEV_ACCOUNTS    more accounts to create: AC...:token,AC...:token
+
+  Any variable the template declares for a function (AUTH_CACHE_SECONDS, say) that is set
+  here overrides the template's value, as `sam local --env-vars` does:
+  `AUTH_CACHE_SECONDS=0 make run`. AWS credentials and region never do: the functions
+  always talk to the local endpoints.
+"""
+
+
+@dataclass
+class LocalApi:
+    server: LocalApiServer
+    dynamodb_endpoint: str
+    sqs_endpoint: str
+    queues: Mapping[str, LocalQueue]
+    accounts: list[DevAccount]
+    overridden: list[str]
+
+
+@contextmanager
+def running(
+    template: SamTemplate,
+    address: tuple[str, int],
+    environ: Mapping[str, str],
+    accounts: list[AccountRequest],
+) -> Iterator[LocalApi]:
+    """Everything `make run` serves, ready to serve; stops the pollers, then the servers."""
+    overrides = environment_overrides(template, environ)  # read before keep_aws_local()
+    keep_aws_local()
+    put_layers_on_path(template)
+    with ExitStack() as stack:
+        embedded = stack.enter_context(embedded_dynamodb())
+        dynamodb = environ.get("DYNAMODB_ENDPOINT_URL") or embedded
+        tables = create_tables(dynamodb_client(dynamodb), template)
+        sqs = sqs_client(embedded)
+        queues = create_queues(sqs, template)
+        functions = LocalFunctions.start(
+            template, dynamodb, tables, overrides, queues=queues, sqs_endpoint_url=embedded
+        )
+        # The table the layer keeps accounts in, when the template has one.
+        accounts_table = functions.environment.get("ACCOUNTS_TABLE")
+        seeded = (
+            seed_accounts(dynamodb_client(dynamodb), accounts_table, accounts)
+            if accounts_table
+            else []
+        )
+        server = LocalApiServer(address, functions)
+        stack.callback(server.server_close)
+        for poller in start_pollers(functions, queues, sqs):
+            stack.callback(poller.stop)
+        yield LocalApi(server, dynamodb, embedded, queues, seeded, sorted(overrides))
+
+
+def announce(api: LocalApi) -> None:
+    base = api.server.base_url
+    lines = [f"notify-bindings local API on {base} (DynamoDB at {api.dynamodb_endpoint})"]
+    lines += [f"account {a.sid} auth token {a.auth_token}" for a in api.accounts]
+    if api.accounts:
+        first = api.accounts[0]
+        lines.append(
+            f"try: curl -u {first.sid}:{first.auth_token} -X POST {base}/v1/Services "
+            "-d FriendlyName=demo"
+        )
+        lines.append(
+            f"admin: scripts/notify-admin --endpoint-url {api.dynamodb_endpoint} accounts list"
+        )
+    if api.queues:
+        lines.append(f"SQS at {api.sqs_endpoint}: {', '.join(api.queues)}")
+    if api.overridden:
+        lines.append(f"from this environment: {', '.join(api.overridden)}")
+    print("\n".join(lines), flush=True)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the server as Ctrl-C does, cleanly
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_api", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m local_api",
+        description=__doc__,
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=int(os.environ.get("PORT", "3000")), help="0 picks a free port"
@@ -39,25 +139,16 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-
+    signal.signal(signal.SIGTERM, _stop)
     template = SamTemplate.load(Path(args.template))
-    with ExitStack() as stack:
-        endpoint = os.environ.get("DYNAMODB_ENDPOINT_URL") or stack.enter_context(
-            embedded_dynamodb()
-        )
-        tables = create_tables(dynamodb_client(endpoint), template)
-        functions = LocalFunctions.start(template, endpoint, tables)
-        server = LocalApiServer((args.host, args.port), functions)
-        stack.callback(server.server_close)
-        base = server.base_url
-        print(f"notify-bindings local API on {base} (DynamoDB at {endpoint})", flush=True)
-        print(
-            f"try: curl -X POST {base}/v1/Services/{EXAMPLE_SERVICE}/Bindings "
-            "-d Identity=alice -d BindingType=sms --data-urlencode Address=+15551234567",
-            flush=True,
-        )
-        with suppress(KeyboardInterrupt):
-            server.serve_forever()
+    try:
+        accounts = requested_accounts(os.environ)
+        with running(template, (args.host, args.port), os.environ, accounts) as api:
+            announce(api)
+            with suppress(KeyboardInterrupt):
+                api.server.serve_forever()
+    except ValueError as error:  # a setting the template or the environment got wrong
+        parser.exit(2, f"{parser.prog}: {error}\n")
     return 0
 
 

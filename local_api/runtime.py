@@ -1,20 +1,30 @@
-"""The template's functions running in this process against a DynamoDB endpoint: an embedded
-moto server by default, or any DynamoDB-compatible endpoint."""
+"""The template's functions running in this process against a DynamoDB endpoint (an embedded
+moto server by default, or any DynamoDB-compatible endpoint) and the embedded server's SQS."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
+from local_api import moto_patches
 from local_api.events import LambdaContext
-from local_api.template import Function, SamTemplate, create_table_request, resolve_environment
+from local_api.template import (
+    Function,
+    SamTemplate,
+    create_table_request,
+    resolve,
+    resolve_environment,
+)
 
 LOCAL_REGION = "us-east-1"
 # moto and DynamoDB Local accept any credentials; these keep boto3 from looking for real ones.
@@ -24,18 +34,40 @@ LOCAL_CREDENTIALS = {
     "AWS_DEFAULT_REGION": LOCAL_REGION,
     "AWS_REGION": LOCAL_REGION,
 }
+# Variables that would lead boto3 elsewhere than LOCAL_CREDENTIALS and the local endpoints.
+_REMOTE_AWS_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+_REMOTE_AWS_PREFIX = "AWS_ENDPOINT_URL"
+# Queue properties that CloudFormation passes to SQS as queue attributes of the same name.
+_QUEUE_ATTRIBUTES = (
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "DelaySeconds",
+    "FifoQueue",
+    "FifoThroughputLimit",
+    "KmsDataKeyReusePeriodSeconds",
+    "KmsMasterKeyId",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "SqsManagedSseEnabled",
+    "VisibilityTimeout",
+)
 
 
 @contextmanager
 def embedded_dynamodb() -> Iterator[str]:
-    """A moto server on a free loopback port; yields its endpoint URL.
+    """A moto server on a free loopback port; yields its endpoint URL. It serves SQS too.
 
     It answers one request at a time. moto's DynamoDB is not thread-safe: a transaction
     snapshots whole tables, and a cancelled one restores them, undoing writes that other
     requests made meanwhile. DynamoDB makes every request atomic; one at a time does too.
+    SQS stays under the same lock, as moto's SQS is not thread-safe either (two receives can
+    take the same message; a delete rebuilds the queue's list, losing a message sent
+    meanwhile). So nothing here long-polls: a long poll would hold the lock for its wait.
     """
     from moto.server import ThreadedMotoServer
 
+    moto_patches.install()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -68,14 +100,38 @@ class _OneRequestAtATime:
                     close()
 
 
+def keep_aws_local() -> None:
+    """Give this process the local credentials and region, and drop what would lead boto3
+    elsewhere (a profile, a session token, endpoint URLs), whatever the shell set."""
+    for name in list(os.environ):
+        if name in _REMOTE_AWS_VARIABLES or name.startswith(_REMOTE_AWS_PREFIX):
+            del os.environ[name]
+    os.environ.update(LOCAL_CREDENTIALS)
+
+
 def dynamodb_client(endpoint_url: str | None) -> Any:
+    return _client("dynamodb", endpoint_url)
+
+
+def sqs_client(endpoint_url: str | None) -> Any:
+    return _client("sqs", endpoint_url)
+
+
+def _client(service: str, endpoint_url: str | None) -> Any:
     return boto3.client(
-        "dynamodb",
+        service,
         endpoint_url=endpoint_url,
         region_name=LOCAL_REGION,
         aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def put_layers_on_path(template: SamTemplate) -> None:
+    """Make the template's layers importable, as Lambda does, before any handler is loaded."""
+    for layer in reversed(template.layer_dirs):
+        if str(layer) not in sys.path:
+            sys.path.insert(0, str(layer))
 
 
 def create_tables(client: Any, template: SamTemplate, prefix: str = "") -> dict[str, str]:
@@ -86,6 +142,55 @@ def create_tables(client: Any, template: SamTemplate, prefix: str = "") -> dict[
         if names[logical_id] not in existing:
             client.create_table(**create_table_request(names[logical_id], properties))
     return names
+
+
+@dataclass(frozen=True)
+class LocalQueue:
+    logical_id: str
+    url: str
+    arn: str
+
+
+def create_queues(client: Any, template: SamTemplate, prefix: str = "") -> dict[str, LocalQueue]:
+    """Create each queue of the template, named after its logical id, with its attributes and
+    then its RedrivePolicy (whose dead-letter queue must exist first); logical id -> queue."""
+    queues = {}
+    for logical_id, properties in template.queues.items():
+        name = f"{prefix}{logical_id}{'.fifo' if properties.get('FifoQueue') else ''}"
+        attributes = {
+            key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in properties.items()
+            if key in _QUEUE_ATTRIBUTES and not isinstance(value, dict)  # no KMS keys locally
+        }
+        url = client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        queues[logical_id] = LocalQueue(logical_id, url, arn["Attributes"]["QueueArn"])
+    references = queue_references(queues)
+    for logical_id, properties in template.queues.items():
+        if "RedrivePolicy" in properties:
+            policy = json.dumps(resolve(properties["RedrivePolicy"], references))
+            client.set_queue_attributes(
+                QueueUrl=queues[logical_id].url, Attributes={"RedrivePolicy": policy}
+            )
+    return queues
+
+
+def queue_references(queues: Mapping[str, LocalQueue]) -> dict[str, str]:
+    """What `!Ref Queue` (its URL) and `!GetAtt Queue.Arn` resolve to."""
+    references = {logical_id: queue.url for logical_id, queue in queues.items()}
+    references.update({f"{logical_id}.Arn": queue.arn for logical_id, queue in queues.items()})
+    return references
+
+
+def environment_overrides(template: SamTemplate, environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables the template declares for a function that `environ` sets, as
+    `sam local --env-vars` would override them - except those that keep the functions local."""
+    declared = {name for function in template.functions.values() for name in function.environment}
+    return {
+        name: environ[name]
+        for name in sorted(declared)
+        if name in environ and name not in LOCAL_CREDENTIALS
+    }
 
 
 class LocalFunctions:
@@ -105,20 +210,28 @@ class LocalFunctions:
         endpoint_url: str | None,
         table_names: Mapping[str, str],
         overrides: Mapping[str, str] | None = None,
+        *,
+        queues: Mapping[str, LocalQueue] | None = None,
+        sqs_endpoint_url: str | None = None,
     ) -> LocalFunctions:
         """Resolve every function's environment and export it to this process.
 
         The functions share one process (and so one `os.environ`); the template gives them
         the same variables through Globals, and this refuses a template where they differ.
+        `overrides` replace the values of variables, but never LOCAL_CREDENTIALS.
         """
-        references = {**{k: str(v) for k, v in template.parameters.items()}, **table_names}
+        references = {
+            **{k: str(v) for k, v in template.parameters.items()},
+            **table_names,
+            **queue_references(queues or {}),
+        }
         local = {
-            **LOCAL_CREDENTIALS,
             # No endpoint: botocore's default, which moto's in-process mock intercepts.
             "DYNAMODB_ENDPOINT_URL": endpoint_url or "",
+            "SQS_ENDPOINT_URL": sqs_endpoint_url or "",
             "PAGE_TOKEN_SECRET": secrets.token_urlsafe(32),
-            "POWERTOOLS_METRICS_DISABLED": "true",
             **(overrides or {}),
+            **LOCAL_CREDENTIALS,
         }
         merged: dict[str, str] = {}
         for function in template.functions.values():
@@ -126,6 +239,7 @@ class LocalFunctions:
                 if merged.setdefault(name, value) != value:
                     raise ValueError(f"functions disagree on {name}; the local API needs one value")
         environment = {**local, **merged}
+        keep_aws_local()
         os.environ.update(environment)
         return cls(template, environment)
 

@@ -1,5 +1,6 @@
 """An HTTP server that does locally what API Gateway does in AWS: match a route of the
-template, build the HTTP API event, invoke the function, and write its response back."""
+template, build the HTTP API event, ask the route's Lambda authorizer, invoke the function,
+and write its response back."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from local_api.events import http_api_event
+from local_api.events import authorizer_event, http_api_event, with_authorizer_context
 from local_api.runtime import LocalFunctions
-from local_api.template import Route
+from local_api.template import Authorizer, Route
 
 log = logging.getLogger("local_api")
 
 _MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+# What API Gateway answers itself: an identity source missing, an authorizer saying no, an
+# authorizer failing or answering something else than a simple response.
+_UNAUTHORIZED = (401, b'{"message":"Unauthorized"}')
+_FORBIDDEN = (403, b'{"message":"Forbidden"}')
+_AUTHORIZER_FAILED = (500, b'{"message":"Internal Server Error"}')
 
 
 class LocalApiServer(ThreadingHTTPServer):
@@ -33,6 +39,26 @@ class LocalApiServer(ThreadingHTTPServer):
             if route.method in (method, "ANY") and route.match(path) is not None:
                 return route
         return next((route for route in self.routes if route.is_default), None)
+
+    def authorize(
+        self, authorizer: Authorizer, event: dict[str, Any]
+    ) -> dict[str, Any] | tuple[int, bytes]:
+        """The context a simple-response authorizer gives a request it lets through, else
+        what API Gateway answers instead of invoking the route."""
+        identity = _identity_source(authorizer, event)
+        if identity is None:
+            return _UNAUTHORIZED
+        try:
+            response = self.functions.invoke(authorizer.function, authorizer_event(event, identity))
+        except Exception:
+            log.exception("authorizer %s failed", authorizer.function)
+            return _AUTHORIZER_FAILED
+        allowed = response.get("isAuthorized") if isinstance(response, dict) else None
+        context = response.get("context", {}) if isinstance(response, dict) else None
+        if not isinstance(allowed, bool) or not isinstance(context, dict):
+            log.error("authorizer %s gave no simple response", authorizer.function)
+            return _AUTHORIZER_FAILED
+        return context if allowed else _FORBIDDEN
 
     @property
     def base_url(self) -> str:
@@ -93,6 +119,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body=body,
             source_ip=self.client_address[0],
         )
+        if route.authorizer is not None:
+            outcome = self.server.authorize(route.authorizer, event)
+            if isinstance(outcome, tuple):
+                self._send(*outcome, {})
+                return
+            event = with_authorizer_context(event, outcome)
         try:
             response = self.server.functions.invoke(route.function, event)
         except Exception:  # what API Gateway answers when the function itself fails
@@ -113,3 +145,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(content)))
         self.end_headers()
         self.wfile.write(content)
+
+
+def _identity_source(authorizer: Authorizer, event: dict[str, Any]) -> list[str] | None:
+    """The values of the authorizer's identity sources, None when one is missing."""
+    headers = event.get("headers") or {}
+    query = event.get("queryStringParameters") or {}
+    values = [headers.get(name.lower()) for name in authorizer.identity_headers]
+    values += [query.get(name) for name in authorizer.identity_query_strings]
+    return None if any(not value for value in values) else [str(value) for value in values]

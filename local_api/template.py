@@ -1,5 +1,6 @@
-"""`template.yaml` read as the local API and the tests need it: functions, their routes,
-handlers, layers and environment, and the DynamoDB tables - nothing repeated elsewhere."""
+"""`template.yaml` read as the local API and the tests need it: functions, their routes and
+authorizers, their SQS event sources, handlers, layers and environment, the DynamoDB tables and
+the SQS queues - nothing repeated elsewhere."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ _CloudFormationLoader.add_multi_constructor("!", _short_form)
 
 
 DEFAULT_ROUTE = "$default"
+NO_AUTHORIZER = "NONE"  # what a route's `Auth: {Authorizer: NONE}` says
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """An HttpApi Lambda authorizer (payload format 2.0, simple responses)."""
+
+    name: str
+    function: str  # logical id of the function that decides
+    identity_headers: tuple[str, ...] = ()
+    identity_query_strings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,7 @@ class Route:
     method: str
     path: str  # as the template has it: /v1/Services/{ServiceSid}/Bindings, or $default
     function: str
+    authorizer: Authorizer | None = None  # runs before the function, when the API names one
 
     @property
     def route_key(self) -> str:
@@ -76,6 +89,15 @@ class Route:
 
 
 @dataclass(frozen=True)
+class SqsEventSource:
+    """An `SQS` event of a function: Lambda polls the queue and invokes it with batches."""
+
+    queue: str  # logical id of the AWS::SQS::Queue
+    batch_size: int = 10
+    report_batch_item_failures: bool = False
+
+
+@dataclass(frozen=True)
 class Function:
     logical_id: str
     code_dir: Path
@@ -86,6 +108,7 @@ class Function:
     memory: int
     routes: tuple[Route, ...] = field(default=())
     policies: tuple[Any, ...] = field(default=())
+    sqs_sources: tuple[SqsEventSource, ...] = field(default=())
 
     def load_handler(self) -> Handler:
         """Import the handler as Lambda would: layers on the path, the code dir as the root."""
@@ -140,6 +163,26 @@ class SamTemplate:
         }
 
     @property
+    def queues(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: resource.get("Properties", {})
+            for name, resource in self.of_type("AWS::SQS::Queue").items()
+        }
+
+    @property
+    def layer_dirs(self) -> tuple[Path, ...]:
+        """The directory of every layer, as Lambda puts each on the functions' path."""
+        return tuple(
+            self._layer_dir(name) for name in self.of_type("AWS::Serverless::LayerVersion")
+        )
+
+    def globals_environment(self) -> dict[str, Any]:
+        """The environment every function gets from Globals, unresolved."""
+        globals_ = self.document.get("Globals", {}).get("Function", {})
+        variables: dict[str, Any] = globals_.get("Environment", {}).get("Variables", {})
+        return dict(variables)
+
+    @property
     def functions(self) -> dict[str, Function]:
         defaults = self.document.get("Globals", {}).get("Function", {})
         return {
@@ -161,14 +204,25 @@ class SamTemplate:
         layer_ids = [
             layer["Ref"] for layer in [*defaults.get("Layers", []), *own.get("Layers", [])]
         ]
+        events = props.get("Events", {}).values()
         routes = tuple(
             Route(
                 event["Properties"].get("Method", "ANY").upper(),
                 event["Properties"].get("Path", DEFAULT_ROUTE),
                 name,
+                self._route_authorizer(event["Properties"]),
             )
-            for event in props.get("Events", {}).values()
+            for event in events
             if event["Type"] == "HttpApi"
+        )
+        sqs_sources = tuple(
+            SqsEventSource(
+                _logical_id(event["Properties"]["Queue"]),
+                int(event["Properties"].get("BatchSize", 10)),
+                "ReportBatchItemFailures" in event["Properties"].get("FunctionResponseTypes", []),
+            )
+            for event in events
+            if event["Type"] == "SQS" and event["Properties"].get("Enabled", True)
         )
         return Function(
             logical_id=name,
@@ -180,28 +234,83 @@ class SamTemplate:
             memory=int(props.get("MemorySize", 128)),
             routes=routes,
             policies=tuple(props.get("Policies", [])),
+            sqs_sources=sqs_sources,
+        )
+
+    def _route_authorizer(self, event: Mapping[str, Any]) -> Authorizer | None:
+        """The authorizer API Gateway runs for an HttpApi event: the route's own `Auth`, else
+        its API's DefaultAuthorizer (the implicit API's comes from Globals)."""
+        api = event.get("ApiId")
+        if api is None:
+            auth = self.document.get("Globals", {}).get("HttpApi", {}).get("Auth", {})
+        else:
+            auth = self.resources[_logical_id(api)].get("Properties", {}).get("Auth", {})
+        name = event.get("Auth", {}).get("Authorizer", auth.get("DefaultAuthorizer"))
+        if name is None or name == NO_AUTHORIZER:
+            return None
+        spec: dict[str, Any] | None = auth.get("Authorizers", {}).get(name)
+        if spec is None:
+            raise ValueError(f"authorizer {name}: not among its HttpApi's Auth.Authorizers")
+        function_arn = spec.get("FunctionArn")
+        if not (isinstance(function_arn, dict) and "Fn::GetAtt" in function_arn):
+            raise ValueError(f"authorizer {name}: the local API runs Lambda authorizers only")
+        simple = spec.get("EnableSimpleResponses") is True
+        if str(spec.get("AuthorizerPayloadFormatVersion")) != "2.0" or not simple:
+            raise ValueError(f"authorizer {name}: the local API runs payload 2.0 simple responses")
+        identity = spec.get("Identity", {})
+        return Authorizer(
+            name,
+            _logical_id(function_arn),
+            tuple(identity.get("Headers", [])),
+            tuple(identity.get("QueryStrings", [])),
         )
 
     def _layer_dir(self, logical_id: str) -> Path:
         return self.root / str(self.resources[logical_id]["Properties"]["ContentUri"])
 
 
+def _logical_id(reference: Any) -> str:
+    """The resource a `!Ref X` or `!GetAtt X.Attribute` names."""
+    if isinstance(reference, dict) and "Ref" in reference:
+        return str(reference["Ref"])
+    if isinstance(reference, dict) and "Fn::GetAtt" in reference:
+        return str(reference["Fn::GetAtt"][0])
+    raise ValueError(f"expected !Ref or !GetAtt, found {reference!r}")
+
+
+def resolve(value: Any, references: Mapping[str, str]) -> Any:
+    """`value` with `!Ref X` looked up as references["X"] and `!GetAtt X.Arn` as
+    references["X.Arn"], at any depth; KeyError for anything else CloudFormation resolves."""
+    if isinstance(value, list):
+        return [resolve(item, references) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if "Ref" in value:
+        return references[value["Ref"]]
+    if "Fn::GetAtt" in value:
+        return references[".".join(value["Fn::GetAtt"])]
+    if any(key.startswith("Fn::") for key in value):
+        raise KeyError(next(iter(value)))
+    return {key: resolve(item, references) for key, item in value.items()}
+
+
 def resolve_environment(
     environment: Mapping[str, Any], references: Mapping[str, str], overrides: Mapping[str, str]
 ) -> dict[str, str]:
-    """Turn the template's environment into strings: `!Ref`s through `references`, values
-    CloudFormation resolves at deploy time (secrets) through `overrides`."""
+    """Turn the template's environment into strings: `!Ref`s and `!GetAtt`s through
+    `references`, values CloudFormation resolves at deploy time (secrets) through `overrides`."""
     resolved: dict[str, str] = {}
     unresolved = []
     for name, value in environment.items():
         if name in overrides:
             resolved[name] = overrides[name]
-        elif isinstance(value, str):
-            resolved[name] = value
-        elif isinstance(value, dict) and "Ref" in value and value["Ref"] in references:
-            resolved[name] = references[value["Ref"]]
-        else:
+            continue
+        try:
+            value = resolve(value, references)
+        except KeyError:
             unresolved.append(name)
+            continue
+        resolved[name] = str(value).lower() if isinstance(value, bool) else str(value)
     if unresolved:
         raise ValueError(f"no local value for environment variables: {', '.join(unresolved)}")
     return resolved

@@ -1,5 +1,6 @@
-"""Shared fixtures: the template, moto's DynamoDB with the template's tables, the template's
-functions invoked as Lambda would invoke them, and a fresh Service for every test."""
+"""Shared fixtures: the template, moto's DynamoDB and SQS with the template's tables and
+queues, the template's functions invoked as Lambda would invoke them behind the authorizer's
+context, an account, and a fresh Service of that account for every test."""
 
 from __future__ import annotations
 
@@ -7,19 +8,38 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import pytest
 
-from local_api.events import http_api_event
-from local_api.runtime import LOCAL_CREDENTIALS, LocalFunctions, create_tables, dynamodb_client
+from local_api import moto_patches
+from local_api.events import http_api_event, with_authorizer_context
+from local_api.runtime import (
+    LOCAL_CREDENTIALS,
+    LocalFunctions,
+    LocalQueue,
+    create_queues,
+    create_tables,
+    dynamodb_client,
+    sqs_client,
+)
 from local_api.template import SamTemplate
 
 # Never let a test reach a real AWS account, whatever the machine has configured.
 os.environ.update(LOCAL_CREDENTIALS)
 for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
     os.environ.pop(variable, None)
+# Test modules import the layer while they are collected, before any fixture runs, and
+# Powertools reads its settings (the metrics namespace, say) when the layer is imported: give
+# it the template's literal settings now, as Lambda gives them before any import.
+os.environ.update(
+    {
+        name: value
+        for name, value in SamTemplate.load().globals_environment().items()
+        if isinstance(value, str)
+    }
+)
 
 
 @pytest.fixture(scope="session")
@@ -28,28 +48,63 @@ def template() -> SamTemplate:
 
 
 @pytest.fixture(scope="session")
-def dynamodb(template: SamTemplate) -> Iterator[Any]:
-    """moto's in-process DynamoDB for the whole session, with the template's tables."""
+def aws(template: SamTemplate) -> Iterator[dict[str, LocalQueue]]:
+    """moto's in-process AWS for the whole session, with the template's tables and queues."""
     from moto import mock_aws
 
+    moto_patches.install()
     with mock_aws():
-        client = dynamodb_client(None)
-        create_tables(client, template)
-        yield client
+        create_tables(dynamodb_client(None), template)
+        yield create_queues(sqs_client(None), template)
 
 
 @pytest.fixture(scope="session")
-def functions(template: SamTemplate, dynamodb: Any) -> LocalFunctions:
+def dynamodb(aws: dict[str, LocalQueue]) -> Any:
+    return dynamodb_client(None)
+
+
+@pytest.fixture(scope="session")
+def functions(template: SamTemplate, aws: dict[str, LocalQueue], dynamodb: Any) -> LocalFunctions:
     names = {logical_id: logical_id for logical_id in template.tables}
-    return LocalFunctions.start(template, None, names)
+    return LocalFunctions.start(template, None, names, queues=aws)
+
+
+@pytest.fixture(scope="session")
+def account(functions: LocalFunctions) -> Credentials:
+    """An account, and its auth token, that the handler tests act as."""
+    return new_account()
+
+
+def new_account() -> Credentials:
+    from notify_bindings import dependencies
+    from notify_bindings.account_store import AccountStore
+
+    store = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+    created, token = store.create_account("Tests")
+    return Credentials(created.sid, token)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    sid: str
+    token: str
 
 
 @pytest.fixture
-def service_sid() -> str:
+def service_sid(account: Credentials) -> str:
     """Each test works in a Service of its own, so tests share tables but not data."""
-    from notify_bindings.sids import new_sid
+    return new_service(account.sid)
 
-    return new_sid("IS")
+
+def new_service(account_sid: str, **settings: Any) -> str:
+    from notify_bindings import dependencies
+    from notify_bindings.service_models import Service
+    from notify_bindings.sids import time_ordered_sid
+
+    now = dependencies.now()
+    service = Service(time_ordered_sid("IS", now), account_sid, now, now, **settings)
+    dependencies.service_store().create(service)
+    return service.sid
 
 
 @dataclass
@@ -64,9 +119,11 @@ class Reply:
 
 @dataclass
 class Invoker:
-    """Calls a template function with the event API Gateway would send for a request."""
+    """Calls a template function with the event API Gateway would send for a request, after
+    the authorizer has proved the caller to be `account` (None: it proved nobody)."""
 
     functions: LocalFunctions
+    account: str | None
 
     def __call__(
         self,
@@ -77,6 +134,8 @@ class Invoker:
         query: Mapping[str, Any] | list[tuple[str, str]] | None = None,
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
+        method: str | None = None,
+        account: str | Literal["caller"] | None = "caller",
     ) -> Reply:
         (route,) = self.functions.functions[logical_id].routes
         request_headers = dict(headers or {})
@@ -86,14 +145,17 @@ class Invoker:
         event = http_api_event(
             route,
             path,
+            method=method,
             query=urlencode(query or {}, doseq=True),
             headers=request_headers,
             body=body or b"",
         )
+        caller = self.account if account == "caller" else account
+        event = with_authorizer_context(event, {"accountSid": caller} if caller else {})
         response = self.functions.invoke(logical_id, event)
         return Reply(response["statusCode"], response.get("headers", {}), response["body"])
 
 
 @pytest.fixture
-def invoke(functions: LocalFunctions) -> Invoker:
-    return Invoker(functions)
+def invoke(functions: LocalFunctions, account: Credentials) -> Invoker:
+    return Invoker(functions, account.sid)

@@ -1,12 +1,16 @@
 """Bindings built the way `notify_bindings.bindings.create_binding` builds them, for tests that
-call the store directly."""
+call the store directly, and the Services that the store requires them to be in."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from notify_bindings.dynamo import DynamoDBClient
 from notify_bindings.models import DEFAULT_PROTOCOL_VERSION, Binding, BindingType
-from notify_bindings.sids import new_binding_sid
+from notify_bindings.service_models import Service
+from notify_bindings.service_store import ServiceStore
+from notify_bindings.sids import new_binding_sid, new_sid
+from notify_bindings.store import BindingStore, PutResult
 
 ACCOUNT_SID = "AC" + "0" * 32
 
@@ -16,6 +20,7 @@ def new_binding(
     identity: str,
     address: str,
     *,
+    account_sid: str = ACCOUNT_SID,
     binding_type: BindingType = BindingType.APN,
     tags: tuple[str, ...] = (),
     credential_sid: str | None = None,
@@ -24,7 +29,7 @@ def new_binding(
     created = datetime.now(UTC)
     return Binding(
         sid=new_binding_sid(created),
-        account_sid=ACCOUNT_SID,
+        account_sid=account_sid,
         service_sid=service_sid,
         identity=identity,
         binding_type=binding_type,
@@ -38,3 +43,18 @@ def new_binding(
         ),
         date_created=created.replace(microsecond=created.microsecond // 1000 * 1000),
     )
+
+
+def put_binding(store: BindingStore, binding: Binding) -> PutResult:
+    """Create exactly `binding` (SID and all) in its Service, as its account."""
+    return store.put(binding.account_sid, binding.service_sid, binding.address, lambda _: binding)
+
+
+def create_service(
+    client: DynamoDBClient, services_table: str, account_sid: str = ACCOUNT_SID
+) -> str:
+    """A new live Service of the account, written through the ServiceStore; its SID."""
+    now = datetime.now(UTC)
+    service = Service(new_sid("IS"), account_sid, now, now)
+    ServiceStore(client, services_table).create(service)
+    return service.sid

@@ -1,10 +1,14 @@
-"""The sample events in events/, one per function, named after its operation: each is what an
-API Gateway HTTP API (payload format 2.0) sends for the function's route, and invoking the
-function with it - as `sam local invoke <Function> -e events/<operation>.json` does - succeeds.
+"""The sample events in events/, one per function, named after its operation: each is what AWS
+sends that function - API Gateway's HTTP API (payload format 2.0) request for a route's function,
+once the authorizer has proved the caller's account; the authorizer's own REQUEST event; Lambda's
+SQS batch for the purge - and invoking the function with it, as
+`sam local invoke <Function> -e events/<operation>.json` does, succeeds.
 
-The events share one fixed Service, which no other test uses. The fetch and delete events name a
-fixed binding; `event_bindings` puts it back before each test, so the order of tests and any
-earlier delete do not matter.
+The events act as one fixed account, whose SID and auth token they carry, and share one fixed
+Service, which no other test uses; the fetch and delete events name a fixed binding of it.
+`event_bindings` puts the account, the Service and the binding back before each test, so the
+order of tests and any earlier delete do not matter. The delete_service and purge_service events
+name another fixed Service, set up for the test that needs it, so deleting it breaks nothing.
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ from urllib.parse import parse_qs, parse_qsl
 
 import pytest
 
-from local_api.events import http_api_event
+from local_api.events import authorizer_event, http_api_event, sqs_event, with_authorizer_context
 from local_api.runtime import LocalFunctions
-from local_api.template import PROJECT_ROOT, Function, SamTemplate
+from local_api.template import PROJECT_ROOT, Function, Route, SamTemplate
 from notify_bindings import dependencies
+from notify_bindings.account_store import AccountStore
+from notify_bindings.auth import parse_basic
 from notify_bindings.models import DEFAULT_PROTOCOL_VERSION, Binding, BindingType
+from notify_bindings.service_models import Service
+from notify_bindings.services import PurgeRequest
 from notify_bindings.sids import is_binding_sid, is_service_sid
+from tests.factories import new_binding, put_binding
 
 EVENTS_DIR = PROJECT_ROOT / "events"
 FORM = "application/x-www-form-urlencoded"
@@ -34,15 +43,43 @@ CREATE = "POST /v1/Services/{ServiceSid}/Bindings"
 LIST = "GET /v1/Services/{ServiceSid}/Bindings"
 FETCH = "GET /v1/Services/{ServiceSid}/Bindings/{Sid}"
 DELETE = "DELETE /v1/Services/{ServiceSid}/Bindings/{Sid}"
+CREATE_SERVICE = "POST /v1/Services"
+LIST_SERVICES = "GET /v1/Services"
+FETCH_SERVICE = "GET /v1/Services/{Sid}"
+UPDATE_SERVICE = "POST /v1/Services/{Sid}"
+DELETE_SERVICE = "DELETE /v1/Services/{Sid}"
 UNMATCHED = "$default"
 # The contract: what each route answers to its sample event. The $default route's event is a
 # POST to a binding, which Twilio has no route for, so its answer is 405.
-SUCCESS = {CREATE: 201, LIST: 200, FETCH: 200, DELETE: 204, UNMATCHED: 405}
+SUCCESS = {
+    CREATE: 201,
+    LIST: 200,
+    FETCH: 200,
+    DELETE: 204,
+    UNMATCHED: 405,
+    CREATE_SERVICE: 201,
+    LIST_SERVICES: 200,
+    FETCH_SERVICE: 200,
+    UPDATE_SERVICE: 200,
+    DELETE_SERVICE: 204,
+}
+# Who the events act as: the account the authorizer proves from the events' Basic credentials.
+EVENT_ACCOUNT_SID = "AC5d3e9a1f7b2c48e6a0d4f81c9b3e2a76"
+EVENT_AUTH_TOKEN = "0f8e2d6c4a1b9e7d3c5a8f2e6d4b1a90"
+EVENT_SERVICE_SID = "IS446afbd60b0278f6472b14c8dba95409"
+EVENT_SERVICE_NAME = "Sample alerts"  # the list_services event selects it by this name
+# The Service that the delete_service event deletes and the purge_service event purges.
+DELETED_SERVICE_SID = "IS9c1e7d3a5b8f42e6d0a4c7b1e3f5d829"
 # Who the bindings named by the events belong to; the list event selects them.
 EVENT_IDENTITY = "alice"
 EVENT_TAG = "premium"
 
-FUNCTIONS = sorted(SamTemplate.load().functions)
+TEMPLATE = SamTemplate.load()
+FUNCTIONS = sorted(TEMPLATE.functions)
+# Every function is invoked in one of three ways, and its event is of that kind.
+ROUTED = sorted(name for name, function in TEMPLATE.functions.items() if function.routes)
+AUTHORIZERS = sorted({r.authorizer.function for r in TEMPLATE.routes if r.authorizer})
+QUEUE_CONSUMERS = sorted(name for name, f in TEMPLATE.functions.items() if f.sqs_sources)
 
 
 def event_path(function: Function) -> Path:
@@ -66,6 +103,10 @@ def event_of(template: SamTemplate, logical_id: str) -> tuple[Function, dict[str
     return function, load_event(function)
 
 
+def route_events(template: SamTemplate) -> list[dict[str, Any]]:
+    return [load_event(template.functions[name]) for name in ROUTED]
+
+
 def body_bytes(event: dict[str, Any]) -> bytes:
     body = event.get("body")
     if body is None:
@@ -73,23 +114,92 @@ def body_bytes(event: dict[str, Any]) -> bytes:
     return base64.b64decode(body, validate=True) if event["isBase64Encoded"] else body.encode()
 
 
+def guarded_by(template: SamTemplate, authorizer: str) -> dict[str, Route]:
+    """The routes that `authorizer` runs before, by route key."""
+    return {
+        route.route_key: route
+        for route in template.routes
+        if route.authorizer is not None and route.authorizer.function == authorizer
+    }
+
+
+# -- what the events name, in the store -------------------------------------------------------
+
+
+def seed_account() -> None:
+    """The events' account, with the auth token their Basic credentials carry (seeding an
+    account that exists already only sets its token again)."""
+    accounts = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+    accounts.create_account(
+        "Sample events", account_sid=EVENT_ACCOUNT_SID, auth_token=EVENT_AUTH_TOKEN
+    )
+
+
+def seed_service(service_sid: str, **settings: Any) -> None:
+    """The Service, live in the events' account: left as it is when it is, else made anew."""
+    store = dependencies.service_store()
+    if store.get(EVENT_ACCOUNT_SID, service_sid) is not None:
+        return
+    store.remove(EVENT_ACCOUNT_SID, service_sid)  # what is left of a deleted one, if anything
+    now = dependencies.now()
+    store.create(Service(service_sid, EVENT_ACCOUNT_SID, now, now, **settings))
+
+
+def seed_deleted_service(*bindings: Binding) -> None:
+    """The delete events' Service as its deletion leaves it for the purge: marked deleted,
+    holding `bindings`."""
+    seed_service(DELETED_SERVICE_SID)
+    for binding in bindings:
+        put_binding(dependencies.binding_store(), binding)
+    dependencies.service_store().mark_deleted(
+        EVENT_ACCOUNT_SID, DELETED_SERVICE_SID, dependencies.now()
+    )
+
+
+def items_of(service_sid: str) -> list[dict[str, Any]]:
+    """Every item the Service and its bindings have in any table, read raw."""
+    settings, client = dependencies.settings(), dependencies.dynamodb()
+    found: list[dict[str, Any]] = []
+    for table, key in (
+        (settings.bindings_table, "ServiceSid"),
+        (settings.binding_index_table, "pk"),
+    ):
+        found += client.query(
+            TableName=table,
+            KeyConditionExpression="#key = :service",
+            ExpressionAttributeNames={"#key": key},
+            ExpressionAttributeValues={":service": {"S": service_sid}},
+            ConsistentRead=True,
+        )["Items"]
+    service = client.get_item(
+        TableName=settings.services_table,
+        Key={"AccountSid": {"S": EVENT_ACCOUNT_SID}, "Sid": {"S": service_sid}},
+        ConsistentRead=True,
+    )
+    return found + ([service["Item"]] if "Item" in service else [])
+
+
 @pytest.fixture
 def event_bindings(template: SamTemplate, functions: LocalFunctions) -> list[Binding]:
-    """The bindings that the events name by SID, present in the store with exactly those SIDs.
+    """The events' account and Service, and the bindings that the events name by SID, present
+    in the store with exactly those SIDs.
 
     Putting a binding identical to the live one changes nothing, so this holds whether an earlier
     test created it, deleted it or never touched it.
     """
+    seed_account()
+    seed_service(EVENT_SERVICE_SID, friendly_name=EVENT_SERVICE_NAME)
     named = {
         (event["pathParameters"]["ServiceSid"], event["pathParameters"]["Sid"])
-        for event in (load_event(function) for function in template.functions.values())
-        if "Sid" in event.get("pathParameters", {})
+        for event in route_events(template)
+        if "ServiceSid" in event.get("pathParameters", {})
+        and "Sid" in event.get("pathParameters", {})
     }
     bindings = []
     for service_sid, sid in sorted(named):
         binding = Binding(
             sid=sid,
-            account_sid=dependencies.settings().account_sid,
+            account_sid=EVENT_ACCOUNT_SID,
             service_sid=service_sid,
             identity=EVENT_IDENTITY,
             binding_type=BindingType.APN,
@@ -100,10 +210,13 @@ def event_bindings(template: SamTemplate, functions: LocalFunctions) -> list[Bin
             # SIDs begin with their creation time in milliseconds.
             date_created=datetime.fromtimestamp(int(sid[2:14], 16) / 1000, UTC),
         )
-        stored = dependencies.binding_store().put(binding).binding
+        stored = put_binding(dependencies.binding_store(), binding).binding
         assert stored.sid == sid, "another binding holds the address of the events' binding"
         bindings.append(stored)
     return bindings
+
+
+# -- the events as files ----------------------------------------------------------------------
 
 
 def test_given_the_template_when_events_are_listed_then_there_is_exactly_one_per_function(
@@ -117,23 +230,54 @@ def test_given_the_template_when_events_are_listed_then_there_is_exactly_one_per
     assert len(set(operations)) == len(operations)
 
 
-def test_given_the_events_when_read_then_they_share_one_fixed_service_and_name_one_binding(
+def test_given_the_template_then_each_function_is_invoked_by_a_route_the_authorizer_or_a_queue():
+    kinds = [ROUTED, AUTHORIZERS, QUEUE_CONSUMERS]
+
+    assert sorted(name for kind in kinds for name in kind) == FUNCTIONS  # each in one kind
+    assert AUTHORIZERS
+    assert QUEUE_CONSUMERS
+
+
+def test_given_the_events_when_read_then_they_act_as_one_account_on_fixed_services_and_one_binding(
     template,
 ):
-    events = [load_event(function) for function in template.functions.values()]
+    events = route_events(template)
     paths = [event["rawPath"].split("/") for event in events]
+    binding_paths = [path for path in paths if len(path) > 4]
+    (authorizer,) = (load_event(template.functions[name]) for name in AUTHORIZERS)
+    (purge,) = (load_event(template.functions[name]) for name in QUEUE_CONSUMERS)
 
-    services = {path[3] for path in paths}
-    sids = {path[5] for path in paths if len(path) > 5}
+    services = {path[3] for path in binding_paths}
+    sids = {path[5] for path in binding_paths if len(path) > 5}
+    named_services = {path[3] for path in paths if len(path) == 4}
+    deleted = load_event(serving(template, DELETE_SERVICE))["pathParameters"]["Sid"]
+    accounts = {event["requestContext"]["authorizer"]["lambda"]["accountSid"] for event in events}
+    requests = [PurgeRequest.model_validate_json(r["body"]) for r in purge["Records"]]
 
-    assert len(services) == 1
+    assert services == {EVENT_SERVICE_SID}
     assert all(is_service_sid(sid) for sid in services)
     assert len(sids) == 1
     assert all(is_binding_sid(sid) for sid in sids)  # BS and 32 lowercase hex digits
+    # The Service events fetch and update the bindings' Service, and delete another one.
+    assert named_services == {EVENT_SERVICE_SID, DELETED_SERVICE_SID}
+    assert deleted == DELETED_SERVICE_SID
+    assert accounts == {EVENT_ACCOUNT_SID}
+    assert parse_basic(authorizer["headers"]["authorization"]) == (
+        EVENT_ACCOUNT_SID,
+        EVENT_AUTH_TOKEN,
+    )
+    assert all(
+        parse_basic(event["headers"].get("authorization")) == (EVENT_ACCOUNT_SID, EVENT_AUTH_TOKEN)
+        for event in events
+    )
+    # The purge event delivers the message that the delete_service event's request sends.
+    assert requests == [
+        PurgeRequest(account_sid=EVENT_ACCOUNT_SID, service_sid=DELETED_SERVICE_SID)
+    ]
 
 
-@pytest.mark.parametrize("logical_id", FUNCTIONS)
-def test_given_a_functions_event_when_read_then_it_is_what_an_http_api_sends_for_its_route(
+@pytest.mark.parametrize("logical_id", ROUTED)
+def test_given_a_route_functions_event_when_read_then_it_is_what_an_http_api_sends_for_its_route(
     template, logical_id
 ):
     function, event = event_of(template, logical_id)
@@ -147,7 +291,8 @@ def test_given_a_functions_event_when_read_then_it_is_what_an_http_api_sends_for
     assert context["http"]["method"] == route.method or route.is_default
     assert context["http"]["path"] == event["rawPath"]
     assert context["stage"] == "$default"
-    assert event.get("pathParameters") == route.match(event["rawPath"])
+    # API Gateway leaves pathParameters out when the route has none.
+    assert event.get("pathParameters") == (route.match(event["rawPath"]) or None)
     assert context["requestId"]
     assert all(name == name.lower() for name in headers)
     assert headers["host"] == context["domainName"]
@@ -164,14 +309,20 @@ def test_given_a_functions_event_when_read_then_it_is_what_an_http_api_sends_for
         assert event["queryStringParameters"] == joined
     else:
         assert "queryStringParameters" not in event
+    # What the simple-response authorizer said, as API Gateway passes it on.
+    assert route.authorizer is not None
+    assert context["authorizer"] == {"lambda": {"accountSid": EVENT_ACCOUNT_SID}}
     # The same shape as the events the local API builds for the same request.
-    built = http_api_event(
-        route,
-        event["rawPath"],
-        method=context["http"]["method"],
-        query=event["rawQueryString"],
-        headers=headers,
-        body=body,
+    built = with_authorizer_context(
+        http_api_event(
+            route,
+            event["rawPath"],
+            method=context["http"]["method"],
+            query=event["rawQueryString"],
+            headers=headers,
+            body=body,
+        ),
+        {"accountSid": EVENT_ACCOUNT_SID},
     )
     assert set(event) == set(built)
     assert set(context) == set(built["requestContext"])
@@ -179,28 +330,134 @@ def test_given_a_functions_event_when_read_then_it_is_what_an_http_api_sends_for
     assert event["isBase64Encoded"] == built["isBase64Encoded"]
 
 
-def test_given_the_create_event_when_read_then_its_form_body_is_base64_as_http_apis_send_it(
-    template,
+@pytest.mark.parametrize("logical_id", AUTHORIZERS)
+def test_given_the_authorizers_event_when_read_then_it_is_what_an_http_api_asks_about_a_request(
+    template, logical_id
 ):
-    event = load_event(serving(template, CREATE))
+    _, event = event_of(template, logical_id)
+    routes = guarded_by(template, logical_id)
+    context = event["requestContext"]
+
+    assert event["version"] == "2.0"
+    assert event["type"] == "REQUEST"
+    assert event["routeKey"] in routes  # a request that this authorizer runs before
+    route = routes[event["routeKey"]]
+    assert event["routeKey"] == context["routeKey"]
+    assert event.get("pathParameters") == (route.match(event["rawPath"]) or None)
+    assert event["routeArn"] == (
+        f"arn:aws:execute-api:us-east-1:{context['accountId']}:{context['apiId']}/"
+        f"{context['stage']}/{context['http']['method']}{event['rawPath']}"
+    )
+    # No identity source in the template: the authorizer runs for every request, and there are
+    # no identity values to pass it.
+    assert route.authorizer is not None
+    assert route.authorizer.identity_headers == route.authorizer.identity_query_strings == ()
+    assert event["identitySource"] == []
+    assert "authorizer" not in context  # it is the one deciding
+    assert all(name == name.lower() for name in event["headers"])
+    assert event["headers"]["authorization"].startswith("Basic ")
+    # The same shape as what the local API asks its authorizer about the same request.
+    built = authorizer_event(
+        http_api_event(
+            route,
+            event["rawPath"],
+            method=context["http"]["method"],
+            query=event["rawQueryString"],
+            headers=event["headers"],
+        )
+    )
+    assert set(event) == set(built)
+    assert set(context) == set(built["requestContext"])
+
+
+@pytest.mark.parametrize("logical_id", QUEUE_CONSUMERS)
+def test_given_a_queue_consumers_event_when_read_then_it_is_what_lambda_delivers_from_its_queue(
+    template, logical_id
+):
+    function, event = event_of(template, logical_id)
+    (source,) = function.sqs_sources
+    records = event["Records"]
+
+    assert 1 <= len(records) <= source.batch_size
+    for record in records:
+        arn = record["eventSourceARN"]
+        assert record["eventSource"] == "aws:sqs"
+        assert re.fullmatch(rf"arn:aws:sqs:{record['awsRegion']}:\d{{12}}:[\w-]+", arn)
+        assert source.queue in arn  # CloudFormation names a queue after its logical id
+        assert record["md5OfBody"] == hashlib.md5(record["body"].encode()).hexdigest()
+        assert int(record["attributes"]["ApproximateReceiveCount"]) >= 1
+        # The same shape as the events the local API builds from the queue's messages.
+        message = {
+            "MessageId": record["messageId"],
+            "ReceiptHandle": record["receiptHandle"],
+            "Body": record["body"],
+            "Attributes": record["attributes"],
+            "MD5OfBody": record["md5OfBody"],
+        }
+        (built,) = sqs_event([message], arn)["Records"]
+        assert built == record
+
+
+@pytest.mark.parametrize("operation", [CREATE, CREATE_SERVICE, UPDATE_SERVICE])
+def test_given_a_form_event_when_read_then_its_form_body_is_base64_as_http_apis_send_it(
+    template, operation
+):
+    event = load_event(serving(template, operation))
 
     form = parse_qs(body_bytes(event).decode(), strict_parsing=True)
 
     assert event["headers"]["content-type"] == FORM
     assert event["isBase64Encoded"] is True
-    assert {"Identity", "BindingType", "Address"} <= set(form)
+    expected = {"Identity", "BindingType", "Address"} if operation == CREATE else {"FriendlyName"}
+    assert expected <= set(form)
 
 
-@pytest.mark.parametrize("logical_id", FUNCTIONS)
-def test_given_a_functions_event_when_the_function_is_invoked_with_it_then_it_succeeds(
+# -- the events invoked -----------------------------------------------------------------------
+
+
+def arrange(function: Function) -> None:
+    """What a function's event needs beyond `event_bindings`: the delete_service event a live
+    Service to delete, the purge event one that its deletion left."""
+    if function.code_dir.name == "delete_service":
+        seed_service(DELETED_SERVICE_SID)
+    if function.code_dir.name == "purge_service":
+        seed_deleted_service()
+
+
+@pytest.mark.parametrize("logical_id", ROUTED)
+def test_given_a_route_functions_event_when_the_function_is_invoked_with_it_then_it_succeeds(
     template, functions, event_bindings, logical_id
 ):
     function, event = event_of(template, logical_id)
     (route,) = function.routes
+    arrange(function)
 
     response = functions.invoke(logical_id, copy.deepcopy(event))
 
     assert response["statusCode"] == SUCCESS[route.route_key], response["body"]
+
+
+@pytest.mark.parametrize("logical_id", AUTHORIZERS)
+def test_given_the_authorizers_event_when_it_is_invoked_with_it_then_it_proves_the_events_account(
+    template, functions, event_bindings, logical_id
+):
+    _, event = event_of(template, logical_id)
+
+    response = functions.invoke(logical_id, copy.deepcopy(event))
+
+    assert response == {"isAuthorized": True, "context": {"accountSid": EVENT_ACCOUNT_SID}}
+
+
+@pytest.mark.parametrize("logical_id", QUEUE_CONSUMERS)
+def test_given_a_queue_consumers_event_when_it_is_invoked_with_it_then_no_message_fails(
+    template, functions, event_bindings, logical_id
+):
+    function, event = event_of(template, logical_id)
+    arrange(function)
+
+    response = functions.invoke(logical_id, copy.deepcopy(event))
+
+    assert response == {"batchItemFailures": []}
 
 
 def test_given_the_fetch_event_when_invoked_then_it_returns_the_binding_it_names_on_the_apis_host(
@@ -214,6 +471,7 @@ def test_given_the_fetch_event_when_invoked_then_it_returns_the_binding_it_names
     binding = json.loads(response["body"])
     assert response["statusCode"] == 200
     assert binding["sid"] == event["pathParameters"]["Sid"]
+    assert binding["account_sid"] == EVENT_ACCOUNT_SID
     assert binding["url"] == f"https://{event['headers']['host']}{event['rawPath']}"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", binding["date_created"])
 
@@ -240,4 +498,57 @@ def test_given_the_delete_event_when_invoked_then_the_binding_it_names_is_gone(
     response = functions.invoke(deleter.logical_id, copy.deepcopy(event))
 
     assert response["statusCode"] == 204
-    assert dependencies.binding_store().get(service_sid, sid) is None
+    assert dependencies.binding_store().get(EVENT_ACCOUNT_SID, service_sid, sid) is None
+
+
+def test_given_the_service_events_when_invoked_then_they_fetch_and_list_the_events_service(
+    template, functions, event_bindings
+):
+    fetcher, lister = serving(template, FETCH_SERVICE), serving(template, LIST_SERVICES)
+    event = load_event(fetcher)
+
+    fetched = functions.invoke(fetcher.logical_id, copy.deepcopy(event))
+    listed = functions.invoke(lister.logical_id, load_event(lister))
+
+    service = json.loads(fetched["body"])
+    assert fetched["statusCode"] == 200
+    assert service["sid"] == EVENT_SERVICE_SID
+    assert service["account_sid"] == EVENT_ACCOUNT_SID
+    assert service["url"] == f"https://{event['headers']['host']}{event['rawPath']}"
+    assert listed["statusCode"] == 200
+    assert EVENT_SERVICE_SID in {s["sid"] for s in json.loads(listed["body"])["services"]}
+
+
+def test_given_the_delete_service_event_when_invoked_then_the_service_is_gone_at_once(
+    template, functions, event_bindings
+):
+    deleter = serving(template, DELETE_SERVICE)
+    seed_service(DELETED_SERVICE_SID)
+
+    response = functions.invoke(deleter.logical_id, load_event(deleter))
+
+    assert response["statusCode"] == 204
+    assert dependencies.service_store().get(EVENT_ACCOUNT_SID, DELETED_SERVICE_SID) is None
+
+
+def test_given_the_purge_event_when_invoked_then_the_deleted_service_and_its_bindings_are_gone(
+    template, functions, event_bindings
+):
+    (purger,) = (template.functions[name] for name in QUEUE_CONSUMERS)
+    seed_deleted_service(
+        new_binding(DELETED_SERVICE_SID, "alice", "device-1", account_sid=EVENT_ACCOUNT_SID),
+        new_binding(
+            DELETED_SERVICE_SID,
+            "bob",
+            "+15550000001",
+            account_sid=EVENT_ACCOUNT_SID,
+            binding_type=BindingType.SMS,
+            tags=("premium",),
+        ),
+    )
+    assert items_of(DELETED_SERVICE_SID) != []
+
+    response = functions.invoke(purger.logical_id, load_event(purger))
+
+    assert response == {"batchItemFailures": []}
+    assert items_of(DELETED_SERVICE_SID) == []

@@ -3,23 +3,37 @@ of damage the invariants forbid, so a clean audit in other tests means something
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from notify_bindings.models import MAX_BINDINGS_PER_IDENTITY, Binding, BindingType
-from notify_bindings.sids import new_sid
 from notify_bindings.store import BindingStore
-from tests.factories import new_binding
+from tests.conftest import Credentials, new_service
+from tests.factories import new_binding, put_binding
 from tests.invariants import InconsistentService, assert_service_consistent
 
 BINDINGS = "BindingsTable"
 INDEX = "BindingIndexTable"
+SERVICES = "ServicesTable"
 
 
 @pytest.fixture
 def store(dynamodb: Any) -> BindingStore:
-    return BindingStore(dynamodb, BINDINGS, INDEX)
+    return BindingStore(dynamodb, BINDINGS, INDEX, SERVICES)
+
+
+@pytest.fixture
+def add(store: BindingStore, account: Credentials) -> Callable[..., Binding]:
+    """Create a binding through the store, as the test account: (service_sid, identity,
+    address, **options) -> the binding stored."""
+
+    def create(service_sid: str, identity: str, address: str, **options: Any) -> Binding:
+        binding = new_binding(service_sid, identity, address, account_sid=account.sid, **options)
+        return put_binding(store, binding).binding
+
+    return create
 
 
 def audit(dynamodb: Any, service_sid: str) -> Any:
@@ -80,25 +94,22 @@ def write_by_hand(dynamodb: Any, binding: Binding) -> None:
 
 
 @pytest.fixture
-def alice_binding(store: BindingStore, service_sid: str) -> Binding:
+def alice_binding(add: Callable[..., Binding], service_sid: str) -> Binding:
     """A consistent Service: alice with a tagged push binding and an sms binding, bob with one."""
-    binding = new_binding(service_sid, "alice", "device-1", tags=("premium", "beta"))
-    store.put(binding)
-    store.put(new_binding(service_sid, "alice", "+15550000001", binding_type=BindingType.SMS))
-    store.put(new_binding(service_sid, "bob", "device-2", binding_type=BindingType.FCM))
+    binding = add(service_sid, "alice", "device-1", tags=("premium", "beta"))
+    add(service_sid, "alice", "+15550000001", binding_type=BindingType.SMS)
+    add(service_sid, "bob", "device-2", binding_type=BindingType.FCM)
     return binding
 
 
 def test_given_bindings_created_replaced_and_deleted_by_the_store_when_audited_then_it_is_clean(
-    dynamodb, store, service_sid
+    dynamodb, store, add, account, service_sid
 ):
-    kept = store.put(new_binding(service_sid, "alice", "device-1", tags=("a", "all"))).binding
-    replaced = store.put(new_binding(service_sid, "alice", "device-2")).binding
-    store.put(new_binding(service_sid, "bob", "device-2", tags=("b",)))  # moves to bob
-    gone = store.put(
-        new_binding(service_sid, "carol", "+15550000002", binding_type=BindingType.SMS)
-    )
-    store.delete(service_sid, gone.binding.sid)
+    kept = add(service_sid, "alice", "device-1", tags=("a", "all"))
+    replaced = add(service_sid, "alice", "device-2")
+    add(service_sid, "bob", "device-2", tags=("b",))  # moves to bob
+    gone = add(service_sid, "carol", "+15550000002", binding_type=BindingType.SMS)
+    store.delete(account.sid, service_sid, gone.sid)
 
     result = audit(dynamodb, service_sid)
 
@@ -128,10 +139,10 @@ def test_given_an_orphan_sid_item_when_audited_then_the_audit_fails(
 
 
 def test_given_an_orphan_tag_item_when_audited_then_the_audit_fails(
-    dynamodb, store, service_sid, alice_binding
+    dynamodb, store, account, service_sid, alice_binding
 ):
     item = get_index_item(dynamodb, index_key(f"{service_sid}#tag#premium", alice_binding.sid))
-    store.delete(service_sid, alice_binding.sid)
+    store.delete(account.sid, service_sid, alice_binding.sid)
     dynamodb.put_item(TableName=INDEX, Item=item)
 
     assert_audit_finds(dynamodb, service_sid, f"tag item 'premium' of {alice_binding.sid}: orphan")
@@ -238,11 +249,11 @@ def test_given_an_identity_record_missing_a_copy_when_audited_then_the_audit_fai
 
 
 def test_given_an_identity_record_left_without_bindings_when_audited_then_the_audit_fails(
-    dynamodb, store, service_sid, alice_binding
+    dynamodb, store, account, service_sid, alice_binding
 ):
     record = get_index_item(dynamodb, identity_key(service_sid, "bob"))
     for name in [name for name in record if name.startswith("BS")]:
-        store.delete(service_sid, name)
+        store.delete(account.sid, service_sid, name)
     dynamodb.put_item(
         TableName=INDEX, Item={**identity_key(service_sid, "bob"), "BindingCount": {"N": "0"}}
     )
@@ -279,10 +290,10 @@ def test_given_one_binding_beyond_the_limit_when_audited_then_the_audit_fails(
 
 
 def test_given_damage_in_another_service_when_audited_then_only_that_service_fails(
-    dynamodb, service_sid, alice_binding
+    dynamodb, account, service_sid, alice_binding
 ):
-    other = new_sid("IS")
-    write_by_hand(dynamodb, new_binding(other, "alice", "device-1"))
+    other = new_service(account.sid)
+    write_by_hand(dynamodb, new_binding(other, "alice", "device-1", account_sid=account.sid))
     dynamodb.delete_item(TableName=INDEX, Key=identity_key(other, "alice"))
 
     assert audit(dynamodb, service_sid).bindings_per_identity == {"alice": 2, "bob": 1}

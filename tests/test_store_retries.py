@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from notify_bindings import store as store_module
+from notify_bindings.dynamo import Retries
 from notify_bindings.errors import Unavailable
 from notify_bindings.sids import new_sid
-from notify_bindings.store import BindingStore, Outcome
-from tests.factories import new_binding
+from notify_bindings.store import BindingStore, Outcome, PutResult
+from tests.factories import new_binding, put_binding
+
+BINDINGS, INDEX, SERVICES = "bindings", "index", "services"
+MAX_FAILURES = 6
 
 # Cancellation reasons for the items of one transaction, by position; None: it commits.
 Verdict = Callable[[list[dict[str, Any]]], list[str] | None]
@@ -23,7 +26,15 @@ Verdict = Callable[[list[dict[str, Any]]], list[str] | None]
 
 def address_taken(items: list[dict[str, Any]]) -> list[str]:
     """Another write took the address first: the address item's condition fails."""
-    return ["ConditionalCheckFailed"] + ["None"] * (len(items) - 1)
+    (address_item,) = (
+        position
+        for position, item in enumerate(items)
+        if next(iter(item.values()))["TableName"] == BINDINGS
+    )
+    return [
+        "ConditionalCheckFailed" if position == address_item else "None"
+        for position in range(len(items))
+    ]
 
 
 def conflicted(items: list[dict[str, Any]]) -> list[str]:
@@ -31,14 +42,20 @@ def conflicted(items: list[dict[str, Any]]) -> list[str]:
 
 
 class FakeClient:
-    """An empty table whose transactions end as `verdicts` say, one verdict per transaction."""
+    """A live Service without bindings, whose transactions end as `verdicts` say, one verdict
+    per transaction."""
 
     def __init__(self, *verdicts: Verdict) -> None:
         self.verdicts = list(verdicts)
         self.transactions = 0
 
-    def get_item(self, **_: Any) -> dict[str, Any]:
-        return {}
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        return {
+            "Responses": {
+                table: [service_item(key) for key in request["Keys"]] if table == SERVICES else []
+                for table, request in RequestItems.items()
+            }
+        }
 
     def transact_write_items(self, TransactItems: list[dict[str, Any]], **_: Any) -> None:  # noqa: N803
         verdict = self.verdicts[min(self.transactions, len(self.verdicts) - 1)]
@@ -54,6 +71,15 @@ class FakeClient:
             )
 
 
+def service_item(key: dict[str, Any]) -> dict[str, Any]:
+    """The live Service at `key`, as ServicesTable holds it."""
+    return {
+        **key,
+        "DateCreated": {"S": "2026-01-15T09:41:20.000+00:00"},
+        "DateUpdated": {"S": "2026-01-15T09:41:20.000+00:00"},
+    }
+
+
 def commits(_: list[dict[str, Any]]) -> None:
     return None
 
@@ -64,14 +90,24 @@ def sleeps() -> list[float]:
 
 
 def store_on(client: FakeClient, sleeps: list[float]) -> BindingStore:
-    return BindingStore(client, "bindings", "index", max_attempts=6, sleep=sleeps.append)
+    return BindingStore(
+        client,
+        BINDINGS,
+        INDEX,
+        SERVICES,
+        retries=lambda: Retries(max_failures=MAX_FAILURES, sleep=sleeps.append),
+    )
+
+
+def put(client: FakeClient, sleeps: list[float]) -> PutResult:
+    """Create a binding in a Service of the fake's, through a store that sleeps into `sleeps`."""
+    return put_binding(store_on(client, sleeps), new_binding(new_sid("IS"), "alice", "device-1"))
 
 
 def test_given_other_writes_win_the_address_twice_when_put_then_the_third_look_creates(sleeps):
     client = FakeClient(address_taken, address_taken, commits)
-    binding = new_binding(new_sid("IS"), "alice", "device-1")
 
-    result = store_on(client, sleeps).put(binding)
+    result = put(client, sleeps)
 
     assert result.outcome is Outcome.CREATED
     assert client.transactions == 3
@@ -83,7 +119,7 @@ def test_given_more_losing_writers_than_failures_allowed_when_put_then_it_still_
     losses = 19  # as when twenty creates of one address start together
     client = FakeClient(*[address_taken] * losses, commits)
 
-    result = store_on(client, sleeps).put(new_binding(new_sid("IS"), "alice", "device-1"))
+    result = put(client, sleeps)
 
     assert result.outcome is Outcome.CREATED
     assert client.transactions == losses + 1
@@ -93,17 +129,17 @@ def test_given_writes_that_always_win_the_address_when_put_then_it_gives_up_unav
     client = FakeClient(address_taken)
 
     with pytest.raises(Unavailable):
-        store_on(client, sleeps).put(new_binding(new_sid("IS"), "alice", "device-1"))
+        put(client, sleeps)
 
-    assert client.transactions == store_module._MAX_LOOKS
+    assert client.transactions == Retries().max_looks
 
 
 def test_given_dynamodb_keeps_conflicting_when_put_then_it_backs_off_and_gives_up(sleeps):
     client = FakeClient(conflicted)
 
     with pytest.raises(Unavailable):
-        store_on(client, sleeps).put(new_binding(new_sid("IS"), "alice", "device-1"))
+        put(client, sleeps)
 
-    assert client.transactions == 6
-    assert len(sleeps) == 6
+    assert client.transactions == MAX_FAILURES
+    assert len(sleeps) == MAX_FAILURES
     assert all(pause <= min(0.5, 0.02 * 2**attempt) for attempt, pause in enumerate(sleeps))

@@ -9,5 +9,5 @@ from notify_bindings.models import BindingResource, CreateBindingForm
 @api_handler
 def handler(request: ApiRequest) -> Response:
     form = request.form(CreateBindingForm)
-    result = create_binding(request.service_sid, request.account_sid, form)
+    result = create_binding(request.account_sid, request.service_sid, form)
     return json_response(201, BindingResource.of(result.binding, request.base_url))

@@ -7,5 +7,5 @@ from notify_bindings.http import ApiRequest, Response, empty_response
 
 @api_handler
 def handler(request: ApiRequest) -> Response:
-    delete_binding(request.service_sid, request.path_parameter("Sid"))
+    delete_binding(request.account_sid, request.service_sid, request.path_parameter("Sid"))
     return empty_response(204)

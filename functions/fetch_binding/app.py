@@ -8,5 +8,5 @@ from notify_bindings.models import BindingResource
 
 @api_handler
 def handler(request: ApiRequest) -> Response:
-    binding = fetch_binding(request.service_sid, request.path_parameter("Sid"))
+    binding = fetch_binding(request.account_sid, request.service_sid, request.path_parameter("Sid"))
     return json_response(200, BindingResource.of(binding, request.base_url))

@@ -9,11 +9,11 @@ from notify_bindings.models import BindingPageResource, ListBindingsQuery
 @api_handler
 def handler(request: ApiRequest) -> Response:
     query = request.query(ListBindingsQuery)
-    found = list_bindings(request.service_sid, query)
+    found = list_bindings(request.account_sid, request.service_sid, query)
     page = BindingPageResource.of(
-        found.bindings,
+        found.items,
         base_url=request.base_url,
-        path=request.path,
+        service_sid=request.service_sid,
         query=query,
         next_page_token=found.next_page_token,
         previous_page_token=found.previous_page_token,

@@ -28,9 +28,9 @@ from local_api.runtime import (
     embedded_dynamodb,
 )
 from local_api.template import SamTemplate
-from notify_bindings.sids import new_sid
 from notify_bindings.store import BindingStore
 from tests.concurrency.racing import WORKERS
+from tests.factories import ACCOUNT_SID, create_service
 from tests.invariants import ServiceAudit, assert_service_consistent
 
 # The embedded server answers through werkzeug; moto's in-process mock sends no such header.
@@ -63,10 +63,12 @@ class RaceTables:
     client: Any
     bindings_table: str
     index_table: str
+    services_table: str
     responses: ResponsesFromServer
+    account_sid: str = ACCOUNT_SID  # whose Services the races run in
 
     def store(self) -> BindingStore:
-        return BindingStore(self.client, self.bindings_table, self.index_table)
+        return BindingStore(self.client, self.bindings_table, self.index_table, self.services_table)
 
     def audit(self, service_sid: str) -> ServiceAudit:
         return assert_service_consistent(
@@ -93,7 +95,13 @@ def race_tables(dynamodb_endpoint: str, template: SamTemplate) -> Iterator[RaceT
     )
     responses = ResponsesFromServer()
     client.meta.events.register("after-call.dynamodb", responses)
-    yield RaceTables(client, names["BindingsTable"], names["BindingIndexTable"], responses)
+    yield RaceTables(
+        client,
+        names["BindingsTable"],
+        names["BindingIndexTable"],
+        names["ServicesTable"],
+        responses,
+    )
     for name in names.values():
         client.delete_table(TableName=name)
     assert responses.served > 0
@@ -101,5 +109,6 @@ def race_tables(dynamodb_endpoint: str, template: SamTemplate) -> Iterator[RaceT
 
 
 @pytest.fixture
-def race_service() -> str:
-    return new_sid("IS")
+def race_service(race_tables: RaceTables) -> str:
+    """A live Service of the races' account: the store works only in one."""
+    return create_service(race_tables.client, race_tables.services_table, race_tables.account_sid)

@@ -7,22 +7,23 @@ from typing import Any
 
 from notify_bindings.models import BindingFilters
 from tests.concurrency.conftest import SERVED_OVER_HTTP, RaceTables
-from tests.factories import new_binding
+from tests.factories import new_binding, put_binding
 
 
 def test_given_the_in_process_mock_is_active_when_the_store_writes_then_the_server_answers(
     dynamodb: Any, race_tables: RaceTables, race_service: str
 ) -> None:
-    store = race_tables.store()
+    store, account = race_tables.store(), race_tables.account_sid
     before = race_tables.responses.served
 
-    created = store.put(new_binding(race_service, "alice", "device-1")).binding
-    fetched = store.get(race_service, created.sid)
-    listed = store.list_page(race_service, BindingFilters(identities=("alice",)), None, 50)
+    created = put_binding(store, new_binding(race_service, "alice", "device-1")).binding
+    fetched = store.get(account, race_service, created.sid)
+    listed = store.list_page(account, race_service, BindingFilters(identities=("alice",)), None, 50)
 
     assert fetched == created
-    assert listed.bindings == [created]
-    # GetItem and TransactWriteItems for the create, GetItem, BatchGetItem: all over HTTP.
+    assert listed.items == [created]
+    # BatchGetItem (the Service and the address) and TransactWriteItems for the create, a
+    # BatchGetItem each for the fetch and the list: all over HTTP.
     assert race_tables.responses.served - before == 4
     assert race_tables.responses.elsewhere == []
 

@@ -10,7 +10,7 @@ from notify_bindings.models import MAX_BINDINGS_PER_IDENTITY, BindingFilters, Bi
 from notify_bindings.store import Outcome, PutResult
 from tests.concurrency.conftest import RaceTables
 from tests.concurrency.racing import Finished, race
-from tests.factories import new_binding
+from tests.factories import new_binding, put_binding
 
 
 def outcomes(finished: list[Finished[PutResult]]) -> Counter[str]:
@@ -29,7 +29,7 @@ def test_given_40_racing_creates_for_one_identity_when_they_finish_then_exactly_
         for number in range(2 * MAX_BINDINGS_PER_IDENTITY)
     ]
 
-    finished = race([partial(store.put, binding) for binding in bindings])
+    finished = race([partial(put_binding, store, binding) for binding in bindings])
 
     assert outcomes(finished) == {
         Outcome.CREATED.value: MAX_BINDINGS_PER_IDENTITY,
@@ -56,7 +56,7 @@ def test_given_20_identities_racing_for_one_address_when_they_finish_then_one_ho
         for identity in identities
     ]
 
-    finished = race([partial(store.put, binding) for binding in bindings])
+    finished = race([partial(put_binding, store, binding) for binding in bindings])
 
     # Every create succeeds: the first finds the address free, each later one replaces
     # the binding it found there (none is identical: the identities differ).
@@ -66,7 +66,9 @@ def test_given_20_identities_racing_for_one_address_when_they_finish_then_one_ho
     assert audit.sid_by_address == {address: holder_sid}
     (holder,) = [binding for binding in bindings if binding.sid == holder_sid]
     assert audit.bindings_per_identity == {holder.identity: 1}
-    assert store.get(race_service, holder_sid) == holder
+    assert store.get(race_tables.account_sid, race_service, holder_sid) == holder
     for identity in identities:
-        listed = store.list_page(race_service, BindingFilters(identities=(identity,)), None, 50)
-        assert listed.bindings == ([holder] if identity == holder.identity else [])
+        listed = store.list_page(
+            race_tables.account_sid, race_service, BindingFilters(identities=(identity,)), None, 50
+        )
+        assert listed.items == ([holder] if identity == holder.identity else [])

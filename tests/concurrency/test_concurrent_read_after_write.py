@@ -10,18 +10,22 @@ from notify_bindings.models import MAX_PAGE_SIZE, BindingFilters, BindingType
 from notify_bindings.store import BindingStore, Outcome
 from tests.concurrency.conftest import RaceTables
 from tests.concurrency.racing import WORKERS, run_lanes
-from tests.factories import new_binding
+from tests.factories import new_binding, put_binding
 
 CREATES_PER_LANE = 2
 
 
-def sids_listed(store: BindingStore, service_sid: str, filters: BindingFilters) -> set[str]:
-    page = store.list_page(service_sid, filters, None, MAX_PAGE_SIZE)
+def sids_listed(
+    store: BindingStore, account_sid: str, service_sid: str, filters: BindingFilters
+) -> set[str]:
+    page = store.list_page(account_sid, service_sid, filters, None, MAX_PAGE_SIZE)
     assert not page.more_after
-    return {binding.sid for binding in page.bindings}
+    return {binding.sid for binding in page.items}
 
 
-def write_then_read(store: BindingStore, service_sid: str, lane: int) -> list[str]:
+def write_then_read(
+    store: BindingStore, account_sid: str, service_sid: str, lane: int
+) -> list[str]:
     """Create, read back, delete, read back: what this lane found wrong."""
     identity, tag = f"reader-{lane:02}", f"lane-{lane:02}"
     views = {
@@ -35,25 +39,30 @@ def write_then_read(store: BindingStore, service_sid: str, lane: int) -> list[st
     for number in range(CREATES_PER_LANE):
         address = f"device-{lane:02}-{number}"
         binding = new_binding(
-            service_sid, identity, address, binding_type=BindingType.FCM, tags=(tag,)
+            service_sid,
+            identity,
+            address,
+            account_sid=account_sid,
+            binding_type=BindingType.FCM,
+            tags=(tag,),
         )
-        result = store.put(binding)
+        result = put_binding(store, binding)
         if result.outcome is not Outcome.CREATED or result.binding != binding:
             problems.append(f"create of {binding.sid}: {result}")
-        if store.get(service_sid, binding.sid) != binding:
+        if store.get(account_sid, service_sid, binding.sid) != binding:
             problems.append(f"{binding.sid} not fetchable right after create")
         for view, filters in views.items():
-            if binding.sid not in sids_listed(store, service_sid, filters):
+            if binding.sid not in sids_listed(store, account_sid, service_sid, filters):
                 problems.append(f"{binding.sid} not listed {view} right after create")
         created.append(binding)
 
     gone = created[0]
-    if store.delete(service_sid, gone.sid) != gone:
+    if store.delete(account_sid, service_sid, gone.sid) != gone:
         problems.append(f"delete of {gone.sid} did not find it")
-    if store.get(service_sid, gone.sid) is not None:
+    if store.get(account_sid, service_sid, gone.sid) is not None:
         problems.append(f"{gone.sid} still fetchable right after delete")
     for view, filters in views.items():
-        listed = sids_listed(store, service_sid, filters)
+        listed = sids_listed(store, account_sid, service_sid, filters)
         if gone.sid in listed:
             problems.append(f"{gone.sid} still listed {view} right after delete")
         if any(kept.sid not in listed for kept in created[1:]):
@@ -67,7 +76,11 @@ def test_given_threads_writing_at_once_when_each_reads_its_own_writes_then_it_se
     store = race_tables.store()
     lanes = range(WORKERS // 2)
 
-    problems = run_lanes([partial(write_then_read, store, race_service, lane) for lane in lanes])
+    account = race_tables.account_sid
+
+    problems = run_lanes(
+        [partial(write_then_read, store, account, race_service, lane) for lane in lanes]
+    )
 
     assert [problem for found in problems for problem in found] == []
     audit = race_tables.audit(race_service)

@@ -20,7 +20,7 @@ from notify_bindings.models import (
 from notify_bindings.store import BindingStore, Outcome, PutResult
 from tests.concurrency.conftest import RaceTables
 from tests.concurrency.racing import WORKERS, Finished, attempt, run_lanes
-from tests.factories import new_binding
+from tests.factories import new_binding, put_binding
 
 SEED = 20_261_126
 LANES = WORKERS // 2
@@ -44,7 +44,9 @@ class Delete:
     finished: Finished[Binding | None]
 
 
-def storm_lane(store: BindingStore, service_sid: str, lane: int) -> list[Put | Delete]:
+def storm_lane(
+    store: BindingStore, account_sid: str, service_sid: str, lane: int
+) -> list[Put | Delete]:
     """One thread's share of the storm: its own random sequence, from a fixed seed."""
     rng = random.Random(SEED * 100 + lane)
     created: list[str] = []  # SIDs this lane created: the ones it may delete
@@ -54,7 +56,7 @@ def storm_lane(store: BindingStore, service_sid: str, lane: int) -> list[Put | D
         roll = rng.random()
         if created and roll < 0.2:
             sid = rng.choice(created)
-            done.append(Delete(sid, attempt(partial(store.delete, service_sid, sid))))
+            done.append(Delete(sid, attempt(partial(store.delete, account_sid, service_sid, sid))))
             continue
         if returned and roll < 0.45:
             earlier = rng.choice(returned[-4:])
@@ -62,6 +64,7 @@ def storm_lane(store: BindingStore, service_sid: str, lane: int) -> list[Put | D
                 service_sid,
                 earlier.identity,
                 earlier.address,
+                account_sid=account_sid,
                 binding_type=earlier.binding_type,
                 tags=earlier.tags,
             )
@@ -70,10 +73,11 @@ def storm_lane(store: BindingStore, service_sid: str, lane: int) -> list[Put | D
                 service_sid,
                 rng.choice(IDENTITIES),
                 rng.choice(ADDRESSES),
+                account_sid=account_sid,
                 binding_type=rng.choice((BindingType.APN, BindingType.FCM)),
                 tags=tuple(rng.sample(TAGS, rng.randint(0, 2))),
             )
-        put = Put(binding, attempt(partial(store.put, binding)))
+        put = Put(binding, attempt(partial(put_binding, store, binding)))
         done.append(put)
         if put.finished.value:
             returned.append(put.finished.value.binding)
@@ -82,18 +86,22 @@ def storm_lane(store: BindingStore, service_sid: str, lane: int) -> list[Put | D
     return done
 
 
-def sids_listed(store: BindingStore, service_sid: str, filters: BindingFilters) -> list[str]:
-    page = store.list_page(service_sid, filters, None, MAX_PAGE_SIZE)
+def sids_listed(
+    store: BindingStore, account_sid: str, service_sid: str, filters: BindingFilters
+) -> list[str]:
+    page = store.list_page(account_sid, service_sid, filters, None, MAX_PAGE_SIZE)
     assert not page.more_after
-    return [binding.sid for binding in page.bindings]
+    return [binding.sid for binding in page.items]
 
 
 def test_given_a_storm_of_writes_when_it_is_over_then_items_lists_and_sids_agree(
     race_tables: RaceTables, race_service: str
 ) -> None:
-    store = race_tables.store()
+    store, account = race_tables.store(), race_tables.account_sid
 
-    lanes = run_lanes([partial(storm_lane, store, race_service, lane) for lane in range(LANES)])
+    lanes = run_lanes(
+        [partial(storm_lane, store, account, race_service, lane) for lane in range(LANES)]
+    )
 
     operations = [operation for lane in lanes for operation in lane]
     puts = [operation for operation in operations if isinstance(operation, Put)]
@@ -114,11 +122,14 @@ def test_given_a_storm_of_writes_when_it_is_over_then_items_lists_and_sids_agree
 
     # Lists (by identity, by all identities, unfiltered) show exactly what the items hold.
     for identity in IDENTITIES:
-        listed = sids_listed(store, race_service, BindingFilters(identities=(identity,)))
+        listed = sids_listed(store, account, race_service, BindingFilters(identities=(identity,)))
         assert listed == list(audit.sids_by_identity.get(identity, ()))
     everything = sorted(audit.sids)
-    assert sids_listed(store, race_service, BindingFilters(identities=IDENTITIES)) == everything
-    assert sids_listed(store, race_service, BindingFilters()) == everything
+    assert (
+        sids_listed(store, account, race_service, BindingFilters(identities=IDENTITIES))
+        == everything
+    )
+    assert sids_listed(store, account, race_service, BindingFilters()) == everything
 
     # Invariant 3: a SID that a create returned is there, or a later delete or replace took it.
     returned = {put.finished.value.binding.sid: put for put in puts if put.finished.value}
@@ -126,7 +137,7 @@ def test_given_a_storm_of_writes_when_it_is_over_then_items_lists_and_sids_agree
     for sid, put in returned.items():
         result = put.finished.value
         assert result is not None
-        fetched = store.get(race_service, sid)
+        fetched = store.get(account, race_service, sid)
         if fetched is not None:
             assert fetched == result.binding
             assert audit.sid_by_address[fetched.address] == sid
@@ -143,4 +154,4 @@ def test_given_a_storm_of_writes_when_it_is_over_then_items_lists_and_sids_agree
         assert sid in deleted or replaced_later, f"{sid} vanished"
     # A deleted SID stays gone: SIDs are never issued twice.
     assert deleted.keys() <= returned.keys()
-    assert all(store.get(race_service, sid) is None for sid in deleted)
+    assert all(store.get(account, race_service, sid) is None for sid in deleted)

@@ -1,102 +1,105 @@
 """End-to-end fixtures: the local API that `make run` serves, started once per session as a
-subprocess, and the official twilio client pointed at it. Tests talk to it only through
-the client, each in a Service of its own."""
+subprocess with two development accounts of the session's own, the official twilio client
+pointed at it with the first account's credentials, and a Service of each test's own,
+created through that client."""
 
 from __future__ import annotations
 
-import os
-import queue
-import re
-import secrets
-import subprocess
-import sys
-import threading
-from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
+import requests
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STARTUP_SECONDS = 60
-STOP_SECONDS = 10
-_BANNER = re.compile(r"notify-bindings local API on (http://127\.0\.0\.1:\d+) ")
-
-
-@pytest.fixture(scope="session")
-def local_api_url() -> Iterator[str]:
-    """`python -m local_api --port 0 --quiet`, as `make run` starts it, on a free port.
-
-    Its first stdout line names the URL. The functions log to stdout for as long as the
-    server runs, so a reader thread keeps draining it: a full pipe would stall the server.
-    """
-    environment = dict(os.environ)
-    # The embedded DynamoDB, whatever endpoint the developer's shell may name.
-    environment.pop("DYNAMODB_ENDPOINT_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_api", "--port", "0", "--quiet"],
-        cwd=PROJECT_ROOT,
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    first_line: queue.Queue[str] = queue.Queue(maxsize=1)
-    recent: deque[str] = deque(maxlen=50)
-
-    def drain() -> None:
-        assert process.stdout is not None
-        for number, line in enumerate(process.stdout):
-            if number == 0:
-                first_line.put(line)
-            recent.append(line)
-        if first_line.empty():  # it exited before saying anything
-            first_line.put("")
-
-    threading.Thread(target=drain, name="local-api-output", daemon=True).start()
-    try:
-        try:
-            banner = first_line.get(timeout=STARTUP_SECONDS)
-        except queue.Empty:
-            banner = ""
-        match = _BANNER.match(banner)
-        if match is None:
-            pytest.fail(
-                "the local API did not announce its URL; it said:\n" + "".join(recent),
-                pytrace=False,
-            )
-        yield match[1]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from local_api.runtime import dynamodb_client
+from tests.e2e.support import (
+    Admin,
+    Credentials,
+    LocalApi,
+    client_for,
+    delete_quietly,
+    running_local_api,
+)
 
 
 @pytest.fixture(scope="session")
-def twilio_client(local_api_url: str) -> Any:
-    """The official client, aimed at the local API. Any AC SID and token do until auth exists."""
-    http_client = TwilioHttpClient(timeout=30)
-    # Requests to the loopback server must not go through a proxy named by the environment.
-    http_client.session.trust_env = False
-    client = Client("AC" + secrets.token_hex(16), secrets.token_hex(16), http_client=http_client)
-    client.notify.base_url = local_api_url
-    return client
+def local_api() -> Iterator[LocalApi]:
+    """The session's server. It checks credentials on every request (AUTH_CACHE_SECONDS=0),
+    so that a revoked key or a rotated-away token is refused at once."""
+    with running_local_api(AUTH_CACHE_SECONDS="0") as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def local_api_url(local_api: LocalApi) -> str:
+    return local_api.url
+
+
+@pytest.fixture(scope="session")
+def account(local_api: LocalApi) -> Credentials:
+    """The first development account: the one `twilio_client` acts as."""
+    return local_api.account
+
+
+@pytest.fixture(scope="session")
+def other_account(local_api: LocalApi) -> Credentials:
+    """The second development account: a tenant the first must be isolated from."""
+    return local_api.other_account
+
+
+@pytest.fixture(scope="session")
+def twilio_client(local_api: LocalApi, account: Credentials) -> Any:
+    return client_for(local_api.url, account)
+
+
+@pytest.fixture(scope="session")
+def other_client(local_api: LocalApi, other_account: Credentials) -> Any:
+    return client_for(local_api.url, other_account)
 
 
 @pytest.fixture
-def service_sid() -> str:
-    """A Service of the test's own, so that tests share the server but not data."""
-    return "IS" + secrets.token_hex(16)
+def service_sid(twilio_client: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A Service of the test's own, so that tests share the server but not data.
+
+    It is deleted afterwards (unless the test did that), which purges its bindings: the
+    embedded DynamoDB copies whole tables for each transaction, so bindings left behind
+    would slow down every later write of the session.
+    """
+    name = f"e2e {request.node.name}"[:64]
+    sid = str(twilio_client.notify.v1.services.create(friendly_name=name).sid)
+    yield sid
+    delete_quietly(twilio_client, sid)
+
+
+@pytest.fixture
+def another_service_sid(twilio_client: Any) -> Iterator[str]:
+    """A second Service of the same account."""
+    sid = str(twilio_client.notify.v1.services.create(friendly_name="e2e another").sid)
+    yield sid
+    delete_quietly(twilio_client, sid)
 
 
 @pytest.fixture
 def bindings(twilio_client: Any, service_sid: str) -> Any:
     """The client's `BindingList` of the test's Service."""
     return twilio_client.notify.v1.services(service_sid).bindings
+
+
+@pytest.fixture(scope="session")
+def raw_http() -> Iterator[requests.Session]:
+    """Plain HTTP, for what the client cannot send (no credentials, say); never via a proxy."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session
+
+
+@pytest.fixture(scope="session")
+def dynamodb(local_api: LocalApi) -> Any:
+    """A DynamoDB client of the local API's endpoint, to look at what the tables hold."""
+    return dynamodb_client(local_api.dynamodb_url)
+
+
+@pytest.fixture(scope="session")
+def admin(local_api: LocalApi) -> Admin:
+    """The admin CLI, aimed at the session's server."""
+    return Admin(local_api.dynamodb_url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -127,10 +126,10 @@ def test_given_a_created_binding_when_fetched_by_sid_then_every_field_is_the_sam
 
 
 def test_given_a_binding_in_one_service_when_fetched_through_another_then_404(
-    twilio_client, bindings
+    twilio_client, bindings, another_service_sid
 ):
     created = bindings.create(identity="grace", binding_type="sms", address="+15551230002")
-    other_service = twilio_client.notify.v1.services("IS" + secrets.token_hex(16)).bindings
+    other_service = twilio_client.notify.v1.services(another_service_sid).bindings
 
     with pytest.raises(TwilioRestException) as caught:
         other_service(created.sid).fetch()

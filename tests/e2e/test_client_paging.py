@@ -150,12 +150,12 @@ def test_given_a_next_page_url_when_its_page_token_is_tampered_with_then_the_pag
 
 
 def test_given_a_page_token_of_one_service_when_used_in_another_then_the_page_is_refused(
-    twilio_client, bindings, service_sid, three
+    twilio_client, bindings, service_sid, another_service_sid, three
 ):
     next_url = bindings.page(page_size=2).next_page_url
-    other_service = "IS" + "0" * 31 + "2"
-    elsewhere = next_url.replace(service_sid, other_service)
-    other_bindings = twilio_client.notify.v1.services(other_service).bindings
+    elsewhere = next_url.replace(service_sid, another_service_sid)
+    other_bindings = twilio_client.notify.v1.services(another_service_sid).bindings
+    other_bindings.create(identity="user-0", binding_type="apn", address="apn-token-elsewhere")
 
     assert_page_refused(other_bindings, elsewhere)
 

@@ -1,36 +1,51 @@
 """Each function's IAM role, as the SAM translator makes it from template.yaml, allows exactly
-the DynamoDB calls that function makes: nothing it does would be denied in AWS, nothing it may
-do goes unused, nothing is a wildcard, and the functions behind GET routes only read.
+the DynamoDB and SQS calls that function makes: nothing it does would be denied in AWS, nothing
+it may do goes unused, nothing is a wildcard, and the functions behind GET routes (and the
+authorizer) only read.
 
-What each function does is recorded, not assumed: every path of every operation runs against
-moto while a botocore hook writes down each DynamoDB call as IAM authorises it (an item of a
-transaction needs the action of its kind, a batch needs its action on each table).
+What each function does is recorded, not assumed: every path of every operation - and of the
+functions no route serves, the authorizer and the purge - runs against moto while a botocore
+hook writes down each call as IAM authorises it (an item of a transaction needs the action of
+its kind, a batch needs its action on each table, a message needs sqs:SendMessage on its queue).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import boto3
 import pytest
 
-from local_api.events import http_api_event
-from local_api.runtime import LocalFunctions
-from local_api.template import SamTemplate
+from local_api.event_sources import processed_records
+from local_api.events import (
+    LambdaContext,
+    authorizer_event,
+    http_api_event,
+    sqs_event,
+    with_authorizer_context,
+)
+from local_api.runtime import LocalFunctions, LocalQueue, sqs_client
+from local_api.template import Route, SamTemplate
 from notify_bindings import dependencies
+from notify_bindings.account_store import AccountStore
 from notify_bindings.sids import new_sid
-from notify_bindings.store import BindingStore
+from tests.conftest import Credentials, new_account, new_service
 
 Document = dict[str, Any]
-Grant = tuple[str, str]  # (IAM action, table logical id, or "<table>/index/<name>")
+# (IAM action, the table, "<table>/index/<name>" or the queue it is allowed on, by logical id)
+Grant = tuple[str, str]
 
 # The contract: what serves a GET may only read.
 READ_ONLY_ROUTES = {
+    "GET /v1/Services",
+    "GET /v1/Services/{Sid}",
     "GET /v1/Services/{ServiceSid}/Bindings",
     "GET /v1/Services/{ServiceSid}/Bindings/{Sid}",
 }
@@ -45,6 +60,9 @@ READ_ONLY_ACTIONS = frozenset(
 )
 # What SAM gives every function: writing its own logs, nothing else.
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# What SAM adds to a function with an SQS event source, for Lambda to poll the queue with the
+# function's role (receive, delete, read its attributes); the function's code never uses it.
+SQS_POLLING_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
 _TRANSACTION_ACTIONS = {
     "Put": "dynamodb:PutItem",
     "Update": "dynamodb:UpdateItem",
@@ -52,6 +70,8 @@ _TRANSACTION_ACTIONS = {
     "ConditionCheck": "dynamodb:ConditionCheckItem",
     "Get": "dynamodb:GetItem",
 }
+# The kind of resource each service's actions may name.
+_RESOURCE_TYPES = {"dynamodb": "AWS::DynamoDB::Table", "sqs": "AWS::SQS::Queue"}
 
 
 # -- reading roles ---------------------------------------------------------------------------
@@ -77,14 +97,23 @@ def allowed_statements(translated: Document, function: str) -> list[Document]:
     ]
 
 
-def dynamodb_resource(resource: Any, tables: dict[str, Document]) -> str | None:
-    """The table (or "<table>/index/<name>") that a policy resource names, if it names one of
-    the template's tables exactly; None for anything else."""
+def policy_resource(action: str, resource: Any, resources: dict[str, Document]) -> str | None:
+    """What a policy resource names, if it names exactly one of the template's resources of the
+    kind the action acts on: a table (or "<table>/index/<name>") for DynamoDB, a queue for
+    SQS; None for anything else."""
+    kind = _RESOURCE_TYPES.get(action.split(":", 1)[0])
     if isinstance(resource, dict) and set(resource) == {"Fn::GetAtt"}:
-        table, attribute = resource["Fn::GetAtt"]
-        return table if table in tables and attribute == "Arn" else None
-    if isinstance(resource, dict) and set(resource) == {"Fn::Sub"}:
-        for table, definition in tables.items():
+        name, attribute = resource["Fn::GetAtt"]
+        is_kind = resources.get(name, {}).get("Type") == kind
+        return name if is_kind and attribute == "Arn" else None
+    if (
+        kind == "AWS::DynamoDB::Table"
+        and isinstance(resource, dict)
+        and set(resource) == {"Fn::Sub"}
+    ):
+        for table, definition in resources.items():
+            if definition["Type"] != kind:
+                continue
             for index in definition["Properties"].get("GlobalSecondaryIndexes", []):
                 if resource["Fn::Sub"] == f"${{{table}.Arn}}/index/{index['IndexName']}":
                     return f"{table}/index/{index['IndexName']}"
@@ -92,18 +121,16 @@ def dynamodb_resource(resource: Any, tables: dict[str, Document]) -> str | None:
 
 
 def grants(translated: Document, function: str) -> set[Grant]:
-    tables = {
-        name: r
-        for name, r in translated["Resources"].items()
-        if r["Type"] == "AWS::DynamoDB::Table"
-    }
+    resources = translated["Resources"]
     granted = set()
     for statement in allowed_statements(translated, function):
         for action in _as_list(statement.get("Action", [])):
             for resource in _as_list(statement.get("Resource", [])):
-                table = dynamodb_resource(resource, tables)
-                assert table is not None, f"{function} may {action} on {resource}, not a table"
-                granted.add((action, table))
+                named = policy_resource(action, resource, resources)
+                assert named is not None, (
+                    f"{function} may {action} on {resource}, not one of its tables or queues"
+                )
+                granted.add((action, named))
     return granted
 
 
@@ -111,27 +138,36 @@ def functions_serving(source: Document, route_keys: set[str]) -> set[str]:
     return {r.function for r in SamTemplate(source).routes if r.route_key in route_keys}
 
 
+def authorizers(source: Document) -> set[str]:
+    return {r.authorizer.function for r in SamTemplate(source).routes if r.authorizer}
+
+
 # -- checks ------------------------------------------------------------------------------------
 
 
 def check_no_wildcards(source: Document, translated: Document) -> None:
-    """No wildcard action or resource, no NotAction/NotResource, no managed policy but logging."""
-    for function in SamTemplate(source).functions:
+    """No wildcard action or resource, no NotAction/NotResource, no managed policy but logging
+    (and, for a function that a queue feeds, Lambda's polling of it)."""
+    for function, definition in SamTemplate(source).functions.items():
         role = role_of(translated, function)
-        assert role.get("ManagedPolicyArns", []) == [BASIC_EXECUTION_POLICY], function
+        managed = [BASIC_EXECUTION_POLICY] + (
+            [SQS_POLLING_POLICY] if definition.sqs_sources else []
+        )
+        assert sorted(role.get("ManagedPolicyArns", [])) == sorted(managed), function
         for statement in allowed_statements(translated, function):
             assert not {"NotAction", "NotResource"} & set(statement), (function, statement)
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, (function, action)
             for resource in _as_list(statement["Resource"]):
                 assert "*" not in json.dumps(resource), (function, resource)
-        grants(translated, function)  # every resource is one of the tables
+        grants(translated, function)  # every resource is one of its tables or queues
 
 
 def check_read_only(source: Document, translated: Document) -> None:
-    """The functions behind GET routes (fetch and list) may only read."""
-    readers = functions_serving(source, READ_ONLY_ROUTES)
-    assert len(readers) == 2
+    """The functions behind GET routes (fetch and list, of Services and of bindings) and the
+    authorizer may only read."""
+    readers = functions_serving(source, READ_ONLY_ROUTES) | authorizers(source)
+    assert len(readers) == len(READ_ONLY_ROUTES) + 1
     for function in readers:
         actions = {action for action, _ in grants(translated, function)}
         assert actions, f"{function} may not read anything"
@@ -154,16 +190,20 @@ def check_least_privilege(
 # -- recording what the functions do -------------------------------------------------------------
 
 
-class DynamoDBCalls:
-    """A botocore hook: while recording, each DynamoDB call, written down as IAM authorises it."""
+class AwsCalls:
+    """A botocore hook for DynamoDB and SQS clients: while recording, each call, written down as
+    IAM authorises it."""
 
-    def __init__(self, table_names: dict[str, str]) -> None:
-        self._table_names = table_names  # physical name -> logical id
+    EVENTS = ("before-parameter-build.dynamodb", "before-parameter-build.sqs")
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self._names = names  # physical table name or queue URL -> logical id
         self._recording: set[Grant] | None = None
 
     def hook(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if self._recording is not None:
-            self._recording.update(self._grants_needed(model.name, params))
+            service = model.service_model.service_name
+            self._recording.update(self._grants_needed(service, model.name, params))
 
     @contextmanager
     def recording(self) -> Iterator[set[Grant]]:
@@ -174,8 +214,24 @@ class DynamoDBCalls:
         finally:
             self._recording = None
 
-    def _grants_needed(self, operation: str, params: dict[str, Any]) -> Iterator[Grant]:
-        if operation in ("TransactWriteItems", "TransactGetItems"):
+    @contextmanager
+    def hooked(self, *clients: Any) -> Iterator[None]:
+        for client in clients:
+            for event in self.EVENTS:
+                client.meta.events.register(event, self.hook)
+        try:
+            yield
+        finally:
+            for client in clients:
+                for event in self.EVENTS:
+                    client.meta.events.unregister(event, self.hook)
+
+    def _grants_needed(
+        self, service: str, operation: str, params: dict[str, Any]
+    ) -> Iterator[Grant]:
+        if service == "sqs":
+            yield f"sqs:{operation}", self._names.get(params["QueueUrl"], params["QueueUrl"])
+        elif operation in ("TransactWriteItems", "TransactGetItems"):
             for item in params["TransactItems"]:
                 ((kind, request),) = item.items()
                 yield _TRANSACTION_ACTIONS[kind], self._resource(request)
@@ -186,124 +242,358 @@ class DynamoDBCalls:
             yield f"dynamodb:{operation}", self._resource(params)
 
     def _resource(self, request: dict[str, Any]) -> str:
-        table = self._table_names.get(request["TableName"], request["TableName"])
+        table = self._names.get(request["TableName"], request["TableName"])
         return f"{table}/index/{request['IndexName']}" if "IndexName" in request else table
 
 
-Call = Callable[..., dict[str, Any]]  # (path, form=..., query=...) -> the Lambda response
-Create = Callable[..., str]  # (path, **form) -> the SID of a binding created in advance
+@dataclass
+class Given:
+    """What a scenario drives: `function`, each of its calls recorded; and, recording nothing,
+    the other functions, to set the scene as the caller's account."""
 
+    function: str
+    account_sid: str
+    service_sid: str  # a fresh Service of the account, for this scenario alone
+    guarded: list[Route]  # the routes whose authorizer `function` is
+    queues: list[LocalQueue]  # the queues whose messages `function` is invoked with
+    template: SamTemplate
+    functions: LocalFunctions
+    recorder: AwsCalls
+    sqs: Any
+    used: set[Grant] = field(default_factory=set)
 
-def _create_then_replace(run: Call, create: Create, path: str) -> None:
-    token = {"Identity": "alice", "BindingType": "apn", "Address": "token-1"}
-    assert run(path, form=token)["statusCode"] == 201  # a new binding
-    assert run(path, form=token)["statusCode"] == 201  # the same again: unchanged
-    assert run(path, form={**token, "Tag": "beta"})["statusCode"] == 201  # replaced
-    assert run(path, form={**token, "Identity": "bob"})["statusCode"] == 201  # changes identity
-
-
-def _fetch(run: Call, create: Create, path: str) -> None:
-    sid = create(path, Identity="alice", Address="token-1")
-    assert run(f"{path}/{sid}")["statusCode"] == 200
-    assert run(f"{path}/BS{'0' * 32}")["statusCode"] == 404
-
-
-def _list_every_way(run: Call, create: Create, path: str) -> None:
-    create(path, Identity="alice", Address="token-1", Tag="premium")
-    assert run(path)["statusCode"] == 200
-    assert run(path, query={"Tag": "premium", "PageSize": "1"})["statusCode"] == 200
-    assert run(path, query={"Identity": "alice"})["statusCode"] == 200
-
-
-def _delete_every_way(run: Call, create: Create, path: str) -> None:
-    first = create(path, Identity="alice", Address="token-1")
-    last = create(path, Identity="alice", Address="token-2")
-    assert run(f"{path}/{first}")["statusCode"] == 204  # the identity keeps a binding
-    assert run(f"{path}/{last}")["statusCode"] == 204  # its last binding: the record goes
-    assert run(f"{path}/{last}")["statusCode"] == 404
-
-
-def _unmatched(run: Call, create: Create, path: str) -> None:
-    sid = create(path, Identity="alice", Address="token-1")
-    assert run(f"{path}/{sid}", method="POST")["statusCode"] == 405
-    assert run(f"{path}/{sid}/Nothing", method="GET")["statusCode"] == 404
-
-
-# Every path of each operation through the store, by the route it serves.
-SCENARIOS: dict[str, Callable[[Call, Create, str], None]] = {
-    "POST /v1/Services/{ServiceSid}/Bindings": _create_then_replace,
-    "GET /v1/Services/{ServiceSid}/Bindings/{Sid}": _fetch,
-    "GET /v1/Services/{ServiceSid}/Bindings": _list_every_way,
-    "DELETE /v1/Services/{ServiceSid}/Bindings/{Sid}": _delete_every_way,
-    "$default": _unmatched,
-}
-
-
-@pytest.fixture(scope="module")
-def calls_by_function(template: SamTemplate, functions: LocalFunctions) -> dict[str, set[Grant]]:
-    """What each function of the template did through DynamoDB, on every path it has."""
-    settings = dependencies.settings()
-    table_names = {
-        functions.environment[variable]: value["Ref"]
-        for function in template.functions.values()
-        for variable, value in function.environment.items()
-        if isinstance(value, dict) and value.get("Ref") in template.tables
-    }
-    recorder = DynamoDBCalls(table_names)
-    client = boto3.client("dynamodb", endpoint_url=settings.dynamodb_endpoint_url)
-    client.meta.events.register("before-parameter-build.dynamodb", recorder.hook)
-    store = BindingStore(client, settings.bindings_table, settings.binding_index_table)
-    routes = {route.route_key: route for route in template.routes}
-    (creator,) = (r.function for r in template.routes if r.method == "POST")
-
-    def call(
-        function: str, path: str, form: Any = None, query: Any = None, method: str | None = None
+    def request(
+        self,
+        path: str,
+        *,
+        form: Any = None,
+        query: Any = None,
+        method: str | None = None,
     ) -> dict[str, Any]:
-        (route,) = template.functions[function].routes
-        body = urlencode(form or {}, doseq=True).encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded"} if form else {}
+        """What `function` answers to a request on its route, from the caller's account."""
+        response: dict[str, Any] = self.invoke(
+            self.route_event(self.function, path, form, query, method)
+        )
+        return response
+
+    def invoke(self, event: dict[str, Any], *, timeout_seconds: int | None = None) -> Any:
+        """Invoke `function` with `event` (within `timeout_seconds`, else its own timeout)."""
+        with self.recorder.recording() as calls:
+            if timeout_seconds is None:
+                response = self.functions.invoke(self.function, event)
+            else:
+                context = LambdaContext(self.function, timeout_seconds=timeout_seconds)
+                response = self.template.functions[self.function].load_handler()(event, context)
+        self.used.update(calls)
+        return response
+
+    def call(self, route_key: str, path: str, **request: Any) -> dict[str, Any]:
+        """What the function serving `route_key` answers, unrecorded."""
+        (function,) = (r.function for r in self.template.routes if r.route_key == route_key)
+        return self.functions.invoke(function, self.route_event(function, path, **request))
+
+    def create_binding(self, service_sid: str, **form: str) -> str:
+        reply = self.call(
+            CREATE_BINDING, bindings_path(service_sid), form={"BindingType": "apn", **form}
+        )
+        assert reply["statusCode"] == 201, reply["body"]
+        sid: str = json.loads(reply["body"])["sid"]
+        return sid
+
+    def deliver(self, queue: LocalQueue, timeout_seconds: int | None) -> list[tuple[str, Any]]:
+        """Invoke `function` with each message now on `queue`, one at a time, and delete those
+        it processed, as Lambda's event source does; each message's body and the response."""
+        (source,) = (
+            s
+            for s in self.template.functions[self.function].sqs_sources
+            if s.queue == queue.logical_id
+        )
+        messages: list[dict[str, Any]] = []
+        while received := self.sqs.receive_message(
+            QueueUrl=queue.url,
+            MaxNumberOfMessages=10,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", []):
+            messages += received
+        delivered = []
+        for message in messages:
+            event = sqs_event([message], queue.arn)
+            response = self.invoke(event, timeout_seconds=timeout_seconds)
+            for record in processed_records(
+                event["Records"], response, source.report_batch_item_failures
+            ):
+                self.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=record["receiptHandle"])
+            delivered.append((message["Body"], response))
+        return delivered
+
+    def route_event(
+        self,
+        function: str,
+        path: str,
+        form: Any = None,
+        query: Any = None,
+        method: str | None = None,
+    ) -> dict[str, Any]:
+        """The event API Gateway passes `function` for a request once the authorizer has
+        proved the caller's account."""
+        (route,) = self.template.functions[function].routes
         event = http_api_event(
             route,
             path,
             method=method,
             query=urlencode(query or {}, doseq=True),
-            headers=headers,
-            body=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"} if form else {},
+            body=urlencode(form or {}, doseq=True).encode(),
         )
-        return functions.invoke(function, event)
+        return with_authorizer_context(event, {"accountSid": self.account_sid})
 
-    def create(path: str, **form: str) -> str:
-        reply = call(creator, path, form={"BindingType": "apn", **form})
-        assert reply["statusCode"] == 201, reply["body"]
-        sid: str = json.loads(reply["body"])["sid"]
-        return sid
+
+CREATE_BINDING = "POST /v1/Services/{ServiceSid}/Bindings"
+DELETE_SERVICE = "DELETE /v1/Services/{Sid}"
+SERVICES = "/v1/Services"
+
+
+def service_path(service_sid: str) -> str:
+    return f"{SERVICES}/{service_sid}"
+
+
+def bindings_path(service_sid: str) -> str:
+    return f"{service_path(service_sid)}/Bindings"
+
+
+def sample_path(route: Route) -> str:
+    """A path on `route`, its parameters made up."""
+    if route.is_default:
+        return "/v1/Nothing"
+    kinds = {"ServiceSid": "IS", "Sid": "BS" if route.path.endswith("/Bindings/{Sid}") else "IS"}
+    return re.sub(r"\{(\w+)\}", lambda name: new_sid(kinds[name.group(1)]), route.path)
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+# -- every path of every function ----------------------------------------------------------------
+
+
+def _create_services(given: Given) -> None:
+    assert given.request(SERVICES, form={"FriendlyName": "alerts"})["statusCode"] == 201
+    assert given.request(SERVICES, form={})["statusCode"] == 201  # every setting its default
+
+
+def _list_services(given: Given) -> None:
+    new_service(given.account_sid, friendly_name="alerts")
+    new_service(given.account_sid, friendly_name="alerts")
+    assert given.request(SERVICES)["statusCode"] == 200
+    named = given.request(SERVICES, query={"FriendlyName": "alerts", "PageSize": "1"})
+    assert named["statusCode"] == 200
+    next_page = json.loads(named["body"])["meta"]["next_page_url"]
+    assert next_page, "two Services are named alerts: a second page follows"
+    query = parse_qsl(urlsplit(next_page).query)
+    assert given.request(SERVICES, query=query)["statusCode"] == 200
+
+
+def _fetch_service(given: Given) -> None:
+    assert given.request(service_path(given.service_sid))["statusCode"] == 200
+    assert given.request(service_path(new_sid("IS")))["statusCode"] == 404
+
+
+def _update_service(given: Given) -> None:
+    path = service_path(given.service_sid)
+    settings = {"FriendlyName": "alerts", "DefaultApnNotificationProtocolVersion": "4"}
+    assert given.request(path, form=settings)["statusCode"] == 200
+    cleared = {"FriendlyName": "", "LogEnabled": ""}  # back to null and to the default
+    assert given.request(path, form=cleared)["statusCode"] == 200
+    assert given.request(service_path(new_sid("IS")), form=settings)["statusCode"] == 404
+
+
+def _delete_service(given: Given) -> None:
+    path = service_path(given.service_sid)
+    given.create_binding(given.service_sid, Identity="alice", Address="token-1")
+    assert given.request(path)["statusCode"] == 204
+    assert given.request(path)["statusCode"] == 404  # being purged: asks for the purge again
+    assert given.request(service_path(new_sid("IS")))["statusCode"] == 404
+
+
+def _purge_until_done(given: Given) -> None:
+    service = given.service_sid
+    for number in range(3):
+        given.create_binding(
+            service, Identity=f"user-{number % 2}", Address=f"token-{number}", Tag="premium"
+        )
+    assert given.call(DELETE_SERVICE, service_path(service))["statusCode"] == 204
+    (queue,) = given.queues
+
+    # No time left at first: the purge hands its work on to a message. From then on, the
+    # function's own timeout.
+    rounds = 0
+    budget: int | None = 0
+    while mine := [response for body, response in given.deliver(queue, budget) if service in body]:
+        assert mine == [{"batchItemFailures": []}]
+        rounds, budget = rounds + 1, None
+
+    assert rounds >= 2  # handed on, then done: it asked for no further round
+    settings, client = dependencies.settings(), dependencies.dynamodb()
+    left = client.query(
+        TableName=settings.binding_index_table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": service}},
+    )
+    assert left["Items"] == []
+    assert "Item" not in client.get_item(
+        TableName=settings.services_table,
+        Key={"AccountSid": {"S": given.account_sid}, "Sid": {"S": service}},
+    )
+
+
+def _authorize_every_way(given: Given) -> None:
+    # A new account: credentials no warm authorizer has proven yet, so each is looked up.
+    account = new_account()
+    accounts = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+    key, secret = accounts.create_api_key(account.sid)
+    stranger = Credentials(new_sid("AC"), account.token)
+    proves = {"accountSid": account.sid}
+    cases: list[tuple[str | None, dict[str, str]]] = [
+        (basic(account.sid, account.token), proves),
+        (basic(key.sid, secret), proves),
+        (basic(account.sid, "0" * 32), {}),  # a wrong token
+        (basic(key.sid, account.token), {}),  # a wrong secret
+        (basic(stranger.sid, stranger.token), {}),  # no such account
+        ("Bearer " + account.token, {}),
+        (None, {}),
+    ]
+    for number, (authorization, context) in enumerate(cases):
+        route = given.guarded[number % len(given.guarded)]
+        headers = {"Authorization": authorization} if authorization else {}
+        event = authorizer_event(http_api_event(route, sample_path(route), headers=headers))
+        assert given.invoke(event) == {"isAuthorized": True, "context": context}, authorization
+
+
+def _create_then_replace(given: Given) -> None:
+    path = bindings_path(given.service_sid)
+    token = {"Identity": "alice", "BindingType": "apn", "Address": "token-1"}
+    assert given.request(path, form=token)["statusCode"] == 201  # a new binding
+    assert given.request(path, form=token)["statusCode"] == 201  # the same again: unchanged
+    assert given.request(path, form={**token, "Tag": "beta"})["statusCode"] == 201  # replaced
+    assert given.request(path, form={**token, "Identity": "bob"})["statusCode"] == 201  # moved
+    assert given.request(bindings_path(new_sid("IS")), form=token)["statusCode"] == 404
+
+
+def _fetch(given: Given) -> None:
+    path = bindings_path(given.service_sid)
+    sid = given.create_binding(given.service_sid, Identity="alice", Address="token-1")
+    assert given.request(f"{path}/{sid}")["statusCode"] == 200
+    assert given.request(f"{path}/BS{'0' * 32}")["statusCode"] == 404
+
+
+def _list_every_way(given: Given) -> None:
+    path = bindings_path(given.service_sid)
+    given.create_binding(given.service_sid, Identity="alice", Address="token-1", Tag="premium")
+    assert given.request(path)["statusCode"] == 200
+    assert given.request(path, query={"Tag": "premium", "PageSize": "1"})["statusCode"] == 200
+    assert given.request(path, query={"Identity": "alice"})["statusCode"] == 200
+    assert given.request(bindings_path(new_sid("IS")))["statusCode"] == 404
+
+
+def _delete_every_way(given: Given) -> None:
+    path = bindings_path(given.service_sid)
+    first = given.create_binding(given.service_sid, Identity="alice", Address="token-1")
+    last = given.create_binding(given.service_sid, Identity="alice", Address="token-2")
+    assert given.request(f"{path}/{first}")["statusCode"] == 204  # the identity keeps a binding
+    assert given.request(f"{path}/{last}")["statusCode"] == 204  # its last: the record goes
+    assert given.request(f"{path}/{last}")["statusCode"] == 404
+
+
+def _unmatched(given: Given) -> None:
+    path = bindings_path(given.service_sid)
+    sid = given.create_binding(given.service_sid, Identity="alice", Address="token-1")
+    assert given.request(f"{path}/{sid}", method="POST")["statusCode"] == 405
+    assert given.request(f"{path}/{sid}/Nothing", method="GET")["statusCode"] == 404
+
+
+# Every path of each function, by what invokes it: its route, or - for the functions that no
+# route serves - the authorizer it is, or the queue it reads.
+SCENARIOS: dict[str, Callable[[Given], None]] = {
+    "POST /v1/Services": _create_services,
+    "GET /v1/Services": _list_services,
+    "GET /v1/Services/{Sid}": _fetch_service,
+    "POST /v1/Services/{Sid}": _update_service,
+    "DELETE /v1/Services/{Sid}": _delete_service,
+    "POST /v1/Services/{ServiceSid}/Bindings": _create_then_replace,
+    "GET /v1/Services/{ServiceSid}/Bindings/{Sid}": _fetch,
+    "GET /v1/Services/{ServiceSid}/Bindings": _list_every_way,
+    "DELETE /v1/Services/{ServiceSid}/Bindings/{Sid}": _delete_every_way,
+    "$default": _unmatched,
+    "authorizer TwilioBasicAuth": _authorize_every_way,
+    "SQS ServicePurgeQueue": _purge_until_done,
+}
+
+
+def invokers(template: SamTemplate) -> dict[str, str]:
+    """What invokes each function (as SCENARIOS names it) -> that function."""
+    invoked = {route.route_key: route.function for route in template.routes}
+    for route in template.routes:
+        if route.authorizer is not None:
+            invoked[f"authorizer {route.authorizer.name}"] = route.authorizer.function
+    for function in template.functions.values():
+        for source in function.sqs_sources:
+            invoked[f"SQS {source.queue}"] = function.logical_id
+    return invoked
+
+
+@pytest.fixture(scope="module")
+def calls_by_function(
+    template: SamTemplate,
+    functions: LocalFunctions,
+    aws: dict[str, LocalQueue],
+    account: Credentials,
+) -> dict[str, set[Grant]]:
+    """What each function of the template did through DynamoDB and SQS, on every path it has."""
+    names = {
+        functions.environment[variable]: value["Ref"]
+        for function in template.functions.values()
+        for variable, value in function.environment.items()
+        if isinstance(value, dict) and value.get("Ref") in template.tables
+    }
+    names.update({queue.url: logical_id for logical_id, queue in aws.items()})
+    recorder = AwsCalls(names)
+    invoked = invokers(template)
+    assert set(SCENARIOS) == set(invoked), "a function is invoked in a way no scenario covers"
 
     used: dict[str, set[Grant]] = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dependencies, "binding_store", lambda: store)
-        for route_key, scenario in SCENARIOS.items():
-            function = routes[route_key].function
-
-            def run(path: str, function: str = function, **request: Any) -> dict[str, Any]:
-                with recorder.recording() as calls:
-                    response = call(function, path, **request)
-                used.setdefault(function, set()).update(calls)
-                return response
-
-            scenario(run, create, f"/v1/Services/{new_sid('IS')}/Bindings")
+    # The clients every function shares (dependencies builds them once per environment).
+    with recorder.hooked(dependencies.dynamodb(), dependencies.sqs()):
+        for trigger, scenario in SCENARIOS.items():
+            function = invoked[trigger]
+            given = Given(
+                function=function,
+                account_sid=account.sid,
+                service_sid=new_service(account.sid),
+                guarded=[
+                    r for r in template.routes if r.authorizer and r.authorizer.function == function
+                ],
+                queues=[aws[s.queue] for s in template.functions[function].sqs_sources],
+                template=template,
+                functions=functions,
+                recorder=recorder,
+                sqs=sqs_client(None),
+            )
+            scenario(given)
+            used.setdefault(function, set()).update(given.used)
     return used
 
 
 # -- the template as it is --------------------------------------------------------------------
 
 
-def test_given_the_template_when_translated_then_no_role_has_a_wildcard_or_a_resource_but_its_tables(  # noqa: E501
+def test_given_the_template_when_translated_then_no_role_has_a_wildcard_or_a_resource_but_its_tables_and_queue(  # noqa: E501
     sam_document, cloudformation
 ):
     check_no_wildcards(sam_document, cloudformation)
 
 
-def test_given_the_template_when_translated_then_fetch_and_list_may_only_read(
+def test_given_the_template_when_translated_then_fetch_list_and_the_authorizer_may_only_read(
     sam_document, cloudformation
 ):
     check_read_only(sam_document, cloudformation)
@@ -367,6 +657,13 @@ BREAKAGES: dict[str, tuple[str, str, Callable[[Document], Any]]] = {
             "AmazonDynamoDBFullAccess"
         ),
     ),
+    "queue polling for a function no queue feeds": (
+        "no wildcards",
+        "CreateServiceFunction",
+        lambda d: d["Resources"]["CreateServiceFunction"]["Properties"]["Policies"].append(
+            "AWSLambdaSQSQueueExecutionRole"
+        ),
+    ),
     "fetch may write": (
         "read only",
         "FetchBindingFunction may {'dynamodb:PutItem'}",
@@ -396,6 +693,40 @@ BREAKAGES: dict[str, tuple[str, str, Callable[[Document], Any]]] = {
         r"ListBindingsFunction may {\('dynamodb:Query', 'BindingsTable'\)} but never does",
         lambda d: _statements(d, "ListBindingsFunction").append(
             _allow("dynamodb:Query", {"Fn::GetAtt": ["BindingsTable", "Arn"]})
+        ),
+    ),
+    "a table action on the queue": (
+        "no wildcards",
+        r"DeleteServiceFunction may dynamodb:GetItem on .*ServicePurgeQueue.*not one of its",
+        lambda d: _statements(d, "DeleteServiceFunction").append(
+            _allow("dynamodb:GetItem", {"Fn::GetAtt": ["ServicePurgeQueue", "Arn"]})
+        ),
+    ),
+    "messages to any queue": (
+        "no wildcards",
+        r"'DeleteServiceFunction', '\*'",
+        lambda d: _statements(d, "DeleteServiceFunction")[1].update(Resource="*"),
+    ),
+    "the authorizer may write": (
+        "read only",
+        "AuthorizerFunction may {'dynamodb:PutItem'}",
+        lambda d: _actions(d, "AuthorizerFunction", 0).append("dynamodb:PutItem"),
+    ),
+    "list services may update": (
+        "read only",
+        "ListServicesFunction may {'dynamodb:UpdateItem'}",
+        lambda d: _actions(d, "ListServicesFunction", 0).append("dynamodb:UpdateItem"),
+    ),
+    "a purge that cannot hand on": (
+        "least privilege",
+        r"PurgeServiceFunction would be denied {\('sqs:SendMessage', 'ServicePurgeQueue'\)}",
+        lambda d: _statements(d, "PurgeServiceFunction").pop(),
+    ),
+    "a message create service never sends": (
+        "least privilege",
+        r"CreateServiceFunction may {\('sqs:SendMessage', 'ServicePurgeQueue'\)} but never",
+        lambda d: _statements(d, "CreateServiceFunction").append(
+            _allow("sqs:SendMessage", {"Fn::GetAtt": ["ServicePurgeQueue", "Arn"]})
         ),
     ),
 }

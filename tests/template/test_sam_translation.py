@@ -1,5 +1,5 @@
 """The CloudFormation that `sam deploy` would create from template.yaml, translated offline:
-functions and layer, routes, tables, throttling and outputs.
+functions and layer, routes and their authorizer, tables, the purge queue, throttling and outputs.
 
 The runtime, architecture and routes are the contract (design.md) and are written out here;
 everything else is read from the template itself. The last test breaks a copy of the template
@@ -9,6 +9,7 @@ in each way these checks guard against and shows that they notice.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,11 @@ RUNTIME = "python3.13"
 ARCHITECTURE = "arm64"
 # Route key -> the operation serving it (its handler is functions/<operation>/).
 CONTRACT_ROUTES = {
+    "POST /v1/Services": "create_service",
+    "GET /v1/Services": "list_services",
+    "GET /v1/Services/{Sid}": "fetch_service",
+    "POST /v1/Services/{Sid}": "update_service",
+    "DELETE /v1/Services/{Sid}": "delete_service",
     "POST /v1/Services/{ServiceSid}/Bindings": "create_binding",
     "GET /v1/Services/{ServiceSid}/Bindings": "list_bindings",
     "GET /v1/Services/{ServiceSid}/Bindings/{Sid}": "fetch_binding",
@@ -31,6 +37,8 @@ CONTRACT_ROUTES = {
     "$default": "unmatched_route",
 }
 _FUNCTION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
+# A function's ARN as SAM writes it into an authorizer's URI.
+_FUNCTION_ARN_VALUE = re.compile(r'"Fn::GetAtt": \["(\w+)", "Arn"\]')
 
 
 def of_type(document: Document, kind: str) -> dict[str, Document]:
@@ -126,7 +134,7 @@ def check_tables(source: Document, translated: Document) -> None:
     """On-demand, recoverable, encrypted, protected from deletion and kept with the stack."""
     tables = of_type(translated, "AWS::DynamoDB::Table")
     assert set(tables) == set(of_type(source, "AWS::DynamoDB::Table"))
-    assert len(tables) == 2
+    assert len(tables) == 4  # bindings, their index, Services, accounts
     for name, table in tables.items():
         properties = table["Properties"]
         recovery = properties.get("PointInTimeRecoverySpecification", {})
@@ -173,6 +181,82 @@ def check_throttling(source: Document, translated: Document) -> None:
         assert burst > 0
 
 
+def check_authorizer(source: Document, translated: Document) -> None:
+    """Every route, $default included, runs the Lambda authorizer first: payload 2.0, simple
+    responses, no identity source (so that API Gateway never answers a request without
+    credentials itself) and no caching of its answers (ReauthorizeEvery 0), and API Gateway may
+    invoke it."""
+    ((api_id, api),) = of_type(source, "AWS::Serverless::HttpApi").items()
+    auth = api["Properties"].get("Auth", {})
+    name = auth.get("DefaultAuthorizer")
+    assert name is not None, "the HTTP API has no DefaultAuthorizer"
+    spec = auth["Authorizers"][name]
+    function = spec["FunctionArn"]["Fn::GetAtt"][0]
+    assert spec["FunctionArn"] == {"Fn::GetAtt": [function, "Arn"]}
+    assert of_type(source, "AWS::Serverless::Function").get(function), function
+    assert str(spec.get("AuthorizerPayloadFormatVersion")) == "2.0"
+    assert spec.get("EnableSimpleResponses") is True
+    assert spec.get("Identity", {}).get("ReauthorizeEvery") == 0
+    assert not spec.get("Identity", {}).get("Headers")
+    assert not spec.get("Identity", {}).get("QueryStrings")
+    template = SamTemplate(source)
+    for route in template.routes:
+        assert route.authorizer is not None, f"{route.route_key} runs no authorizer"
+        assert route.authorizer.function == function, route.route_key
+
+    (translated_api,) = of_type(translated, "AWS::ApiGatewayV2::Api").values()
+    body = translated_api["Properties"]["Body"]
+    scheme = body["components"]["securitySchemes"][name]["x-amazon-apigateway-authorizer"]
+    assert scheme["type"] == "request"
+    assert _FUNCTION_ARN_VALUE.findall(json.dumps(scheme["authorizerUri"])) == [function]
+    assert scheme["authorizerPayloadFormatVersion"] == "2.0"
+    assert scheme["enableSimpleResponses"] is True
+    assert scheme.get("identitySource", []) == []
+    assert scheme.get("authorizerResultTtlInSeconds") == 0
+    operations = [
+        (path, method, operation)
+        for path, methods in body["paths"].items()
+        for method, operation in methods.items()
+    ]
+    for path, method, operation in operations:
+        assert operation.get("security") == [{name: []}], f"{method} {path}"
+    assert any(
+        permission["Properties"]["FunctionName"] == {"Fn::GetAtt": [function, "Arn"]}
+        and permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        and permission["Properties"]["SourceArn"]["Fn::Sub"][0].endswith("/authorizers/*")
+        and permission["Properties"]["SourceArn"]["Fn::Sub"][1]["__ApiId__"] == {"Ref": api_id}
+        for permission in of_type(translated, "AWS::Lambda::Permission").values()
+    ), f"API Gateway may not invoke {function}"
+
+
+def check_purge_queue(source: Document, translated: Document) -> None:
+    """Every SQS event source reports batch item failures (so that one failed message is not
+    the whole batch again), and its queue hands what keeps failing to a dead-letter queue."""
+    template = SamTemplate(source)
+    sources = {
+        (function.logical_id, source.queue)
+        for function in template.functions.values()
+        for source in function.sqs_sources
+    }
+    assert ("PurgeServiceFunction", "ServicePurgeQueue") in sources
+    mappings = of_type(translated, "AWS::Lambda::EventSourceMapping").values()
+    queues = of_type(translated, "AWS::SQS::Queue")
+    for function, queue in sources:
+        (mapping,) = (
+            m["Properties"]
+            for m in mappings
+            if m["Properties"]["FunctionName"] == {"Ref": function}
+            and m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+        )
+        assert mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], function
+        redrive = queues[queue]["Properties"].get("RedrivePolicy", {})
+        target = redrive.get("deadLetterTargetArn", {}).get("Fn::GetAtt", [None])[0]
+        assert target in queues, f"{queue} has no dead-letter queue"
+        assert target != queue
+        assert isinstance(redrive.get("maxReceiveCount"), int), queue
+        assert redrive["maxReceiveCount"] >= 1
+
+
 def check_outputs(source: Document, translated: Document) -> None:
     """ApiUrl is the HTTPS base URL of the HTTP API's $default stage (no stage in the path)."""
     (api_id,) = of_type(source, "AWS::Serverless::HttpApi")
@@ -203,7 +287,7 @@ def test_given_the_template_when_translated_then_the_api_has_exactly_the_contrac
     check_routes(sam_document, cloudformation)
 
 
-def test_given_the_template_when_translated_then_both_tables_are_on_demand_recoverable_encrypted_and_retained(  # noqa: E501
+def test_given_the_template_when_translated_then_every_table_is_on_demand_recoverable_encrypted_and_retained(  # noqa: E501
     sam_document, cloudformation
 ):
     check_tables(sam_document, cloudformation)
@@ -219,6 +303,18 @@ def test_given_the_template_when_translated_then_the_api_throttles_requests(
     sam_document, cloudformation
 ):
     check_throttling(sam_document, cloudformation)
+
+
+def test_given_the_template_when_translated_then_every_route_runs_the_lambda_authorizer_first(
+    sam_document, cloudformation
+):
+    check_authorizer(sam_document, cloudformation)
+
+
+def test_given_the_template_when_translated_then_the_purge_queue_reports_item_failures_and_has_a_dlq(  # noqa: E501
+    sam_document, cloudformation
+):
+    check_purge_queue(sam_document, cloudformation)
 
 
 def test_given_the_template_when_translated_then_it_outputs_the_api_url(
@@ -256,6 +352,12 @@ def _http_api(document: Document) -> Document:
     (api,) = of_type(document, "AWS::Serverless::HttpApi").values()
     properties: Document = api["Properties"]
     return properties
+
+
+def _authorizer(document: Document) -> Document:
+    auth = _http_api(document)["Auth"]
+    authorizer: Document = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    return authorizer
 
 
 BREAKAGES: dict[str, tuple[Check, Callable[[Document], Any]]] = {
@@ -343,6 +445,48 @@ BREAKAGES: dict[str, tuple[Check, Callable[[Document], Any]]] = {
     "no throttling": (
         check_throttling,
         lambda d: _http_api(d).pop("DefaultRouteSettings"),
+    ),
+    "a route without the authorizer": (
+        check_authorizer,
+        lambda d: _function(d, "ListServicesFunction")["Events"]["List"]["Properties"].update(
+            Auth={"Authorizer": "NONE"}
+        ),
+    ),
+    "$default without the authorizer": (
+        check_authorizer,
+        lambda d: _function(d, "UnmatchedRouteFunction")["Events"]["Unmatched"][
+            "Properties"
+        ].update(Auth={"Authorizer": "NONE"}),
+    ),
+    "no default authorizer": (
+        check_authorizer,
+        lambda d: _http_api(d)["Auth"].pop("DefaultAuthorizer"),
+    ),
+    "an authorizer with an identity source": (
+        check_authorizer,
+        lambda d: _authorizer(d)["Identity"].update(Headers=["Authorization"]),
+    ),
+    "an authorizer whose answers are cached": (
+        check_authorizer,
+        lambda d: _authorizer(d)["Identity"].update(ReauthorizeEvery=300),
+    ),
+    "an authorizer with IAM policy responses": (
+        check_authorizer,
+        lambda d: _authorizer(d).update(EnableSimpleResponses=False),
+    ),
+    "an authorizer on payload 1.0": (
+        check_authorizer,
+        lambda d: _authorizer(d).update(AuthorizerPayloadFormatVersion="1.0"),
+    ),
+    "a purge that fails whole batches": (
+        check_purge_queue,
+        lambda d: _function(d, "PurgeServiceFunction")["Events"]["Purge"]["Properties"].pop(
+            "FunctionResponseTypes"
+        ),
+    ),
+    "a purge queue without a dead-letter queue": (
+        check_purge_queue,
+        lambda d: d["Resources"]["ServicePurgeQueue"]["Properties"].pop("RedrivePolicy"),
     ),
     "no ApiUrl output": (
         check_outputs,

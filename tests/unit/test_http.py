@@ -10,7 +10,7 @@ import pytest
 from local_api.events import http_api_event
 from local_api.template import Route
 from notify_bindings.api import error_response
-from notify_bindings.errors import InvalidParameter, NotFound, Throttled
+from notify_bindings.errors import InvalidParameter, NotFound, Throttled, Unauthenticated
 from notify_bindings.http import MAX_BODY_BYTES, ApiRequest
 from notify_bindings.models import CreateBindingForm, ListBindingsQuery
 
@@ -24,7 +24,7 @@ def request(route: Route, *, body: bytes = b"", query: str = "", headers=None) -
     event = http_api_event(
         route, f"/v1/Services/{SERVICE}/Bindings", query=query, body=body, headers=headers or FORM
     )
-    return ApiRequest(event, "AC" + "0" * 32)
+    return ApiRequest(event)
 
 
 def test_given_repeated_tags_when_parsed_then_all_are_kept_in_order():
@@ -74,7 +74,7 @@ def test_given_a_malformed_service_sid_then_not_found():
     event = http_api_event(CREATE, "/v1/Services/IS123/Bindings")
 
     with pytest.raises(NotFound, match="/Services/IS123/Bindings was not found"):
-        _ = ApiRequest(event, "AC" + "0" * 32).service_sid
+        _ = ApiRequest(event).service_sid
 
 
 def test_given_the_request_host_then_urls_are_built_on_it():
@@ -84,8 +84,8 @@ def test_given_the_request_host_then_urls_are_built_on_it():
         headers={"Host": "abc.execute-api.eu-west-1.amazonaws.com", "X-Forwarded-Proto": "https"},
     )
 
-    assert ApiRequest(event, "AC").base_url == "https://abc.execute-api.eu-west-1.amazonaws.com"
-    assert ApiRequest(event, "AC", "https://notify.example.com/").base_url == (
+    assert ApiRequest(event).base_url == "https://abc.execute-api.eu-west-1.amazonaws.com"
+    assert ApiRequest(event, "https://notify.example.com/").base_url == (
         "https://notify.example.com"
     )
 
@@ -115,4 +115,23 @@ def test_given_a_base64_body_then_it_is_decoded():
     event["body"] = base64.b64encode(b"Identity=a&BindingType=apn&Address=t").decode()
     event["isBase64Encoded"] = True
 
-    assert ApiRequest(event, "AC").form(CreateBindingForm).identity == "a"
+    assert ApiRequest(event).form(CreateBindingForm).identity == "a"
+
+
+def test_given_no_authorizer_context_then_401_20003_with_a_basic_challenge():
+    event = http_api_event(LIST, f"/v1/Services/{SERVICE}/Bindings")
+
+    with pytest.raises(Unauthenticated) as raised:
+        _ = ApiRequest(event).account_sid
+    response = error_response(raised.value)
+
+    assert response["statusCode"] == 401
+    assert response["headers"]["WWW-Authenticate"] == 'Basic realm="Twilio API"'
+    assert json.loads(response["body"])["code"] == 20003
+
+
+def test_given_an_authorizer_context_then_its_account_is_the_callers():
+    event = http_api_event(LIST, f"/v1/Services/{SERVICE}/Bindings")
+    event["requestContext"]["authorizer"] = {"lambda": {"accountSid": "AC" + "1" * 32}}
+
+    assert ApiRequest(event).account_sid == "AC" + "1" * 32

@@ -10,10 +10,12 @@ from notify_bindings.errors import InvalidPageToken
 from notify_bindings.models import BindingFilters
 from notify_bindings.tokens import Direction, PageCursor, PageTokens
 
-SERVICE = "IS" + "a" * 32
-OTHER_SERVICE = "IS" + "b" * 32
+SERVICE = "IS" + "a" * 32 + "/Bindings"
+OTHER_SERVICE = "IS" + "b" * 32 + "/Bindings"
 SID = "BS0190a1b2c3d4" + "e" * 20
-FILTERS = BindingFilters(identities=("alice",), tags=("vip",), start_date=date(2024, 1, 1))
+FILTERS = BindingFilters(
+    identities=("alice",), tags=("vip",), start_date=date(2024, 1, 1)
+).query_pairs()
 tokens = PageTokens("a-secret-of-enough-length")
 
 
@@ -27,19 +29,29 @@ def test_given_an_issued_token_when_read_back_then_the_cursor_returns():
 
 
 def test_given_the_same_filters_in_another_order_then_the_token_still_reads():
-    token = tokens.issue(SERVICE, BindingFilters(tags=("a", "b")), PageCursor(Direction.AFTER, SID))
+    token = tokens.issue(
+        SERVICE, BindingFilters(tags=("a", "b")).query_pairs(), PageCursor(Direction.AFTER, SID)
+    )
 
-    assert tokens.read(token, SERVICE, BindingFilters(tags=("b", "a"))).sid == SID
+    assert tokens.read(token, SERVICE, BindingFilters(tags=("b", "a")).query_pairs()).sid == SID
+
+
+def test_given_a_service_sid_cursor_then_its_prefix_survives():
+    cursor = PageCursor(Direction.AFTER, "IS" + "0" * 31 + "7")
+
+    assert tokens.read(tokens.issue("AC/Services", [], cursor), "AC/Services", []) == cursor
 
 
 @pytest.mark.parametrize(
     ("service", "filters"),
     [
         (OTHER_SERVICE, FILTERS),
-        (SERVICE, BindingFilters(identities=("alice",), tags=("vip",))),
+        (SERVICE, BindingFilters(identities=("alice",), tags=("vip",)).query_pairs()),
         (
             SERVICE,
-            BindingFilters(identities=("mallory",), tags=("vip",), start_date=date(2024, 1, 1)),
+            BindingFilters(
+                identities=("mallory",), tags=("vip",), start_date=date(2024, 1, 1)
+            ).query_pairs(),
         ),
     ],
 )

@@ -24,7 +24,9 @@ def api_handler(operation: Operation) -> LambdaHandler:
     @functools.wraps(operation)
     def handler(event: dict[str, Any], context: Any) -> Response:
         try:
-            return operation(_request(event))
+            request = ApiRequest(event, dependencies.settings().public_base_url)
+            _ = request.account_sid  # authenticated before anything else is looked at
+            return operation(request)
         except ApiError as error:
             logger.info("Request refused", extra={"status": error.status, "code": error.code})
             return error_response(error)
@@ -38,9 +40,3 @@ def api_handler(operation: Operation) -> LambdaHandler:
 def error_response(error: ApiError) -> Response:
     body = error_body(error)
     return json_response(body.status, body.body, body.headers)
-
-
-def _request(event: dict[str, Any]) -> ApiRequest:
-    settings = dependencies.settings()
-    # The account will come from the authorizer's context once credentials exist.
-    return ApiRequest(event, settings.account_sid, settings.public_base_url)

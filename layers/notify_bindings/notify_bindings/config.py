@@ -8,8 +8,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from notify_bindings.sids import ACCOUNT_SID_PATTERN
-
 
 def _split(value: object) -> object:
     return (
@@ -24,11 +22,16 @@ class Settings(BaseModel):
 
     bindings_table: Annotated[str, Field(alias="BINDINGS_TABLE", min_length=3)]
     binding_index_table: Annotated[str, Field(alias="BINDING_INDEX_TABLE", min_length=3)]
-    # Until accounts exist every binding belongs to this one account.
-    account_sid: Annotated[str, Field(alias="NOTIFY_ACCOUNT_SID", pattern=ACCOUNT_SID_PATTERN)]
+    services_table: Annotated[str, Field(alias="SERVICES_TABLE", min_length=3)]
+    accounts_table: Annotated[str | None, Field(alias="ACCOUNTS_TABLE")] = None
     page_token_secret: Annotated[str, Field(alias="PAGE_TOKEN_SECRET", min_length=16)]
-    # Any DynamoDB-compatible endpoint (the local API's embedded server, DynamoDB Local).
+    # Where deleted Services are handed over to have their bindings purged.
+    service_purge_queue_url: Annotated[str | None, Field(alias="SERVICE_PURGE_QUEUE_URL")] = None
+    auth_cache_seconds: Annotated[int, Field(alias="AUTH_CACHE_SECONDS", ge=0)] = 60
+    # Any DynamoDB-compatible endpoint (the local API's embedded server, DynamoDB Local), and
+    # an SQS-compatible one; both unset in AWS.
     dynamodb_endpoint_url: Annotated[str | None, Field(alias="DYNAMODB_ENDPOINT_URL")] = None
+    sqs_endpoint_url: Annotated[str | None, Field(alias="SQS_ENDPOINT_URL")] = None
     # Public base URL when the API sits behind a custom domain; otherwise derived per request.
     public_base_url: Annotated[str | None, Field(alias="PUBLIC_BASE_URL")] = None
     # The API's routes ("POST /v1/Services/{ServiceSid}/Bindings, ..."), for telling a wrong

@@ -5,13 +5,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from notify_bindings.account_store import AccountStore
+from notify_bindings.auth import Authenticator
 from notify_bindings.config import Settings
+from notify_bindings.service_store import ServiceStore
 from notify_bindings.store import BindingStore
 from notify_bindings.tokens import PageTokens
+
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=2,
+    read_timeout=5,
+    tcp_keepalive=True,
+)
 
 
 @cache
@@ -20,19 +31,28 @@ def settings() -> Settings:
 
 
 @cache
+def dynamodb() -> Any:
+    return boto3.client(
+        "dynamodb", endpoint_url=settings().dynamodb_endpoint_url, config=_CLIENT_CONFIG
+    )
+
+
+@cache
+def sqs() -> Any:
+    return boto3.client("sqs", endpoint_url=settings().sqs_endpoint_url, config=_CLIENT_CONFIG)
+
+
+@cache
 def binding_store() -> BindingStore:
     config = settings()
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=config.dynamodb_endpoint_url,
-        config=Config(
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=2,
-            read_timeout=5,
-            tcp_keepalive=True,
-        ),
+    return BindingStore(
+        dynamodb(), config.bindings_table, config.binding_index_table, config.services_table
     )
-    return BindingStore(client, config.bindings_table, config.binding_index_table)
+
+
+@cache
+def service_store() -> ServiceStore:
+    return ServiceStore(dynamodb(), settings().services_table)
 
 
 @cache
@@ -40,10 +60,27 @@ def page_tokens() -> PageTokens:
     return PageTokens(settings().page_token_secret)
 
 
+@cache
+def authenticator() -> Authenticator:
+    config = settings()
+    if config.accounts_table is None:
+        raise RuntimeError("ACCOUNTS_TABLE is not set: there are no credentials to check")
+    store = AccountStore(dynamodb(), config.accounts_table)
+    return Authenticator(store, config.auth_cache_seconds)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
 
 def reset() -> None:
-    for dependency in (settings, binding_store, page_tokens):
+    for dependency in (
+        settings,
+        dynamodb,
+        sqs,
+        binding_store,
+        service_store,
+        page_tokens,
+        authenticator,
+    ):
         dependency.cache_clear()

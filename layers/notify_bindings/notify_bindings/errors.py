@@ -48,6 +48,18 @@ class InvalidPageToken(InvalidParameter):
         )
 
 
+class Unauthenticated(ApiError):
+    status = 401
+    code = 20003
+
+    def __init__(self) -> None:
+        super().__init__("Authenticate")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="Twilio API"'}
+
+
 class NotFound(ApiError):
     status = 404
     code = 20404

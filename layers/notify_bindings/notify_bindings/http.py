@@ -19,7 +19,13 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ValidationError
 
-from notify_bindings.errors import InvalidParameter, NotFound
+from notify_bindings.errors import (
+    InvalidParameter,
+    NotFound,
+    Throttled,
+    Unauthenticated,
+    Unavailable,
+)
 from notify_bindings.sids import is_service_sid
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -32,8 +38,23 @@ _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 @dataclass(frozen=True)
 class ApiRequest:
     event: Mapping[str, Any]
-    account_sid: str
     public_base_url: str | None = None
+
+    @property
+    def account_sid(self) -> str:
+        """The account the authorizer proved the credentials belong to; 401 without one."""
+        authorizer = self.event.get("requestContext", {}).get("authorizer") or {}
+        context = authorizer.get("lambda") or {}
+        account_sid = context.get("accountSid")
+        if isinstance(account_sid, str) and account_sid:
+            return account_sid
+        # The authorizer could not check the credentials (DynamoDB throttled or down): say so
+        # rather than tell a caller with good credentials that they are wrong.
+        if context.get("authError") == str(Throttled.code):
+            raise Throttled()
+        if context.get("authError") == str(Unavailable.code):
+            raise Unavailable()
+        raise Unauthenticated()
 
     @property
     def method(self) -> str:

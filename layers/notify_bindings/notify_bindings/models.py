@@ -62,7 +62,7 @@ class BindingType(StrEnum):
 IMPLICIT_TAG_ALL = "all"
 
 
-def _no_control_characters(value: str) -> str:
+def no_control_characters(value: str) -> str:
     if _CONTROL_CHARACTERS.search(value):
         raise ValueError("must not contain control characters")
     return value
@@ -78,19 +78,19 @@ def _iso_date(value: object) -> object:
     return value
 
 
-def _clamp_page_size(value: int) -> int:
+def clamp_page_size(value: int) -> int:
     # twilio-python sends list(limit=N) as PageSize=N even above the maximum: clamp, don't refuse.
     return min(value, MAX_PAGE_SIZE)
 
 
 Identity = Annotated[
-    str, StringConstraints(min_length=1, max_length=256), AfterValidator(_no_control_characters)
+    str, StringConstraints(min_length=1, max_length=256), AfterValidator(no_control_characters)
 ]
 Tag = Annotated[
-    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_no_control_characters)
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(no_control_characters)
 ]
 Address = Annotated[
-    str, StringConstraints(min_length=1, max_length=512), AfterValidator(_no_control_characters)
+    str, StringConstraints(min_length=1, max_length=512), AfterValidator(no_control_characters)
 ]
 ProtocolVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{1,16}$")]
 CredentialSid = Annotated[str, StringConstraints(pattern=CREDENTIAL_SID_PATTERN)]
@@ -147,7 +147,7 @@ class ListBindingsQuery(BaseModel):
     tags: Annotated[
         tuple[Tag, ...], Field(alias="Tag", max_length=MAX_TAG_FILTERS), BeforeValidator(_unique)
     ] = ()
-    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(_clamp_page_size)] = (
+    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(clamp_page_size)] = (
         DEFAULT_PAGE_SIZE
     )
     page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
@@ -224,7 +224,7 @@ class Binding:
         return not (filters.end_date and day > filters.end_date)
 
 
-_TWILIO_DATE = "%Y-%m-%dT%H:%M:%SZ"
+TWILIO_DATE = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class BindingLinks(BaseModel):
@@ -252,7 +252,7 @@ class BindingResource(BaseModel):
     @classmethod
     def of(cls, binding: Binding, base_url: str) -> BindingResource:
         service_url = f"{base_url}/v1/Services/{binding.service_sid}"
-        created = binding.date_created.strftime(_TWILIO_DATE)
+        created = binding.date_created.strftime(TWILIO_DATE)
         return cls(
             sid=binding.sid,
             account_sid=binding.account_sid,
@@ -280,6 +280,39 @@ class PageMeta(BaseModel):
     next_page_url: str | None
     key: str
 
+    @classmethod
+    def of(
+        cls,
+        list_url: str,
+        key: str,
+        *,
+        filters: list[tuple[str, str]],
+        page_size: int,
+        page: int,
+        page_token: str | None,
+        next_page_token: str | None,
+        previous_page_token: str | None,
+    ) -> PageMeta:
+        """Twilio's `meta`: absolute URLs on the serving host, the filters echoed."""
+
+        def url(number: int, token: str | None) -> str:
+            pairs = [*filters, ("PageSize", str(page_size)), ("Page", str(number))]
+            if token:
+                pairs.append(("PageToken", token))
+            return f"{list_url}?{urlencode(pairs)}"
+
+        return cls(
+            page=page,
+            page_size=page_size,
+            first_page_url=url(0, None),
+            previous_page_url=(
+                url(max(page - 1, 0), previous_page_token) if previous_page_token else None
+            ),
+            url=url(page, page_token),
+            next_page_url=url(page + 1, next_page_token) if next_page_token else None,
+            key=key,
+        )
+
 
 class BindingPageResource(BaseModel):
     bindings: list[BindingResource]
@@ -291,33 +324,21 @@ class BindingPageResource(BaseModel):
         bindings: list[Binding],
         *,
         base_url: str,
-        path: str,
+        service_sid: str,
         query: ListBindingsQuery,
         next_page_token: str | None,
         previous_page_token: str | None,
     ) -> BindingPageResource:
-        """A page with Twilio's `meta`: absolute URLs on the serving host, filters echoed."""
-        filters = query.filters().query_pairs()
-
-        def url(page: int, token: str | None) -> str:
-            pairs = [*filters, ("PageSize", str(query.page_size)), ("Page", str(page))]
-            if token:
-                pairs.append(("PageToken", token))
-            return f"{base_url}{path}?{urlencode(pairs)}"
-
         return cls(
             bindings=[BindingResource.of(binding, base_url) for binding in bindings],
-            meta=PageMeta(
-                page=query.page,
+            meta=PageMeta.of(
+                f"{base_url}/v1/Services/{service_sid}/Bindings",
+                "bindings",
+                filters=query.filters().query_pairs(),
                 page_size=query.page_size,
-                first_page_url=url(0, None),
-                previous_page_url=(
-                    url(max(query.page - 1, 0), previous_page_token)
-                    if previous_page_token
-                    else None
-                ),
-                url=url(query.page, query.page_token),
-                next_page_url=url(query.page + 1, next_page_token) if next_page_token else None,
-                key="bindings",
+                page=query.page,
+                page_token=query.page_token,
+                next_page_token=next_page_token,
+                previous_page_token=previous_page_token,
             ),
         )

@@ -26,7 +26,13 @@ _MAX_MILLIS = 16**_TIME_DIGITS - 1
 
 
 def new_binding_sid(created: datetime) -> str:
-    return _time_prefix(int(created.timestamp() * 1000)) + secrets.token_hex(_RANDOM_BYTES)
+    return time_ordered_sid("BS", created)
+
+
+def time_ordered_sid(prefix: str, created: datetime) -> str:
+    """A SID that sorts by `created` (to the millisecond) among SIDs with its prefix."""
+    millis = int(created.timestamp() * 1000)
+    return prefix + _time_prefix(millis)[2:] + secrets.token_hex(_RANDOM_BYTES)
 
 
 def new_sid(prefix: str) -> str:
@@ -62,11 +68,11 @@ def _time_prefix(millis: int) -> str:
 
 
 def successor(sid: str) -> str:
-    """The binding SID right after `sid` in sort order (which need not exist)."""
-    return f"BS{int(sid[2:], 16) + 1:032x}"
+    """The SID right after `sid` in sort order (which need not exist)."""
+    return f"{sid[:2]}{int(sid[2:], 16) + 1:032x}"
 
 
 def predecessor(sid: str) -> str:
-    """The binding SID right before `sid`; "BS" sorts before every SID."""
+    """The SID right before `sid`; its bare prefix sorts before every SID."""
     value = int(sid[2:], 16)
-    return f"BS{value - 1:032x}" if value else "BS"
+    return f"{sid[:2]}{value - 1:032x}" if value else sid[:2]

@@ -1,4 +1,4 @@
-"""The DynamoDB store: the only code that reads or writes the tables.
+"""The binding store: the only code that reads or writes bindings.
 
 Items (design.md invariants 1-4 hold because each write below is one transaction):
 
@@ -15,24 +15,35 @@ BindingIndexTable (pk, sk)
                                         one strongly consistent BatchGetItem.
 
 Every item that describes a binding carries the same attributes, so any of them answers a read.
+Every operation reads the caller's Service in the same round trip as the binding, and every
+write checks it in the same transaction: a binding is only ever seen through a live Service of
+the caller's account.
 """
 
 from __future__ import annotations
 
-import random
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from botocore.exceptions import ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as EndpointUnreachable
-
-from notify_bindings.errors import IdentityLimitExceeded, Throttled, Unavailable
+from notify_bindings.dynamo import (
+    AttributeValue,
+    Cancelled,
+    DynamoDBClient,
+    Item,
+    KeyRange,
+    Page,
+    Retries,
+    Transaction,
+    batch_get,
+    batch_write_deletes,
+    query_page,
+    translated_errors,
+    window,
+)
+from notify_bindings.errors import IdentityLimitExceeded, Unavailable
 from notify_bindings.models import (
     IMPLICIT_TAG_ALL,
     MAX_BINDINGS_PER_IDENTITY,
@@ -40,26 +51,16 @@ from notify_bindings.models import (
     BindingFilters,
     BindingType,
 )
-from notify_bindings.sids import (
-    first_binding_sid_on,
-    last_binding_sid_on,
-    predecessor,
-    successor,
-)
-from notify_bindings.tokens import Direction, PageCursor
+from notify_bindings.service_models import Service
+from notify_bindings.service_store import LIVE, service_from, service_key
+from notify_bindings.sids import first_binding_sid_on, last_binding_sid_on
+from notify_bindings.tokens import PageCursor
 
-DynamoDBClient = Any  # a botocore DynamoDB client
-AttributeValue = dict[str, Any]
-Item = dict[str, AttributeValue]
+_PURGE_PAGE = 100
 
-_THROTTLED = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
-)
-_UNAVAILABLE = frozenset({"InternalServerError", "ServiceUnavailable"})
-_CONFLICT = frozenset({"TransactionConflict", "TransactionConflictException"})
-_CONDITION_FAILED = "ConditionalCheckFailed"
-_BATCH_GET_LIMIT = 100
-_MAX_LOOKS = 50  # reads of the current state by one write, when other writes keep winning
+
+class MissingService(Exception):
+    """No such Service in the caller's account (or it is being deleted)."""
 
 
 class Outcome(Enum):
@@ -74,15 +75,6 @@ class PutResult:
     outcome: Outcome
 
 
-@dataclass(frozen=True, slots=True)
-class StoredPage:
-    """Bindings in SID order, and whether more exist on either side of them."""
-
-    bindings: list[Binding]
-    more_before: bool
-    more_after: bool
-
-
 class _Shrink(Enum):
     """How an identity record loses a binding; only a retry can tell which one applies."""
 
@@ -93,195 +85,122 @@ class _Shrink(Enum):
         return _Shrink.DELETE if self is _Shrink.DECREMENT else _Shrink.DECREMENT
 
 
-class _Cancelled(Exception):
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__(reasons)
-        self.reasons = reasons
-
-    def failed(self, index: int | None) -> bool:
-        return index is not None and self.reasons[index] == _CONDITION_FAILED
-
-    @property
-    def conflicted(self) -> bool:
-        return any(reason in _CONFLICT for reason in self.reasons)
-
-
-@dataclass
-class _Transaction:
-    items: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, operation: str, table: str, **request: Any) -> int:
-        self.items.append({operation: {"TableName": table, **request}})
-        return len(self.items) - 1
-
-
-@dataclass
-class _WriteRetries:
-    """When a write tries again, and when it gives up.
-
-    DynamoDB failing it (a transaction conflict, say) counts: back off, and give up after
-    `max_failures`. Losing a condition to another write does not: that write made progress,
-    and a burst of writes to one address makes all but one lose, again and again. Look again
-    after a short jitter (so that the losers of one race do not race again in step), within
-    `_MAX_LOOKS` looks in all, so that a write ends well within the function's timeout.
-    """
-
-    max_failures: int
-    back_off: Callable[[int], None]
-    failures: int = 0
-    looks: int = 0
-
-    def remain(self) -> bool:
-        self.looks += 1
-        return self.failures < self.max_failures and self.looks <= _MAX_LOOKS
-
-    def failed(self) -> None:
-        self.back_off(self.failures)
-        self.failures += 1
-
-    def lost_race(self) -> None:
-        self.back_off(0)
-
-
 class BindingStore:
     def __init__(
         self,
         client: DynamoDBClient,
         bindings_table: str,
         index_table: str,
+        services_table: str,
         *,
-        max_attempts: int = 6,
-        sleep: Callable[[float], None] = time.sleep,
+        retries: Callable[[], Retries] = Retries,
     ) -> None:
         self._client = client
         self._bindings_table = bindings_table
         self._index_table = index_table
-        self._max_attempts = max_attempts
-        self._sleep = sleep
+        self._services_table = services_table
+        self._retries = retries
 
     # -- reads ---------------------------------------------------------------------------
 
-    def get(self, service_sid: str, sid: str) -> Binding | None:
-        return self._read_binding(self._index_table, _sid_key(service_sid, sid))
+    def get(self, account_sid: str, service_sid: str, sid: str) -> Binding | None:
+        """The binding, if it exists in a live Service of the account: one round trip."""
+        found = self._read_with_service(
+            account_sid, service_sid, self._index_table, [_sid_key(service_sid, sid)]
+        )
+        if found is None:
+            return None
+        _, items = found
+        return _binding_from(items[0]) if items else None
 
     def list_page(
         self,
+        account_sid: str,
         service_sid: str,
         filters: BindingFilters,
         cursor: PageCursor | None,
-        page_size: int,
-    ) -> StoredPage:
+        size: int,
+    ) -> Page[Binding]:
         if filters.identities:
-            return self._page_by_identity(service_sid, filters, cursor, page_size)
-        return self._page_from_index(service_sid, filters, cursor, page_size)
+            keys = [_identity_key(service_sid, identity) for identity in filters.identities]
+            found = self._read_with_service(account_sid, service_sid, self._index_table, keys)
+            if found is None:
+                raise MissingService()
+            bindings = sorted(
+                (
+                    binding
+                    for record in found[1]
+                    for binding in _bindings_in_record(record)
+                    if binding.matches(filters)
+                ),
+                key=lambda binding: binding.sid,
+            )
+            return window(bindings, lambda binding: binding.sid, cursor, size)
 
-    def _page_by_identity(
-        self,
-        service_sid: str,
-        filters: BindingFilters,
-        cursor: PageCursor | None,
-        page_size: int,
-    ) -> StoredPage:
-        keys = [_identity_key(service_sid, identity) for identity in filters.identities]
-        bindings = sorted(
-            (
-                binding
-                for record in self._batch_get_index(keys)
-                for binding in _bindings_in_record(record)
-                if binding.matches(filters)
-            ),
-            key=lambda binding: binding.sid,
-        )
-        if cursor is None:
-            window = bindings[: page_size + 1]
-            return StoredPage(window[:page_size], False, len(window) > page_size)
-        if cursor.direction is Direction.AFTER:
-            after = [binding for binding in bindings if binding.sid > cursor.sid]
-            return StoredPage(after[:page_size], True, len(after) > page_size)
-        before = [binding for binding in bindings if binding.sid < cursor.sid]
-        return StoredPage(before[-page_size:], len(before) > page_size, True)
-
-    def _page_from_index(
-        self,
-        service_sid: str,
-        filters: BindingFilters,
-        cursor: PageCursor | None,
-        page_size: int,
-    ) -> StoredPage:
+        if self._read_with_service(account_sid, service_sid, self._index_table, []) is None:
+            raise MissingService()
         partition, residual_tags = _index_partition(service_sid, filters.tags)
-        # Every binding SID sorts between "BS" and "BT".
-        low = first_binding_sid_on(filters.start_date) if filters.start_date else "BS"
-        high = last_binding_sid_on(filters.end_date) if filters.end_date else "BT"
-        forward = cursor is None or cursor.direction is Direction.AFTER
-        if cursor is not None and forward:
-            low = max(low, successor(cursor.sid))
-        elif cursor is not None:
-            high = min(high, predecessor(cursor.sid))
-        if low > high:  # an empty range; DynamoDB refuses BETWEEN with bounds reversed
-            return StoredPage([], cursor is not None and forward, not forward)
-        request: dict[str, Any] = {
-            "TableName": self._index_table,
-            "ConsistentRead": True,
-            "ScanIndexForward": forward,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": partition},
-                ":low": {"S": low},
-                ":high": {"S": high},
-            },
-        }
-        if residual_tags:
-            request.update(_tag_filter(residual_tags, request["ExpressionAttributeValues"]))
-        found = self._query(request, wanted=page_size + 1)
-        more = len(found) > page_size
-        page = found[:page_size]
-        if forward:
-            return StoredPage(page, cursor is not None, more)
-        page.reverse()
-        return StoredPage(page, more, True)
+        values: Item = {}
+        scope = KeyRange(
+            table=self._index_table,
+            partition=("pk", partition),
+            sort_key="sk",
+            # Every binding SID sorts between "BS" and "BT".
+            low=first_binding_sid_on(filters.start_date) if filters.start_date else "BS",
+            high=last_binding_sid_on(filters.end_date) if filters.end_date else "BT",
+            filter_expression=_tag_filter(residual_tags, values),
+            filter_values=values,
+        )
+        return query_page(self._client, scope, cursor, size, _binding_from)
 
-    def _query(self, request: dict[str, Any], wanted: int) -> list[Binding]:
-        found: list[Binding] = []
-        while len(found) < wanted:
-            with _translated_errors():
-                response = self._client.query(**request, Limit=wanted - len(found))
-            found += [_binding_from(item) for item in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return found
-
-    def _batch_get_index(self, keys: list[Item]) -> Iterator[Item]:
-        for start in range(0, len(keys), _BATCH_GET_LIMIT):
-            pending: dict[str, Any] = {
-                self._index_table: {
-                    "Keys": keys[start : start + _BATCH_GET_LIMIT],
-                    "ConsistentRead": True,
-                }
-            }
-            for attempt in self._attempts():
-                with _translated_errors():
-                    response = self._client.batch_get_item(RequestItems=pending)
-                yield from response.get("Responses", {}).get(self._index_table, [])
-                pending = response.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                self._back_off(attempt)
-            else:
-                raise Throttled()
+    def _read_with_service(
+        self, account_sid: str, service_sid: str, table: str, keys: list[Item]
+    ) -> tuple[Service, list[Item]] | None:
+        """The live Service and the items at `keys`, read together; None without the Service."""
+        first, rest = keys[:99], keys[99:]
+        found = batch_get(
+            self._client,
+            {self._services_table: [service_key(account_sid, service_sid)], table: first},
+            self._retries(),
+        )
+        services = found[self._services_table]
+        service = service_from(services[0]) if services else None
+        if service is None:
+            return None
+        items = found[table]
+        for start in range(0, len(rest), 100):
+            items += batch_get(self._client, {table: rest[start : start + 100]}, self._retries())[
+                table
+            ]
+        return service, items
 
     # -- writes --------------------------------------------------------------------------
 
-    def put(self, new: Binding) -> PutResult:
-        """Create `new`, replacing whatever binding holds its address in the Service."""
+    def put(
+        self,
+        account_sid: str,
+        service_sid: str,
+        address: str,
+        make: Callable[[Service], Binding],
+    ) -> PutResult:
+        """Create the binding `make` builds for the Service, replacing whatever binding holds
+        its address there. Raises MissingService when the Service is not the account's."""
         shrink = _Shrink.DECREMENT
-        retries = self._write_retries()
+        retries = self._retries()
         while retries.remain():
-            current = self._binding_at(new.service_sid, new.address)
+            found = self._read_with_service(
+                account_sid, service_sid, self._bindings_table, [_address_key(service_sid, address)]
+            )
+            if found is None:
+                raise MissingService()
+            service, items = found
+            current = _binding_from(items[0]) if items else None
+            new = make(service)
             if current is not None and current.registers_same_as(new):
                 return PutResult(current, Outcome.UNCHANGED)
 
-            plan = _Transaction()
+            plan = Transaction()
+            service_guard = self._guard_service(plan, account_sid, service_sid)
             address_guard = plan.add(
                 "Put",
                 self._bindings_table,
@@ -322,10 +241,10 @@ class BindingStore:
                     shrink_at = self._shrink_identity(plan, current, shrink)
 
             try:
-                self._transact(plan)
-            except _Cancelled as cancelled:
-                if cancelled.failed(address_guard) or cancelled.failed(moved_at):
-                    retries.lost_race()  # the address changed hands meanwhile: look again
+                plan.run(self._client)
+            except Cancelled as cancelled:
+                if any(cancelled.failed(at) for at in (service_guard, address_guard, moved_at)):
+                    retries.lost_race()  # the Service or the address changed: look again
                     continue
                 if cancelled.failed(shrink_at):
                     shrink = shrink.other()
@@ -337,15 +256,16 @@ class BindingStore:
             return PutResult(new, Outcome.CREATED if current is None else Outcome.REPLACED)
         raise Unavailable()
 
-    def delete(self, service_sid: str, sid: str) -> Binding | None:
+    def delete(self, account_sid: str, service_sid: str, sid: str) -> Binding | None:
         """Delete the binding; None when there is no such binding (any more)."""
         shrink = _Shrink.DECREMENT
-        retries = self._write_retries()
+        retries = self._retries()
         while retries.remain():
-            current = self.get(service_sid, sid)
+            current = self.get(account_sid, service_sid, sid)
             if current is None:
                 return None
-            plan = _Transaction()
+            plan = Transaction()
+            service_guard = self._guard_service(plan, account_sid, service_sid)
             address_guard = plan.add(
                 "Delete",
                 self._bindings_table,
@@ -355,10 +275,10 @@ class BindingStore:
             self._remove_from_index(plan, current)
             shrink_at = self._shrink_identity(plan, current, shrink)
             try:
-                self._transact(plan)
-            except _Cancelled as cancelled:
-                if cancelled.failed(address_guard):
-                    continue  # replaced or deleted meanwhile: the next look finds it gone
+                plan.run(self._client)
+            except Cancelled as cancelled:
+                if cancelled.failed(service_guard) or cancelled.failed(address_guard):
+                    continue  # deleted or replaced meanwhile: the next look finds it gone
                 if cancelled.failed(shrink_at):
                     shrink = shrink.other()
                     continue
@@ -367,25 +287,69 @@ class BindingStore:
             return current
         raise Unavailable()
 
-    def _binding_at(self, service_sid: str, address: str) -> Binding | None:
-        return self._read_binding(self._bindings_table, _address_key(service_sid, address))
+    def purge_some(self, service_sid: str) -> bool:
+        """Delete up to a page of a deleted Service's bindings; True once none are left.
 
-    def _read_binding(self, table: str, key: Item) -> Binding | None:
-        with _translated_errors():
-            response = self._client.get_item(TableName=table, Key=key, ConsistentRead=True)
-        item = response.get("Item")
-        return _binding_from(item) if item else None
+        Each call starts again from whatever remains, so it is idempotent and can stop
+        anywhere. Within a page the tag and address items go before the SID items, which are
+        how the next call finds them: an interrupted page is found again, not orphaned.
+        """
+        with translated_errors():
+            response = self._client.query(
+                TableName=self._index_table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": service_sid}},
+                ConsistentRead=True,
+                Limit=_PURGE_PAGE,
+            )
+        bindings = [_binding_from(item) for item in response.get("Items", [])]
+        if bindings:
+            around = [
+                (self._index_table, key) for binding in bindings for key in _index_keys(binding)[1:]
+            ]
+            around += [
+                (self._bindings_table, _address_key(b.service_sid, b.address)) for b in bindings
+            ]
+            batch_write_deletes(self._client, around, self._retries())
+            batch_write_deletes(
+                self._client,
+                [(self._index_table, _sid_key(service_sid, b.sid)) for b in bindings],
+                self._retries(),
+            )
+            return False
+        with translated_errors():
+            response = self._client.query(
+                TableName=self._index_table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"{service_sid}#identity"}},
+                ProjectionExpression="pk, sk",
+                ConsistentRead=True,
+                Limit=_PURGE_PAGE,
+            )
+        records = response.get("Items", [])
+        batch_write_deletes(
+            self._client, [(self._index_table, record) for record in records], self._retries()
+        )
+        return not records
 
-    def _add_to_index(self, plan: _Transaction, binding: Binding) -> None:
+    def _guard_service(self, plan: Transaction, account_sid: str, service_sid: str) -> int:
+        return plan.add(
+            "ConditionCheck",
+            self._services_table,
+            Key=service_key(account_sid, service_sid),
+            ConditionExpression=LIVE,
+        )
+
+    def _add_to_index(self, plan: Transaction, binding: Binding) -> None:
         attributes = _binding_attributes(binding)
         for key in _index_keys(binding):
             plan.add("Put", self._index_table, Item={**key, **attributes})
 
-    def _remove_from_index(self, plan: _Transaction, binding: Binding) -> None:
+    def _remove_from_index(self, plan: Transaction, binding: Binding) -> None:
         for key in _index_keys(binding):
             plan.add("Delete", self._index_table, Key=key)
 
-    def _shrink_identity(self, plan: _Transaction, binding: Binding, shrink: _Shrink) -> int:
+    def _shrink_identity(self, plan: Transaction, binding: Binding, shrink: _Shrink) -> int:
         key = _identity_key(binding.service_sid, binding.identity)
         names = {"#old": binding.sid}
         if shrink is _Shrink.DELETE:
@@ -406,50 +370,6 @@ class BindingStore:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={":one": {"N": "1"}, ":minus_one": {"N": "-1"}},
         )
-
-    def _transact(self, plan: _Transaction) -> None:
-        try:
-            with _translated_errors():
-                self._client.transact_write_items(
-                    TransactItems=plan.items,
-                    ClientRequestToken=str(uuid.uuid4()),
-                )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons = error.response.get("CancellationReasons") or []
-            raise _Cancelled([reason.get("Code", "None") for reason in reasons]) from None
-
-    # -- retries -------------------------------------------------------------------------
-
-    def _attempts(self) -> range:
-        return range(self._max_attempts)
-
-    def _write_retries(self) -> _WriteRetries:
-        return _WriteRetries(self._max_attempts, self._back_off)
-
-    def _back_off(self, attempt: int) -> None:
-        self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter
-
-
-# -- translating errors ------------------------------------------------------------------
-
-
-@contextmanager
-def _translated_errors() -> Iterator[None]:
-    """Turn DynamoDB failures into domain errors, by error code only."""
-    try:
-        yield
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in _THROTTLED:
-            raise Throttled() from error
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in _UNAVAILABLE or status >= 500:
-            raise Unavailable() from error
-        raise
-    except (EndpointUnreachable, HTTPClientError) as error:
-        raise Unavailable() from error
 
 
 # -- items -------------------------------------------------------------------------------
@@ -492,7 +412,8 @@ def _index_partition(service_sid: str, tags: tuple[str, ...]) -> tuple[str, list
     return f"{service_sid}#tag#{key_tag}", [tag for tag in wanted if tag != key_tag]
 
 
-def _tag_filter(tags: list[str], values: dict[str, AttributeValue]) -> dict[str, str]:
+def _tag_filter(tags: list[str], values: dict[str, AttributeValue]) -> str | None:
+    """A filter for the tags the key did not cover; their values go into `values`."""
     types = {kind.value for kind in BindingType}
     clauses = []
     for position, tag in enumerate(tags):
@@ -502,7 +423,7 @@ def _tag_filter(tags: list[str], values: dict[str, AttributeValue]) -> dict[str,
         if tag in types:
             clause = f"({clause} OR BindingType = {placeholder})"
         clauses.append(clause)
-    return {"FilterExpression": " AND ".join(clauses)}
+    return " AND ".join(clauses) or None
 
 
 def _holds(binding: Binding | None) -> dict[str, Any]:

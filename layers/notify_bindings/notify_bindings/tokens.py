@@ -1,8 +1,8 @@
 """Opaque, tamper-evident page tokens.
 
-A token says where a page starts - after or before a binding SID - and nothing else in
-clear. Its MAC also covers the Service and the filters, so a token is refused when it is
-replayed against another Service or with other filters, or when a byte of it changes.
+A token says where a page starts - after or before a SID - and nothing else in clear. Its
+MAC also covers the listing's scope (the Service, or the account) and its filters, so a token
+is refused when it is replayed elsewhere or with other filters, or when a byte of it changes.
 """
 
 from __future__ import annotations
@@ -12,16 +12,19 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
 from notify_bindings.errors import InvalidPageToken
-from notify_bindings.models import BindingFilters
 
 _PREFIX = "PT"
-_VERSION = 1
-_SID_BYTES = 16
+_VERSION = 2
+_SID_BYTES = 18  # the two-letter prefix and 32 hex digits
 _MAC_BYTES = 16
+
+
+Filters = Iterable[tuple[str, str]]  # a listing's filters as query-string pairs
 
 
 class Direction(Enum):
@@ -41,12 +44,13 @@ class PageTokens:
     def __init__(self, secret: str) -> None:
         self._key = hashlib.sha256(secret.encode()).digest()
 
-    def issue(self, service_sid: str, filters: BindingFilters, cursor: PageCursor) -> str:
-        body = bytes([_VERSION, cursor.direction.value]) + bytes.fromhex(cursor.sid[2:])
-        mac = self._mac(service_sid, filters, body)
+    def issue(self, scope: str, filters: Filters, cursor: PageCursor) -> str:
+        sid = cursor.sid[:2].encode("ascii") + bytes.fromhex(cursor.sid[2:])
+        body = bytes([_VERSION, cursor.direction.value]) + sid
+        mac = self._mac(scope, filters, body)
         return _PREFIX + base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
-    def read(self, token: str, service_sid: str, filters: BindingFilters) -> PageCursor:
+    def read(self, token: str, scope: str, filters: Filters) -> PageCursor:
         if not token.startswith(_PREFIX):
             raise InvalidPageToken()
         encoded = token[len(_PREFIX) :]
@@ -56,22 +60,16 @@ class PageTokens:
             raise InvalidPageToken() from None
         body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
         if len(body) != 2 + _SID_BYTES or not hmac.compare_digest(
-            mac, self._mac(service_sid, filters, body)
+            mac, self._mac(scope, filters, body)
         ):
             raise InvalidPageToken()
         version, direction = body[0], body[1]
         if version != _VERSION or direction not in (d.value for d in Direction):
             raise InvalidPageToken()
-        return PageCursor(Direction(direction), "BS" + body[2:].hex())
+        prefix = body[2:4].decode("ascii", errors="replace")
+        return PageCursor(Direction(direction), prefix + body[4:].hex())
 
-    def _mac(self, service_sid: str, filters: BindingFilters, body: bytes) -> bytes:
-        scope = json.dumps(
-            [
-                service_sid,
-                sorted(filters.identities),
-                sorted(filters.tags),
-                filters.start_date and filters.start_date.isoformat(),
-                filters.end_date and filters.end_date.isoformat(),
-            ]
-        ).encode()
-        return hmac.new(self._key, scope + b"\0" + body, hashlib.sha256).digest()[:_MAC_BYTES]
+    def _mac(self, scope: str, filters: Filters, body: bytes) -> bytes:
+        # The filters' order does not matter to a listing, so it does not matter here either.
+        signed = json.dumps([scope, sorted(filters)]).encode()
+        return hmac.new(self._key, signed + b"\0" + body, hashlib.sha256).digest()[:_MAC_BYTES]

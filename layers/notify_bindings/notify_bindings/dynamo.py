@@ -1,0 +1,259 @@
+"""DynamoDB plumbing the stores share: errors translated by code, transactions and their
+cancellation reasons, batch reads, and pages of a key range that neither repeat nor skip."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
+
+from notify_bindings.errors import Throttled, Unavailable
+from notify_bindings.sids import predecessor, successor
+from notify_bindings.tokens import Direction, PageCursor
+
+DynamoDBClient = Any  # a botocore DynamoDB client
+AttributeValue = dict[str, Any]
+Item = dict[str, AttributeValue]
+T = TypeVar("T")
+
+_THROTTLED = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+_UNAVAILABLE = frozenset({"InternalServerError", "ServiceUnavailable"})
+_CONFLICT = frozenset({"TransactionConflict", "TransactionConflictException"})
+_CONDITION_FAILED = "ConditionalCheckFailed"
+BATCH_GET_LIMIT = 100
+BATCH_WRITE_LIMIT = 25
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn DynamoDB failures into domain errors, by error code only."""
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in _THROTTLED:
+            raise Throttled() from error
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _UNAVAILABLE or status >= 500:
+            raise Unavailable() from error
+        raise
+    except (EndpointUnreachable, HTTPClientError) as error:
+        raise Unavailable() from error
+
+
+class Cancelled(Exception):
+    """A transaction DynamoDB cancelled, with the reason for each of its items."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(reasons)
+        self.reasons = reasons
+
+    def failed(self, index: int | None) -> bool:
+        """True when the item at `index` failed its condition."""
+        return index is not None and self.reasons[index] == _CONDITION_FAILED
+
+    @property
+    def conflicted(self) -> bool:
+        return any(reason in _CONFLICT for reason in self.reasons)
+
+
+@dataclass
+class Transaction:
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, operation: str, table: str, **request: Any) -> int:
+        """Add an item; returns its index, to find its reason if the transaction is cancelled."""
+        self.items.append({operation: {"TableName": table, **request}})
+        return len(self.items) - 1
+
+    def run(self, client: DynamoDBClient) -> None:
+        """All items or none. The request token makes botocore's own retries idempotent."""
+        try:
+            with translated_errors():
+                client.transact_write_items(
+                    TransactItems=self.items, ClientRequestToken=str(uuid.uuid4())
+                )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons") or []
+            raise Cancelled([reason.get("Code", "None") for reason in reasons]) from None
+
+
+@dataclass
+class Retries:
+    """When a write tries again, and when it gives up.
+
+    DynamoDB failing it (a transaction conflict, say) counts: back off, and give up after
+    `max_failures`. Losing a condition to another write does not: that write made progress,
+    and a burst of writes to one address makes all but one lose, again and again. Look again
+    after a short jitter (so that the losers of one race do not race again in step), within
+    `max_looks` looks in all, so that a write ends well within the function's timeout.
+    """
+
+    max_failures: int = 6
+    max_looks: int = 50
+    sleep: Callable[[float], None] = time.sleep
+    failures: int = 0
+    looks: int = 0
+
+    def remain(self) -> bool:
+        self.looks += 1
+        return self.failures < self.max_failures and self.looks <= self.max_looks
+
+    def failed(self) -> None:
+        self.back_off(self.failures)
+        self.failures += 1
+
+    def lost_race(self) -> None:
+        self.back_off(0)
+
+    def back_off(self, attempt: int) -> None:
+        self.sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter
+
+
+def batch_get(
+    client: DynamoDBClient, keys_by_table: dict[str, list[Item]], retries: Retries
+) -> dict[str, list[Item]]:
+    """Strongly consistent reads of up to 100 keys across tables, in one round trip unless
+    DynamoDB hands some keys back unprocessed."""
+    if sum(map(len, keys_by_table.values())) > BATCH_GET_LIMIT:
+        raise ValueError(f"at most {BATCH_GET_LIMIT} keys in one batch")
+    found: dict[str, list[Item]] = {table: [] for table in keys_by_table}
+    pending: dict[str, Any] = {
+        table: {"Keys": keys, "ConsistentRead": True}
+        for table, keys in keys_by_table.items()
+        if keys
+    }
+    while pending:
+        if not retries.remain():
+            raise Throttled()
+        with translated_errors():
+            response = client.batch_get_item(RequestItems=pending)
+        for table, items in response.get("Responses", {}).items():
+            found[table] += items
+        pending = response.get("UnprocessedKeys") or {}
+        if pending:
+            retries.failed()
+    return found
+
+
+def batch_write_deletes(
+    client: DynamoDBClient, deletes: Sequence[tuple[str, Item]], retries: Retries
+) -> None:
+    """Delete items (table, key) 25 at a time; deleting what is already gone is no error."""
+    for start in range(0, len(deletes), BATCH_WRITE_LIMIT):
+        pending: dict[str, list[Any]] = {}
+        for table, key in deletes[start : start + BATCH_WRITE_LIMIT]:
+            pending.setdefault(table, []).append({"DeleteRequest": {"Key": key}})
+        while pending:
+            if not retries.remain():
+                raise Throttled()
+            with translated_errors():
+                response = client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if pending:
+                retries.failed()
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """Items in key order, and whether more exist on either side of them."""
+
+    items: list[T]
+    more_before: bool
+    more_after: bool
+
+
+def window(
+    ordered: Sequence[T], key: Callable[[T], str], cursor: PageCursor | None, size: int
+) -> Page[T]:
+    """The page of already sorted, in-memory `ordered` that `cursor` asks for."""
+    if cursor is None:
+        return Page(list(ordered[:size]), False, len(ordered) > size)
+    if cursor.direction is Direction.AFTER:
+        after = [item for item in ordered if key(item) > cursor.sid]
+        return Page(after[:size], True, len(after) > size)
+    before = [item for item in ordered if key(item) < cursor.sid]
+    return Page(before[-size:], len(before) > size, True)
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """Items of one partition whose sort key lies in [low, high], plus optional filter."""
+
+    table: str
+    partition: tuple[str, str]  # (attribute, value)
+    sort_key: str
+    low: str
+    high: str
+    filter_expression: str | None = None
+    filter_values: Item = field(default_factory=dict)
+    filter_names: dict[str, str] = field(default_factory=dict)
+
+
+def query_page(
+    client: DynamoDBClient,
+    scope: KeyRange,
+    cursor: PageCursor | None,
+    size: int,
+    parse: Callable[[Item], T],
+) -> Page[T]:
+    """One page of `scope` in sort-key order, resuming just past the cursor's SID.
+
+    It reads one item beyond the page to know whether another page follows. The cursor
+    narrows the key range itself (not ExclusiveStartKey), so a token can never point outside
+    the range it was issued for.
+    """
+    low, high = scope.low, scope.high
+    forward = cursor is None or cursor.direction is Direction.AFTER
+    if cursor is not None and forward:
+        low = max(low, successor(cursor.sid))
+    elif cursor is not None:
+        high = min(high, predecessor(cursor.sid))
+    if low > high:  # an empty range; DynamoDB refuses BETWEEN with bounds reversed
+        return Page([], cursor is not None and forward, not forward)
+    attribute, value = scope.partition
+    request: dict[str, Any] = {
+        "TableName": scope.table,
+        "ConsistentRead": True,
+        "ScanIndexForward": forward,
+        "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
+        "ExpressionAttributeNames": {"#pk": attribute, "#sk": scope.sort_key, **scope.filter_names},
+        "ExpressionAttributeValues": {
+            ":pk": {"S": value},
+            ":low": {"S": low},
+            ":high": {"S": high},
+            **scope.filter_values,
+        },
+    }
+    if scope.filter_expression:
+        request["FilterExpression"] = scope.filter_expression
+    found = [parse(item) for item in _query(client, request, wanted=size + 1)]
+    more = len(found) > size
+    items = found[:size]
+    if forward:
+        return Page(items, cursor is not None, more)
+    items.reverse()
+    return Page(items, more, True)
+
+
+def _query(client: DynamoDBClient, request: dict[str, Any], wanted: int) -> list[Item]:
+    found: list[Item] = []
+    while len(found) < wanted:
+        with translated_errors():
+            response = client.query(**request, Limit=wanted - len(found))
+        found += response.get("Items", [])
+        if "LastEvaluatedKey" not in response:
+            break
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return found

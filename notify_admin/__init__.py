@@ -1,0 +1,1 @@
+"""The administrator's command line: accounts and API keys of a notify-bindings deployment."""

@@ -1,0 +1,191 @@
+"""What the end-to-end tests share beside fixtures: the local API as a subprocess, the
+official client aimed at it, and the admin CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import secrets
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ADMIN_CLI = PROJECT_ROOT / "scripts" / "notify-admin"
+STARTUP_SECONDS = 60
+STOP_SECONDS = 10
+ADMIN_SECONDS = 60
+_BANNER = re.compile(
+    r"notify-bindings local API on (?P<url>http://127\.0\.0\.1:\d+) "
+    r"\(DynamoDB at (?P<dynamodb>http://127\.0\.0\.1:\d+)\)"
+)
+# All the server inherits from this process. The pytest process exports the template's
+# variables (tests/conftest.py), and the server would take any of them as overrides.
+_INHERITED = ("PATH", "HOME", "LANG")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """HTTP Basic credentials: an Account SID and its auth token, or an API key SID and its
+    secret, `account_sid` being the key's account."""
+
+    username: str
+    password: str
+    account_sid: str
+
+
+@dataclass(frozen=True)
+class LocalApi:
+    url: str
+    dynamodb_url: str
+    account: Credentials
+    other_account: Credentials
+
+
+def new_account_credentials() -> Credentials:
+    sid = "AC" + secrets.token_hex(16)
+    return Credentials(sid, secrets.token_hex(16), sid)
+
+
+def clean_environment(**variables: str) -> dict[str, str]:
+    """PATH, HOME and LANG of this process, and `variables`: nothing else."""
+    inherited = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+    return {**inherited, **variables}
+
+
+@contextmanager
+def running_local_api(**settings: str) -> Iterator[LocalApi]:
+    """`python -m local_api --port 0 --quiet`, as `make run` starts it, on a free port, with
+    two development accounts of its own and `settings` (template variables) as overrides.
+
+    Its first stdout line names the URL and the DynamoDB endpoint. The functions log to stdout
+    for as long as the server runs, so a reader thread keeps draining it: a full pipe would
+    stall the server.
+    """
+    account, other = new_account_credentials(), new_account_credentials()
+    environment = clean_environment(
+        NOTIFY_ACCOUNT_SID=account.username,
+        NOTIFY_AUTH_TOKEN=account.password,
+        NOTIFY_DEV_ACCOUNTS=f"{other.username}:{other.password}",
+        **settings,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_api", "--port", "0", "--quiet"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    first_line: queue.Queue[str] = queue.Queue(maxsize=1)
+    recent: deque[str] = deque(maxlen=50)
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for number, line in enumerate(process.stdout):
+            if number == 0:
+                first_line.put(line)
+            recent.append(line)
+        if first_line.empty():  # it exited before saying anything
+            first_line.put("")
+
+    threading.Thread(target=drain, name="local-api-output", daemon=True).start()
+    try:
+        try:
+            banner = first_line.get(timeout=STARTUP_SECONDS)
+        except queue.Empty:
+            banner = ""
+        match = _BANNER.match(banner)
+        if match is None:
+            pytest.fail(
+                "the local API did not announce its URL; it said:\n" + "".join(recent),
+                pytrace=False,
+            )
+        yield LocalApi(match["url"], match["dynamodb"], account, other)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def client_for(base_url: str, credentials: Credentials) -> Any:
+    """The official client, aimed at `base_url`, authenticating with `credentials`
+    (`Client(api_key_sid, api_key_secret, account_sid)` for an API key)."""
+    http_client = TwilioHttpClient(timeout=30)
+    # Requests to the loopback server must not go through a proxy named by the environment.
+    http_client.session.trust_env = False
+    client = Client(
+        credentials.username,
+        credentials.password,
+        credentials.account_sid,
+        http_client=http_client,
+    )
+    client.notify.base_url = base_url
+    return client
+
+
+def delete_quietly(client: Any, service_sid: str) -> None:
+    """Delete the Service, if it still exists."""
+    try:
+        client.notify.v1.services(service_sid).delete()
+    except TwilioRestException as error:
+        if error.status != 404:
+            raise
+
+
+@dataclass(frozen=True)
+class Admin:
+    """`scripts/notify-admin --endpoint-url <a local API's DynamoDB> … --json`."""
+
+    endpoint_url: str
+
+    def __call__(self, *arguments: str) -> Any:
+        completed = subprocess.run(
+            [str(ADMIN_CLI), "--endpoint-url", self.endpoint_url, *arguments, "--json"],
+            cwd=PROJECT_ROOT,
+            env=clean_environment(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=ADMIN_SECONDS,
+            check=False,
+        )
+        assert completed.returncode == 0, (
+            f"notify-admin {' '.join(arguments)} exited {completed.returncode}: {completed.stderr}"
+        )
+        return json.loads(completed.stdout)
+
+    def create_account(self) -> Credentials:
+        created = self("accounts", "create")
+        return Credentials(created["sid"], created["auth_token"], created["sid"])
+
+    def rotate_token(self, account_sid: str) -> Credentials:
+        """The account with its new auth token."""
+        rotated = self("accounts", "rotate-token", account_sid)
+        assert rotated["sid"] == account_sid
+        return Credentials(account_sid, rotated["auth_token"], account_sid)
+
+    def create_key(self, account_sid: str) -> Credentials:
+        key = self("keys", "create", account_sid)
+        assert key["account_sid"] == account_sid
+        return Credentials(key["sid"], key["secret"], account_sid)
+
+    def revoke_key(self, key_sid: str) -> None:
+        assert self("keys", "revoke", key_sid) == {"sid": key_sid, "revoked": True}
