@@ -97,11 +97,13 @@ def main() -> None:
             f"{path}/{sid}",
             headers={"Authorization": f"Basic {credentials}"},
         )
-        authorizer = functions.functions["AuthorizerFunction"].load_handler()
+        function = functions.functions["AuthorizerFunction"]
+        authorizer = function.load_handler()
         check = authorizer_event(request)
 
         def authorize() -> Any:
-            answer = authorizer(check, LambdaContext("AuthorizerFunction"))
+            context = LambdaContext(function.logical_id, timeout_seconds=function.timeout)
+            answer = authorizer(check, context)
             assert answer["context"].get("accountSid") == account.sid
             return answer
 

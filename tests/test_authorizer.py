@@ -50,6 +50,11 @@ def authorizer_event(template: SamTemplate, authorization: str | None) -> dict[s
     return event
 
 
+def context_of(template: SamTemplate) -> LambdaContext:
+    """The context Lambda invokes the authorizer with: the template's timeout, not a default."""
+    return LambdaContext(FUNCTION, timeout_seconds=template.functions[FUNCTION].timeout)
+
+
 @pytest.fixture
 def environment(template: SamTemplate, dynamodb: Any, monkeypatch) -> Iterator[dict[str, str]]:
     """The authorizer's environment as the template resolves it, tables named by logical id."""
@@ -73,7 +78,7 @@ def authorize(template: SamTemplate, environment: dict[str, str]) -> Authorize:
     handler = template.functions[FUNCTION].load_handler()
 
     def call(authorization: str | None) -> dict[str, Any]:
-        return handler(authorizer_event(template, authorization), LambdaContext(FUNCTION))
+        return handler(authorizer_event(template, authorization), context_of(template))
 
     return call
 
@@ -151,11 +156,11 @@ def test_given_no_cache_when_a_key_is_revoked_then_the_next_request_is_refused(
     account, _ = accounts.create_account()
     key, secret = accounts.create_api_key(account.sid)
     event = authorizer_event(template, basic(key.sid, secret))
-    assert handler(event, LambdaContext(FUNCTION))["context"] == {"accountSid": account.sid}
+    assert handler(event, context_of(template))["context"] == {"accountSid": account.sid}
 
     accounts.revoke_api_key(key.sid)
 
-    assert handler(event, LambdaContext(FUNCTION))["context"] == {}
+    assert handler(event, context_of(template))["context"] == {}
 
 
 def test_given_dynamodb_unreachable_then_authorized_with_the_error_code_not_an_account(
@@ -185,7 +190,7 @@ def test_given_any_request_then_the_header_and_secret_stay_out_of_the_logs(
 
     with caplog.at_level(logging.DEBUG):
         for authorization in (header, basic(account.sid, "0" * 32)):
-            handler(authorizer_event(template, authorization), LambdaContext(FUNCTION))
+            handler(authorizer_event(template, authorization), context_of(template))
 
     logged = "\n".join(repr(vars(record)) for record in caplog.records)
     assert "Credentials accepted" in logged

@@ -9,22 +9,34 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from notify_bindings import deadline
 from notify_bindings.dependencies import authenticator
 from notify_bindings.errors import ApiError
-from notify_bindings.observability import logger
+from notify_bindings.observability import failure, logger
 
 Response = dict[str, Any]
+
+
+class AuthorizerFailed(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__("The credentials could not be checked")
 
 
 def _authorize(event: dict[str, Any], context: Any) -> Response:
     headers = event.get("headers") or {}
     try:
-        account_sid = authenticator().account_for(headers.get("authorization"))
+        with deadline.bounded_by(context):  # answer before Lambda's timeout cuts us off
+            account_sid = authenticator().account_for(headers.get("authorization"))
     except ApiError as error:
         # DynamoDB throttled or unavailable: the credentials are unchecked, not wrong, so the
         # handler can answer with this code (429, 503) rather than a misleading 401.
         logger.warning("Credentials not checked", extra={"code": error.code})
         return {"isAuthorized": True, "context": {"authError": str(error.code)}}
+    except Exception as unexpected:
+        # Lambda would log the exception's message, which can hold what the client sent: log
+        # what failed, then fail without it (API Gateway answers 500, as for any failure).
+        logger.error("Credentials not checked", extra=failure(unexpected))
+        raise AuthorizerFailed() from None
     return {"isAuthorized": True, "context": {"accountSid": account_sid} if account_sid else {}}
 
 

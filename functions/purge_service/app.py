@@ -20,7 +20,7 @@ def purge(record: SQSRecord, lambda_context: Any) -> None:
     continue_purge(record.body, lambda: lambda_context.get_remaining_time_in_millis() / 1000)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)  # never log messages, whatever the settings
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=purge, processor=processor, context=context

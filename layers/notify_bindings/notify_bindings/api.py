@@ -9,29 +9,34 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from notify_bindings import dependencies
+from notify_bindings import deadline, dependencies
 from notify_bindings.errors import ApiError, InternalError, error_body
 from notify_bindings.http import ApiRequest, Response, json_response
-from notify_bindings.observability import logger, metrics
+from notify_bindings.observability import failure, logger, metrics
 
 Operation = Callable[[ApiRequest], Response]
 LambdaHandler = Callable[[dict[str, Any], Any], Response]
 
 
 def api_handler(operation: Operation) -> LambdaHandler:
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    # The event holds the request's identities, addresses and credentials: never logged.
+    @logger.inject_lambda_context(
+        log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_HTTP
+    )
     @metrics.log_metrics(capture_cold_start_metric=True)
     @functools.wraps(operation)
     def handler(event: dict[str, Any], context: Any) -> Response:
         try:
             request = ApiRequest(event, dependencies.settings().public_base_url)
             _ = request.account_sid  # authenticated before anything else is looked at
-            return operation(request)
+            with deadline.bounded_by(context):  # answer before Lambda's timeout cuts us off
+                return operation(request)
         except ApiError as error:
             logger.info("Request refused", extra={"status": error.status, "code": error.code})
             return error_response(error)
-        except Exception:
-            logger.exception("Request failed")
+        except Exception as unexpected:
+            # Not logger.exception: an exception's message can echo what the client sent.
+            logger.error("Request failed", extra=failure(unexpected))
             return error_response(InternalError())
 
     return handler  # type: ignore[no-any-return] # Powertools' decorators are untyped

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from notify_bindings import deadline
 from notify_bindings.account_store import AccountStore
 from notify_bindings.auth import Authenticator
 from notify_bindings.config import Settings
@@ -17,10 +18,15 @@ from notify_bindings.service_store import ServiceStore
 from notify_bindings.store import BindingStore
 from notify_bindings.tokens import PageTokens
 
+# Sized so that a call that fails every attempt still fails within the 10 s the template gives
+# a function: 3 attempts (botocore's "max_attempts" would count retries, not attempts) of at
+# most 1 + 2 s, and back-offs of at most 0.075 s (3 s if throttled, which answers at once).
+# DynamoDB answers in milliseconds; a 2 s wait means the answer is not coming. Beyond that,
+# `deadline.guard` keeps every attempt within the invocation's remaining time.
 _CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=5,
+    retries={"mode": "standard", "total_max_attempts": 3},
+    connect_timeout=1,
+    read_timeout=2,
     tcp_keepalive=True,
 )
 
@@ -32,14 +38,18 @@ def settings() -> Settings:
 
 @cache
 def dynamodb() -> Any:
-    return boto3.client(
-        "dynamodb", endpoint_url=settings().dynamodb_endpoint_url, config=_CLIENT_CONFIG
+    return deadline.guard(
+        boto3.client(
+            "dynamodb", endpoint_url=settings().dynamodb_endpoint_url, config=_CLIENT_CONFIG
+        )
     )
 
 
 @cache
 def sqs() -> Any:
-    return boto3.client("sqs", endpoint_url=settings().sqs_endpoint_url, config=_CLIENT_CONFIG)
+    return deadline.guard(
+        boto3.client("sqs", endpoint_url=settings().sqs_endpoint_url, config=_CLIENT_CONFIG)
+    )
 
 
 @cache

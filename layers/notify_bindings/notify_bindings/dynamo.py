@@ -4,7 +4,6 @@ cancellation reasons, batch reads, and pages of a key range that neither repeat 
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,7 +13,9 @@ from typing import Any, Generic, TypeVar
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 
-from notify_bindings.errors import Throttled, Unavailable
+from notify_bindings import deadline
+from notify_bindings.deadline import THROTTLING_CODES, OutOfTime
+from notify_bindings.errors import ApiError, Throttled, Unavailable
 from notify_bindings.sids import predecessor, successor
 from notify_bindings.tokens import Direction, PageCursor
 
@@ -23,14 +24,22 @@ AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
 T = TypeVar("T")
 
-_THROTTLED = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
-)
-_UNAVAILABLE = frozenset({"InternalServerError", "ServiceUnavailable"})
-_CONFLICT = frozenset({"TransactionConflict", "TransactionConflictException"})
+# A transaction that an earlier attempt with the same request token is still carrying out:
+# its outcome is not known yet.
+_IN_PROGRESS = "TransactionInProgressException"
+_UNAVAILABLE = frozenset({"InternalServerError", "ServiceUnavailable", _IN_PROGRESS})
+# A single-item write refused because a transaction is writing or checking the item.
+_WRITE_CONFLICT = "TransactionConflictException"
+_CONFLICT = frozenset({"TransactionConflict", _WRITE_CONFLICT})
+# Cancellation reasons of a transaction item refused for throughput.
+_THROTTLED_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 _CONDITION_FAILED = "ConditionalCheckFailed"
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
+
+
+class Contended(Unavailable):
+    """A single-item write met a transaction on its item; trying again shortly will do."""
 
 
 @contextmanager
@@ -40,14 +49,18 @@ def translated_errors() -> Iterator[None]:
         yield
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
-        if code in _THROTTLED:
+        if code in THROTTLING_CODES:
             raise Throttled() from error
+        if code == _WRITE_CONFLICT:
+            raise Contended() from error
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in _UNAVAILABLE or status >= 500:
             raise Unavailable() from error
         raise
     except (EndpointUnreachable, HTTPClientError) as error:
         raise Unavailable() from error
+    except OutOfTime as error:  # no attempt could end before the invocation's deadline
+        raise (Throttled() if error.throttled else Unavailable()) from error
 
 
 class Cancelled(Exception):
@@ -65,6 +78,10 @@ class Cancelled(Exception):
     def conflicted(self) -> bool:
         return any(reason in _CONFLICT for reason in self.reasons)
 
+    @property
+    def throttled(self) -> bool:
+        return any(reason in _THROTTLED_REASONS for reason in self.reasons)
+
 
 @dataclass
 class Transaction:
@@ -76,7 +93,11 @@ class Transaction:
         return len(self.items) - 1
 
     def run(self, client: DynamoDBClient) -> None:
-        """All items or none. The request token makes botocore's own retries idempotent."""
+        """All items or none. The request token makes botocore's own retries idempotent.
+
+        Unavailable means the outcome is unknown (a timeout, an internal error, a repeat
+        still in progress): the transaction may have happened. Read again before deciding.
+        """
         try:
             with translated_errors():
                 client.transact_write_items(
@@ -97,28 +118,35 @@ class Retries:
     `max_failures`. Losing a condition to another write does not: that write made progress,
     and a burst of writes to one address makes all but one lose, again and again. Look again
     after a short jitter (so that the losers of one race do not race again in step), within
-    `max_looks` looks in all, so that a write ends well within the function's timeout.
+    `max_looks` looks in all. No pause outlasts the invocation's deadline, and no call is made
+    past it (`deadline.guard`).
     """
 
     max_failures: int = 6
     max_looks: int = 50
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = deadline.pause
     failures: int = 0
     looks: int = 0
+    throttled: bool = False  # whether the last failure was DynamoDB refusing throughput
 
     def remain(self) -> bool:
         self.looks += 1
         return self.failures < self.max_failures and self.looks <= self.max_looks
 
-    def failed(self) -> None:
+    def failed(self, *, throttled: bool = False) -> None:
+        self.throttled = throttled
         self.back_off(self.failures)
         self.failures += 1
+
+    def exhausted(self) -> ApiError:
+        """The error to give up with: 429 when DynamoDB last refused throughput, else 503."""
+        return Throttled() if self.throttled else Unavailable()
 
     def lost_race(self) -> None:
         self.back_off(0)
 
     def back_off(self, attempt: int) -> None:
-        self.sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter
+        self.sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter  # nosec B311
 
 
 def batch_get(
@@ -136,14 +164,14 @@ def batch_get(
     }
     while pending:
         if not retries.remain():
-            raise Throttled()
+            raise retries.exhausted()
         with translated_errors():
             response = client.batch_get_item(RequestItems=pending)
         for table, items in response.get("Responses", {}).items():
             found[table] += items
         pending = response.get("UnprocessedKeys") or {}
-        if pending:
-            retries.failed()
+        if pending:  # DynamoDB had no capacity for these
+            retries.failed(throttled=True)
     return found
 
 
@@ -157,12 +185,25 @@ def batch_write_deletes(
             pending.setdefault(table, []).append({"DeleteRequest": {"Key": key}})
         while pending:
             if not retries.remain():
-                raise Throttled()
+                raise retries.exhausted()
             with translated_errors():
                 response = client.batch_write_item(RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
-            if pending:
-                retries.failed()
+            if pending:  # DynamoDB had no capacity for these
+                retries.failed(throttled=True)
+
+
+def write_item(write: Callable[[], T], retries: Retries) -> T:
+    """A single-item write (PutItem, UpdateItem, DeleteItem), tried again while it meets a
+    transaction on its item (botocore does not retry that). The write must be idempotent."""
+    while True:
+        try:
+            with translated_errors():
+                return write()
+        except Contended:
+            retries.failed()
+            if not retries.remain():
+                raise
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ in the background; the purge removes the item last.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +18,10 @@ from notify_bindings.dynamo import (
     Item,
     KeyRange,
     Page,
+    Retries,
     query_page,
     translated_errors,
+    write_item,
 )
 from notify_bindings.service_models import SETTING_DEFAULTS, SETTINGS, Service
 from notify_bindings.tokens import PageCursor
@@ -58,10 +61,17 @@ class ServiceStore:
         item.update(
             {SETTINGS[name]: v for name, value in service.settings().items() if (v := _attr(value))}
         )
-        with translated_errors():
-            self._client.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(Sid)"
-            )
+        write_item(
+            lambda: self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                # A write repeated after its answer was lost (botocore's retry) finds its own
+                # Service, created at the same moment: that is no collision.
+                ConditionExpression="attribute_not_exists(Sid) OR DateCreated = :created",
+                ExpressionAttributeValues={":created": item["DateCreated"]},
+            ),
+            Retries(),
+        )
 
     def get(self, account_sid: str, service_sid: str) -> Service | None:
         with translated_errors():
@@ -113,8 +123,8 @@ class ServiceStore:
         if removals:
             expression += " REMOVE " + ", ".join(removals)
         try:
-            with translated_errors():
-                response = self._client.update_item(
+            response = write_item(
+                lambda: self._client.update_item(
                     TableName=self._table,
                     Key=service_key(account_sid, service_sid),
                     UpdateExpression=expression,
@@ -122,7 +132,9 @@ class ServiceStore:
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                     ReturnValues="ALL_NEW",
-                )
+                ),
+                Retries(),
+            )
         except ClientError as error:
             if _condition_failed(error):
                 return None
@@ -131,32 +143,44 @@ class ServiceStore:
 
     def mark_deleted(self, account_sid: str, service_sid: str, now: datetime) -> bool | None:
         """Mark the Service deleted. True when this call did it, False when it was already
-        being deleted, None when there is no such Service."""
+        being deleted, None when there is no such Service.
+
+        The mark names the call that made it: a write repeated after its answer was lost
+        (botocore's retry) finds its own mark, and this call still did it.
+        """
+        mark = {"S": uuid.uuid4().hex}
         try:
-            with translated_errors():
-                response = self._client.update_item(
+            write_item(
+                lambda: self._client.update_item(
                     TableName=self._table,
                     Key=service_key(account_sid, service_sid),
-                    UpdateExpression="SET DeletedAt = if_not_exists(DeletedAt, :now)",
-                    ConditionExpression="attribute_exists(Sid)",
-                    ExpressionAttributeValues={":now": {"S": _timestamp(now)}},
-                    ReturnValues="ALL_OLD",
-                )
+                    UpdateExpression="SET DeletedAt = :now, DeletedBy = :mark",
+                    ConditionExpression=(
+                        "attribute_exists(Sid) AND "
+                        "(attribute_not_exists(DeletedAt) OR DeletedBy = :mark)"
+                    ),
+                    ExpressionAttributeValues={":now": {"S": _timestamp(now)}, ":mark": mark},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ),
+                Retries(),
+            )
         except ClientError as error:
             if _condition_failed(error):
-                return None
+                return False if error.response.get("Item") else None
             raise
-        return "DeletedAt" not in response.get("Attributes", {})
+        return True
 
     def remove(self, account_sid: str, service_sid: str) -> None:
         """The last step of a purge: the deleted Service's item itself."""
-        with translated_errors():
-            self._client.delete_item(
+        write_item(
+            lambda: self._client.delete_item(
                 TableName=self._table,
                 Key=service_key(account_sid, service_sid),
                 # Gone already (a repeated purge request) is fine; a live Service is not.
                 ConditionExpression="attribute_not_exists(Sid) OR attribute_exists(DeletedAt)",
-            )
+            ),
+            Retries(),
+        )
 
 
 def _timestamp(moment: datetime) -> str:

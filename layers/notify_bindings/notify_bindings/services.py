@@ -8,9 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, StringConstraints
 
-from notify_bindings import dependencies
+from notify_bindings import deadline, dependencies
 from notify_bindings.dynamo import translated_errors
-from notify_bindings.errors import NotFound
+from notify_bindings.errors import NotFound, Throttled, Unavailable
 from notify_bindings.observability import count, logger
 from notify_bindings.paging import Listing, cursor_of, listing
 from notify_bindings.service_models import ListServicesQuery, Service, ServiceForm
@@ -109,18 +109,36 @@ def continue_purge(message: str, time_left: Callable[[], float]) -> None:
 
 def purge_service(account_sid: str, service_sid: str, time_left: Callable[[], float]) -> bool:
     """Purge a deleted Service's bindings while `time_left()` (seconds) allows, then, once
-    none remain, the Service itself. True when done; otherwise the caller hands on."""
+    none remain, the Service itself. True when done; otherwise the caller hands on.
+
+    DynamoDB calls end in time for the hand-over: one that would not (slowed down by
+    retries) is not made, and the purge is handed on from where it stopped. So is a purge
+    that DynamoDB fails after it purged a page: a long purge in a spell of throttling goes
+    on, rather than spend the message's deliveries and end in the dead-letter queue. Only
+    when DynamoDB fails before any progress does the message fail, and SQS deliver it again
+    later.
+    """
     bindings = dependencies.binding_store()
-    while time_left() > _PURGE_MARGIN_SECONDS:
-        if bindings.purge_some(service_sid):
-            dependencies.service_store().remove(account_sid, service_sid)
-            logger.info("Service purged", extra={"service_sid": service_sid})
-            return True
+    pages = 0
+    with deadline.within(time_left() - _HAND_OVER_SECONDS):
+        while time_left() > _PURGE_MARGIN_SECONDS:
+            try:
+                if bindings.purge_some(service_sid):
+                    dependencies.service_store().remove(account_sid, service_sid)
+                    logger.info("Service purged", extra={"service_sid": service_sid})
+                    return True
+            except (Throttled, Unavailable) as error:
+                if pages == 0 and not deadline.ran_out(error):
+                    raise
+                return False  # every page purged so far holds
+            pages += 1
     return False
 
 
 # Enough for one more page of deletes and the hand-over message after the last one.
 _PURGE_MARGIN_SECONDS = 20.0
+# The hand-over message: one SQS call, however slow (see dependencies._CLIENT_CONFIG).
+_HAND_OVER_SECONDS = 10.0
 
 
 def _service_path(sid: str) -> str:

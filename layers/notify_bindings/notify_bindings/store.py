@@ -187,6 +187,7 @@ class BindingStore:
         its address there. Raises MissingService when the Service is not the account's."""
         shrink = _Shrink.DECREMENT
         retries = self._retries()
+        attempted: dict[str, Outcome] = {}  # SIDs of transactions whose outcome is unknown
         while retries.remain():
             found = self._read_with_service(
                 account_sid, service_sid, self._bindings_table, [_address_key(service_sid, address)]
@@ -195,6 +196,8 @@ class BindingStore:
                 raise MissingService()
             service, items = found
             current = _binding_from(items[0]) if items else None
+            if current is not None and current.sid in attempted:
+                return PutResult(current, attempted[current.sid])  # it did happen
             new = make(service)
             if current is not None and current.registers_same_as(new):
                 return PutResult(current, Outcome.UNCHANGED)
@@ -240,6 +243,7 @@ class BindingStore:
                 if current is not None:
                     shrink_at = self._shrink_identity(plan, current, shrink)
 
+            outcome = Outcome.CREATED if current is None else Outcome.REPLACED
             try:
                 plan.run(self._client)
             except Cancelled as cancelled:
@@ -251,19 +255,24 @@ class BindingStore:
                     continue
                 if cancelled.failed(grow_at):
                     raise IdentityLimitExceeded(MAX_BINDINGS_PER_IDENTITY) from None
+                retries.failed(throttled=cancelled.throttled)
+                continue
+            except Unavailable:
+                attempted[new.sid] = outcome  # it may have happened: the next look tells
                 retries.failed()
                 continue
-            return PutResult(new, Outcome.CREATED if current is None else Outcome.REPLACED)
-        raise Unavailable()
+            return PutResult(new, outcome)
+        raise retries.exhausted()
 
     def delete(self, account_sid: str, service_sid: str, sid: str) -> Binding | None:
         """Delete the binding; None when there is no such binding (any more)."""
         shrink = _Shrink.DECREMENT
         retries = self._retries()
+        deleting: Binding | None = None  # set once a transaction's outcome is unknown
         while retries.remain():
             current = self.get(account_sid, service_sid, sid)
             if current is None:
-                return None
+                return deleting  # the delete may have been ours: either way it is gone
             plan = Transaction()
             service_guard = self._guard_service(plan, account_sid, service_sid)
             address_guard = plan.add(
@@ -282,10 +291,14 @@ class BindingStore:
                 if cancelled.failed(shrink_at):
                     shrink = shrink.other()
                     continue
+                retries.failed(throttled=cancelled.throttled)
+                continue
+            except Unavailable:
+                deleting = current  # it may have happened: the next look tells
                 retries.failed()
                 continue
             return current
-        raise Unavailable()
+        raise retries.exhausted()
 
     def purge_some(self, service_sid: str) -> bool:
         """Delete up to a page of a deleted Service's bindings; True once none are left.
