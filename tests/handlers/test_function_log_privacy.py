@@ -1,0 +1,185 @@
+"""No log line of the functions holds an identity, an address, a tag or a secret: every Python
+logger captured at DEBUG (the AWS SDK's included, which would write each request's items) and
+the Powertools logger's own JSON stream, over a whole scenario run through the template's
+functions - the authorizer with good and wrong credentials, Services, bindings of every type,
+lists and pages, a replace, deletes, refused input, a failure whose message echoes input, and a
+Service's deletion and purge. tests/e2e/test_client_log_privacy.py does the same through the
+local API."""
+
+from __future__ import annotations
+
+import io
+import logging
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from local_api.events import authorizer_event, http_api_event
+from local_api.runtime import LocalFunctions, LocalQueue
+from notify_bindings import dependencies
+from notify_bindings.account_store import AccountStore
+from notify_bindings.observability import logger
+from notify_bindings.sids import new_sid
+from tests.conftest import Invoker, new_account
+from tests.handlers.helpers import CREATE, DELETE, FETCH, LIST, bindings_path
+from tests.handlers.test_services import deliver
+from tests.log_privacy import Unloggable, distinctive, messenger_id, phone_number
+
+AUTHORIZER = "AuthorizerFunction"
+CREATE_SERVICE, UPDATE_SERVICE = "CreateServiceFunction", "UpdateServiceFunction"
+DELETE_SERVICE = "DeleteServiceFunction"
+
+
+@pytest.fixture
+def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[[], str]]:
+    """Everything logged while the test runs: every logger that propagates, at DEBUG, and the
+    Powertools logger (which writes its JSON to a stream of its own), at DEBUG too."""
+    caplog.set_level(logging.DEBUG)
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous_stream, previous_level = handler.setStream(stream), logger.log_level
+    logger.setLevel(logging.DEBUG)
+
+    def text() -> str:
+        records = [f"{r.name} {r.levelname} {r.getMessage()}" for r in caplog.records]
+        return stream.getvalue() + "\n".join(records)
+
+    try:
+        yield text
+    finally:
+        handler.setStream(previous_stream)
+        logger.setLevel(previous_level)
+
+
+class ExplodingStore:
+    """A binding store that fails the way no domain error does, saying what it was given."""
+
+    def put(self, account_sid: str, service_sid: str, address: str, *_: Any) -> None:
+        try:
+            raise KeyError(f"no room for {address}")
+        except KeyError as error:
+            raise RuntimeError(f"could not store {address}") from error
+
+
+def _exploding_authenticate(store: AccountStore, username: str, password: str) -> str | None:
+    raise RuntimeError(f"could not check {username}:{password}")
+
+
+def _authorize(functions: LocalFunctions, authorization: str) -> dict[str, Any]:
+    (route,) = functions.functions[LIST].routes
+    path = bindings_path("IS" + "0" * 32)
+    event = http_api_event(route, path, headers={"Authorization": authorization})
+    return functions.invoke(AUTHORIZER, authorizer_event(event))
+
+
+def test_given_a_whole_scenario_when_every_log_line_is_read_then_none_holds_personal_data_or_a_secret(  # noqa: E501
+    functions: LocalFunctions,
+    aws: dict[str, LocalQueue],
+    log_lines: Callable[[], str],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    unloggable = Unloggable()
+    unloggable.secret(functions.environment["PAGE_TOKEN_SECRET"])
+    credentials = new_account()
+    unloggable.secret(credentials.token)
+    accounts = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+    key, key_secret = accounts.create_api_key(credentials.sid)
+    unloggable.secret(key_secret)
+
+    # The authorizer: good credentials, and wrong ones of every kind.
+    for username, password, proves in (
+        (credentials.sid, credentials.token, True),
+        (key.sid, key_secret, True),
+        (credentials.sid, distinctive("wrong-token"), False),
+        (key.sid, distinctive("wrong-secret"), False),
+        (new_sid("AC"), distinctive("unknown-account-token"), False),
+        (new_sid("SK"), distinctive("unknown-key-secret"), False),
+        (distinctive("not-a-sid"), distinctive("any-password"), False),
+    ):
+        context = _authorize(functions, unloggable.authorization(username, password))["context"]
+        assert ("accountSid" in context) is proves, username
+    unloggable.secret(bearer := distinctive("bearer-token"))
+    assert _authorize(functions, f"Bearer {bearer}")["context"] == {}
+    # The authorizer failing in a way nobody foresaw: Lambda logs what it raises.
+    monkeypatch.setattr(AccountStore, "authenticate", _exploding_authenticate)
+    with pytest.raises(Exception) as raised:
+        _authorize(functions, unloggable.authorization(new_sid("AC"), distinctive("token")))
+    monkeypatch.undo()
+    assert unloggable.leaks("".join(traceback.format_exception(raised.value))) == {}
+
+    invoke = Invoker(functions, credentials.sid)
+    created = invoke(CREATE_SERVICE, "/v1/Services", form={"FriendlyName": "privacy"})
+    assert created.status == 201, created.body
+    service = created.json()["sid"]
+    assert invoke(UPDATE_SERVICE, f"/v1/Services/{service}", form={"LogEnabled": "false"}).status
+    path = bindings_path(service)
+
+    alice, bob = unloggable.identity("alice"), unloggable.identity("bob")
+    tag = unloggable.tag()
+    addresses = {
+        "apn": unloggable.address(distinctive("apn-device-token")),
+        "fcm": unloggable.address(distinctive("fcm-registration-token")),
+        "gcm": unloggable.address(distinctive("gcm-registration-token")),
+        "sms": unloggable.address(phone_number()),
+        "facebook-messenger": unloggable.address(messenger_id()),
+        "alexa": unloggable.address(distinctive("alexa-user-id")),
+    }
+    sids = []
+    for binding_type, address in addresses.items():
+        form = {"Identity": alice, "BindingType": binding_type, "Address": address}
+        reply = invoke(CREATE, path, form={**form, "Tag": [tag, unloggable.tag()]})
+        assert reply.status == 201, (binding_type, reply.body)
+        sids.append(reply.json()["sid"])
+    # The same address for another identity: a replace.
+    moved = {"Identity": bob, "BindingType": "apn", "Address": addresses["apn"], "Tag": tag}
+    assert invoke(CREATE, path, form=moved).status == 201
+    # Refused input, echoing nothing into the logs either.
+    for refused in (
+        {"Identity": alice, "BindingType": "sms", "Address": unloggable.address(distinctive("x"))},
+        {"Identity": alice, "BindingType": "apn", "Address": f"has space {unloggable.tag()}"},
+        {"Identity": alice, "BindingType": unloggable.tag(), "Address": distinctive("a")},
+        {"Identity": alice, "BindingType": "apn", "Address": "t", "Tag": unloggable.tag() * 9},
+    ):
+        assert invoke(CREATE, path, form=refused).status == 400, refused
+
+    # Lists by identity, by tag, and page after page.
+    assert invoke(LIST, path, query=[("Identity", alice), ("Identity", bob)]).status == 200
+    listed = invoke(LIST, path, query={"Tag": tag, "PageSize": "1"})
+    pages = 1
+    while next_page := listed.json()["meta"]["next_page_url"]:
+        query = parse_qsl(urlsplit(next_page).query)
+        unloggable.secret(dict(query)["PageToken"])
+        listed = invoke(LIST, path, query=query)
+        assert listed.status == 200, listed.body
+        pages += 1
+    assert pages >= 6
+    assert invoke(FETCH, f"{path}/{sids[1]}").status == 200
+    assert invoke(DELETE, f"{path}/{sids[2]}").status == 204
+
+    # A failure nobody foresaw, whose message holds the address it was given.
+    monkeypatch.setattr(dependencies, "binding_store", ExplodingStore)
+    echoed = unloggable.address(distinctive("echoed-address"))
+    failed = invoke(CREATE, path, form={"Identity": alice, "BindingType": "apn", "Address": echoed})
+    assert failed.status == 500
+    monkeypatch.undo()
+
+    # The Service's deletion, and its purge through the queue.
+    assert invoke(DELETE_SERVICE, f"/v1/Services/{service}").status == 204
+    while deliver(functions, aws["ServicePurgeQueue"], timeout_seconds=60):
+        pass
+
+    text = log_lines()
+    assert unloggable.leaks(text) == {}
+    # The scenario was logged, at DEBUG: an empty log would have passed the check above.
+    assert text.count('"Binding stored"') == len(addresses) + 1
+    assert '"Credentials refused"' in text
+    assert '"Service purged"' in text
+    assert '"Request failed"' in text
+    assert "builtins.RuntimeError" in text
+    assert "builtins.KeyError" in text
+    assert text.count('"Credentials not checked"') == 1
+    assert " DEBUG " in text
