@@ -30,7 +30,7 @@ LOCAL_REGION = "us-east-1"
 # moto and DynamoDB Local accept any credentials; these keep boto3 from looking for real ones.
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",  # no secret: moto takes any  # nosec B105
     "AWS_DEFAULT_REGION": LOCAL_REGION,
     "AWS_REGION": LOCAL_REGION,
 }

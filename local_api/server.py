@@ -5,13 +5,16 @@ and write its response back."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from local_api.events import authorizer_event, http_api_event, with_authorizer_context
+from local_api.openapi import OUTPUT as OPENAPI_DOCUMENT
 from local_api.runtime import LocalFunctions
 from local_api.template import Authorizer, Route
 
@@ -23,6 +26,15 @@ _MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 _UNAUTHORIZED = (401, b'{"message":"Unauthorized"}')
 _FORBIDDEN = (403, b'{"message":"Forbidden"}')
 _AUTHORIZER_FAILED = (500, b'{"message":"Internal Server Error"}')
+# ...and to a request whose body it cannot read (a malformed length or chunk) or will not.
+_BAD_REQUEST = (400, b'{"message":"Bad Request"}')
+_TOO_LARGE = (413, b'{"message":"Request Entity Too Large"}')
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_HEX_DIGITS = re.compile(rb"[0-9a-fA-F]{1,8}")
+# Bytes of a request line that are neither printable ASCII nor the separators (space, tab).
+_UNSAFE_IN_REQUEST_LINE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f-\xff]")
+# Not a route of the template: the local API describes itself, to anyone (no authorizer).
+OPENAPI_PATH = "/openapi.json"
 
 
 class LocalApiServer(ThreadingHTTPServer):
@@ -32,6 +44,9 @@ class LocalApiServer(ThreadingHTTPServer):
         super().__init__(address, _RequestHandler)
         self.functions = functions
         self.routes: list[Route] = functions.template.routes
+        self.openapi: dict[str, Any] | None = (
+            json.loads(OPENAPI_DOCUMENT.read_text()) if OPENAPI_DOCUMENT.exists() else None
+        )
 
     def route_for(self, method: str, path: str) -> Route | None:
         """The route API Gateway would take: a matching method and path, else $default."""
@@ -73,6 +88,7 @@ class LocalApiServer(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     server: LocalApiServer
+    raw_requestline: bytes  # set by handle_one_request; typeshed does not declare it
     protocol_version = "HTTP/1.1"
     # Headers and body go out as two writes; with Nagle on, the body of every response on a
     # kept-alive connection (the twilio client keeps them) waits ~40 ms for a delayed ACK.
@@ -96,16 +112,58 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._dispatch()
 
+    def do_HEAD(self) -> None:
+        self._dispatch()  # no route has HEAD: $default answers, and _send leaves out the body
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, FOO) goes to the routes too, as API Gateway's $default takes
+        # every method: a 405 in Twilio's JSON, rather than http.server's 501 page.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Not the request line: its path can hold an identity (links.user is .../Users/{Identity})
+        # and its query string identities, tags and page tokens. The route key instead, as in
+        # the API's access log (template.yaml).
+        log.info("%s %s %s", self.address_string(), self._route_key(), code)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.info("%s %s", self.address_string(), format % args)
+        # http.server's other messages (a malformed request line, say) quote what was sent.
+        redacted = tuple(arg if isinstance(arg, int) else "[redacted]" for arg in args)
+        log.info("%s %s", self.address_string(), format % redacted)
+
+    def _route_key(self) -> str:
+        """The route that took the request, "GET /v1/Services/{Sid}" say, else "-"."""
+        target, method = getattr(self, "path", None), getattr(self, "command", None)
+        path = urlsplit(target).path if target else ""  # ASCII: see parse_request
+        if not method or not path:
+            return "-"
+        if path == OPENAPI_PATH:
+            return f"{method} {path}"
+        route = self.server.route_for(method, path)
+        if route is None:
+            return "-"
+        return f"{method} {route.route_key}" if route.is_default else route.route_key
+
+    def parse_request(self) -> bool:
+        # http.server decodes the request line as Latin-1 and splits it at any whitespace,
+        # \xa0 and \x85 included: raw UTF-8 would reach the functions garbled, or make the
+        # line unreadable. Percent-encoded first, the functions decode it, or refuse it.
+        self.raw_requestline = _UNSAFE_IN_REQUEST_LINE.sub(
+            lambda byte: b"%%%02X" % byte[0][0], self.raw_requestline.rstrip(b"\r\n")
+        )
+        return super().parse_request()
 
     def _dispatch(self) -> None:
         url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            self._send(413, b'{"message":"Request Entity Too Large"}', {})
+        body = self._body()
+        if isinstance(body, tuple):  # the rest of the stream cannot be trusted: close it
+            self._send(*body, {"Connection": "close"})
             return
-        body = self.rfile.read(length) if length else b""
+        if url.path == OPENAPI_PATH and self.command in ("GET", "HEAD") and self.server.openapi:
+            self._send(200, self._openapi_document(), {})
+            return
         route = self.server.route_for(self.command, url.path)
         if route is None:  # what API Gateway answers when nothing matches, not even $default
             self._send(404, b'{"message":"Not Found"}', {})
@@ -135,6 +193,44 @@ class _RequestHandler(BaseHTTPRequestHandler):
         content = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
         self._send(int(response["statusCode"]), content, response.get("headers") or {})
 
+    def _body(self) -> bytes | tuple[int, bytes]:
+        """The request body, or what API Gateway answers instead of reading it."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._chunked_body()
+        declared = self.headers.get("Content-Length")
+        if declared is not None and not _DIGITS.fullmatch(declared.strip()):
+            return _BAD_REQUEST
+        length = int(declared or 0)
+        if length > _MAX_BODY:
+            return _TOO_LARGE
+        return self.rfile.read(length) if length else b""
+
+    def _chunked_body(self) -> bytes | tuple[int, bytes]:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024).split(b";")[0].strip()
+            if not _HEX_DIGITS.fullmatch(size_line):
+                return _BAD_REQUEST
+            size = int(size_line, 16)
+            total += size
+            if total > _MAX_BODY:
+                return _TOO_LARGE
+            if size == 0:
+                break
+            chunks.append(self.rfile.read(size))
+            if self.rfile.readline(1024).strip():
+                return _BAD_REQUEST
+        while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+            pass
+        return b"".join(chunks)
+
+    def _openapi_document(self) -> bytes:
+        """The project's openapi.json, with this server (as the client named it) as its server."""
+        host = self.headers.get("Host") or self.server.base_url.removeprefix("http://")
+        document = {**(self.server.openapi or {}), "servers": [{"url": f"http://{host}"}]}
+        return json.dumps(document, indent=2).encode()
+
     def _send(self, status: int, content: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
         names = {name.lower() for name in headers}
@@ -144,7 +240,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(content)))
         self.end_headers()
-        self.wfile.write(content)
+        if self.command != "HEAD":
+            self.wfile.write(content)
 
 
 def _identity_source(authorizer: Authorizer, event: dict[str, Any]) -> list[str] | None:

@@ -135,3 +135,19 @@ def test_given_an_authorizer_context_then_its_account_is_the_callers():
     event["requestContext"]["authorizer"] = {"lambda": {"accountSid": "AC" + "1" * 32}}
 
     assert ApiRequest(event).account_sid == "AC" + "1" * 32
+
+
+def test_given_an_unknown_parameter_repeated_then_it_is_ignored_like_any_unknown_one():
+    parsed = request(CREATE, body=b"Identity=a&BindingType=apn&Address=x&Foo=1&Foo=2&=&=")
+
+    assert parsed.form(CreateBindingForm).identity == "a"
+
+
+def test_given_a_body_without_a_content_type_then_400_but_no_body_needs_none():
+    with_body = http_api_event(CREATE, f"/v1/Services/{SERVICE}/Bindings", body=b"Identity=a")
+    without = http_api_event(CREATE, f"/v1/Services/{SERVICE}/Bindings")
+
+    with pytest.raises(InvalidParameter, match="Content-Type must be"):
+        ApiRequest(with_body).form(CreateBindingForm)
+    with pytest.raises(InvalidParameter, match="Missing required parameter Identity"):
+        ApiRequest(without).form(CreateBindingForm)

@@ -94,7 +94,9 @@ class ApiRequest:
         return _validated(model, _parse_pairs(self.event.get("rawQueryString", "")), "query")
 
     def form(self, model: type[Model]) -> Model:
-        content_type = self.headers.get("content-type", _FORM_CONTENT_TYPE)
+        # A request without a body has no parameters to type; a body must say it is a form.
+        untyped = "" if self.event.get("body") else _FORM_CONTENT_TYPE
+        content_type = self.headers.get("content-type", untyped)
         if content_type.split(";")[0].strip().lower() != _FORM_CONTENT_TYPE:
             raise InvalidParameter(f"Content-Type must be {_FORM_CONTENT_TYPE}")
         return _validated(model, _parse_pairs(self._body_text()), "post body")
@@ -142,8 +144,11 @@ def _parse_pairs(text: str) -> dict[str, list[str]]:
 
 def _validated(model: type[Model], pairs: dict[str, list[str]], where: str) -> Model:
     repeatable = _repeatable_aliases(model)
+    known = _aliases(model)
     values: dict[str, object] = {}
     for name, given in pairs.items():
+        if name not in known:
+            continue  # unknown parameters are ignored, as Twilio does, however often given
         if name in repeatable:
             values[name] = given
         elif len(given) > 1:
@@ -154,6 +159,11 @@ def _validated(model: type[Model], pairs: dict[str, list[str]], where: str) -> M
         return model.model_validate(values)
     except ValidationError as error:
         raise InvalidParameter(_describe(error, where)) from None
+
+
+@cache
+def _aliases(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(field.alias or name for name, field in model.model_fields.items())
 
 
 @cache

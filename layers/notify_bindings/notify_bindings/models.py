@@ -7,6 +7,7 @@ the form adapter in `http.py` only turns Twilio's repeated keys into lists.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -35,6 +36,8 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_PROTOCOL_VERSION = "3"
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Invisible marks that change the order in which text displays ("Trojan Source").
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _E164 = re.compile(r"\+[0-9]{2,15}")
 _MESSENGER_ID = re.compile(r"[0-9]{1,64}")
 _WHITESPACE = re.compile(r"\s")
@@ -68,6 +71,19 @@ def no_control_characters(value: str) -> str:
     return value
 
 
+def canonical_identifier(value: str) -> str:
+    """Identities, tags and addresses match exactly, so two spellings of one text (é as one
+    code point, or as e and a combining accent) or text that displays otherwise than it reads
+    would be different identifiers that look alike: refuse them rather than guess."""
+    if _BIDI_CONTROLS.search(value):
+        raise ValueError("must not contain bidirectional control characters")
+    if not unicodedata.is_normalized("NFC", value):
+        raise ValueError("must be in Unicode normalization form C (NFC)")
+    if value and unicodedata.category(value[0]).startswith("M"):
+        raise ValueError("must not begin with a combining character")
+    return value
+
+
 def _unique(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
@@ -84,13 +100,22 @@ def clamp_page_size(value: int) -> int:
 
 
 Identity = Annotated[
-    str, StringConstraints(min_length=1, max_length=256), AfterValidator(no_control_characters)
+    str,
+    StringConstraints(min_length=1, max_length=256),
+    AfterValidator(no_control_characters),
+    AfterValidator(canonical_identifier),
 ]
 Tag = Annotated[
-    str, StringConstraints(min_length=1, max_length=64), AfterValidator(no_control_characters)
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(no_control_characters),
+    AfterValidator(canonical_identifier),
 ]
 Address = Annotated[
-    str, StringConstraints(min_length=1, max_length=512), AfterValidator(no_control_characters)
+    str,
+    StringConstraints(min_length=1, max_length=512),
+    AfterValidator(no_control_characters),
+    AfterValidator(canonical_identifier),
 ]
 ProtocolVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{1,16}$")]
 CredentialSid = Annotated[str, StringConstraints(pattern=CREDENTIAL_SID_PATTERN)]
@@ -115,7 +140,9 @@ class CreateBindingForm(BaseModel):
     ] = None
     credential_sid: Annotated[CredentialSid | None, Field(alias="CredentialSid")] = None
     # Deprecated by Twilio: accepted so old clients keep working, then ignored.
-    endpoint: Annotated[str | None, Field(alias="Endpoint")] = None
+    endpoint: Annotated[
+        Annotated[str, AfterValidator(no_control_characters)] | None, Field(alias="Endpoint")
+    ] = None
 
     @field_validator("address")
     @classmethod
