@@ -5,6 +5,9 @@ Lambda's event sources would.
 An embedded moto server holds the template's DynamoDB tables and SQS queues. DynamoDB can be
 another DynamoDB-compatible endpoint instead (DynamoDB Local, say); SQS stays embedded.
 Development accounts are created at start-up and printed with their auth tokens.
+
+GET /openapi.json answers the API's OpenAPI document (openapi.json, written by
+`make openapi`) with this server as its server, to anyone: no authorizer runs for it.
 """
 
 from __future__ import annotations

@@ -67,9 +67,13 @@ def clean_environment(**variables: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_local_api(**settings: str) -> Iterator[LocalApi]:
+def running_local_api(
+    *, quiet: bool = True, output: list[str] | None = None, **settings: str
+) -> Iterator[LocalApi]:
     """`python -m local_api --port 0 --quiet`, as `make run` starts it, on a free port, with
     two development accounts of its own and `settings` (template variables) as overrides.
+    Not `--quiet` when `quiet` is false: it logs each request too. Every line it writes, on
+    stdout or stderr, is appended to `output` when given (complete once the block is left).
 
     Its first stdout line names the URL and the DynamoDB endpoint. The functions log to stdout
     for as long as the server runs, so a reader thread keeps draining it: a full pipe would
@@ -83,7 +87,7 @@ def running_local_api(**settings: str) -> Iterator[LocalApi]:
         **settings,
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_api", "--port", "0", "--quiet"],
+        [sys.executable, "-m", "local_api", "--port", "0", *(["--quiet"] if quiet else [])],
         cwd=PROJECT_ROOT,
         env=environment,
         stdin=subprocess.DEVNULL,
@@ -100,10 +104,13 @@ def running_local_api(**settings: str) -> Iterator[LocalApi]:
             if number == 0:
                 first_line.put(line)
             recent.append(line)
+            if output is not None:
+                output.append(line)
         if first_line.empty():  # it exited before saying anything
             first_line.put("")
 
-    threading.Thread(target=drain, name="local-api-output", daemon=True).start()
+    reader = threading.Thread(target=drain, name="local-api-output", daemon=True)
+    reader.start()
     try:
         try:
             banner = first_line.get(timeout=STARTUP_SECONDS)
@@ -123,6 +130,7 @@ def running_local_api(**settings: str) -> Iterator[LocalApi]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        reader.join(STOP_SECONDS)  # what it wrote last is read too
 
 
 def client_for(base_url: str, credentials: Credentials) -> Any:

@@ -1,0 +1,388 @@
+"""This API's OpenAPI document, generated: `make openapi` writes it to openapi.json.
+
+Every route of template.yaml (but `$default`) becomes an operation. A route Twilio's own document
+(reference/twilio_notify_v1.json) describes keeps Twilio's operation: its parameter names and
+schemas, its request body and its success responses, so a client generated from either
+document sends the same requests. To those the generator adds what is ours:
+
+- the limits our request models declare (layers/notify_bindings: `models.py`,
+  `service_models.py`), read from their JSON schemas and validators rather than repeated here;
+- the errors we answer, as Twilio's error JSON `{code, message, more_info, status}`;
+- HTTP Basic security, and the local API's address as the server.
+
+A route that Twilio's document does not describe needs an entry in `EXTENSION_OPERATIONS`:
+generating fails on a route nobody described, so a new route cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib
+import json
+import sys
+import tomllib
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from local_api.runtime import put_layers_on_path
+from local_api.template import PROJECT_ROOT, TEMPLATE_PATH, SamTemplate
+
+TWILIO_DOCUMENT = PROJECT_ROOT / "reference" / "twilio_notify_v1.json"
+OUTPUT = PROJECT_ROOT / "openapi.json"
+LOCAL_SERVER = "http://127.0.0.1:3000"
+OPENAPI_VERSION = "3.0.1"  # Twilio's, so that its schemas (`nullable`) keep their meaning
+SECURITY_SCHEME = "accountSid_authToken"  # Twilio's name for HTTP Basic
+ERROR_SCHEMA = "twilio.error"
+
+JsonObject = dict[str, Any]
+Location = Literal["query", "body"]
+
+
+@dataclass(frozen=True)
+class Input:
+    """Where an operation's parameters are validated: a pydantic model of the layer, named
+    `module:Class`, read from the query string or the form body."""
+
+    location: Location
+    model: str
+    empty_clears: bool = False  # an empty value clears a setting (the Service form)
+
+
+# The model that validates each operation's input, by Twilio's operationId.
+OPERATION_INPUTS: dict[str, Input] = {
+    "CreateService": Input("body", "notify_bindings.service_models:ServiceForm", True),
+    "UpdateService": Input("body", "notify_bindings.service_models:ServiceForm", True),
+    "ListService": Input("query", "notify_bindings.service_models:ListServicesQuery"),
+    "CreateBinding": Input("body", "notify_bindings.models:CreateBindingForm"),
+    "ListBinding": Input("query", "notify_bindings.models:ListBindingsQuery"),
+}
+
+# Operations of routes that Twilio's document does not have, by route key ("GET /v1/Things"):
+# each a function returning the OpenAPI operation object. Its responses get the error
+# responses like Twilio's operations do.
+EXTENSION_OPERATIONS: dict[str, Callable[[], JsonObject]] = {}
+
+# The errors, as errors.py answers them, and the headers that come with them.
+ERRORS: dict[str, tuple[str, int, JsonObject]] = {
+    "400": ("A parameter is missing or invalid, or the body is not a form", 20001, {}),
+    "401": (
+        "Missing or wrong credentials",
+        20003,
+        {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}},
+    ),
+    "404": ("No such resource in the caller's account (or a malformed SID)", 20404, {}),
+    "405": (
+        "The path has no operation for this method; `Allow` names those it has",
+        20004,
+        {"Allow": {"schema": {"type": "string"}, "required": True}},
+    ),
+    "429": (
+        "Too many requests; retry after `Retry-After` seconds",
+        20429,
+        {"Retry-After": {"schema": {"type": "integer"}, "required": True}},
+    ),
+    "503": (
+        "DynamoDB unavailable after retries; retry after `Retry-After` seconds",
+        20503,
+        {"Retry-After": {"schema": {"type": "integer"}, "required": True}},
+    ),
+}
+
+# What the JSON schema of a model leaves out of a validator, as JSON schema.
+NO_CONTROL_CHARACTERS = "[^\\u0000-\\u001f\\u007f-\\u009f]"
+HTTP_URL = "https?://"
+_CONSTRAINTS = ("minLength", "maxLength", "pattern", "minimum", "maximum", "minItems", "maxItems")
+
+
+def generate(template: SamTemplate | None = None, twilio: JsonObject | None = None) -> JsonObject:
+    """The document for `template`'s routes (template.yaml by default)."""
+    template = template or SamTemplate.load(TEMPLATE_PATH)
+    twilio = twilio if twilio is not None else json.loads(TWILIO_DOCUMENT.read_text())
+    put_layers_on_path(template)  # the request models are the layer's
+    paths: JsonObject = {}
+    for route in template.routes:
+        if route.is_default:
+            continue
+        operation = _operation(route.method, route.path, twilio)
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    components = {
+        "securitySchemes": {
+            SECURITY_SCHEME: {
+                "type": "http",
+                "scheme": "basic",
+                "description": "An Account SID and its auth token, or an API key SID (SK...) "
+                "and its secret",
+            }
+        },
+        "schemas": {
+            **_referenced_schemas(paths, twilio),
+            ERROR_SCHEMA: _error_schema(),
+        },
+        "responses": {status: _error_response(status) for status in ERRORS},
+    }
+    operations = [operation for item in paths.values() for operation in item.values()]
+    used_tags = {tag for operation in operations for tag in operation.get("tags", ())}
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "notify-bindings",
+            "version": _project_version(),
+            "description": (
+                "Twilio Notify's Service and Binding API, self-hosted. Operations, parameters "
+                "and response schemas are those of Twilio's OpenAPI document for Notify v1 "
+                "(twilio/twilio-oai, MIT licence), with this project's limits and errors. "
+                "A method a path does not list answers 405 (see components.responses)."
+            ),
+        },
+        "servers": [{"url": LOCAL_SERVER, "description": "the local API (`make run`)"}],
+        "security": [{SECURITY_SCHEME: []}],
+        "tags": [tag for tag in twilio.get("tags", []) if tag["name"] in used_tags],
+        "paths": paths,
+        "components": components,
+    }
+
+
+def render(document: JsonObject) -> str:
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _operation(method: str, path: str, twilio: JsonObject) -> JsonObject:
+    route_key = f"{method} {path}"
+    twilio_operation = twilio.get("paths", {}).get(path, {}).get(method.lower())
+    operation: JsonObject
+    if twilio_operation is not None:
+        operation = copy.deepcopy(twilio_operation)
+        for response in operation["responses"].values():
+            response.pop("headers", None)  # Twilio's CORS headers; this API sends none
+        inputs = OPERATION_INPUTS.get(operation["operationId"])
+        if inputs is not None:
+            _add_limits(operation, inputs)
+    elif route_key in EXTENSION_OPERATIONS:
+        operation = EXTENSION_OPERATIONS[route_key]()
+    else:
+        raise ValueError(f"{route_key}: a route of the template that no document describes")
+    operation["responses"].update(_error_references(operation))
+    operation["security"] = [{SECURITY_SCHEME: []}]
+    return operation
+
+
+def _error_references(operation: JsonObject) -> JsonObject:
+    """The errors an operation can answer: 400 when it takes input, 404 when its path names
+    a resource, and authentication, throttling and unavailability always."""
+    parameters = operation.get("parameters", [])
+    statuses = ["401", "429", "503"]
+    if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
+        statuses.append("400")
+    if any(p["in"] == "path" for p in parameters):
+        statuses.append("404")
+    return {status: {"$ref": f"#/components/responses/{status}"} for status in sorted(statuses)}
+
+
+def _add_limits(operation: JsonObject, inputs: Input) -> None:
+    """Merge the limits of the operation's model into Twilio's parameter schemas, and keep
+    only the request examples the model accepts."""
+    model = _model(inputs.model)
+    ours: JsonObject = model.model_json_schema(by_alias=True)["properties"]
+    aliases = {field.alias or name: field for name, field in model.model_fields.items()}
+    # Each parameter as (what carries its description, its schema).
+    parameters: dict[str, tuple[JsonObject, JsonObject]]
+    if inputs.location == "body":
+        body = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        parameters = {name: (s, s) for name, s in body["schema"]["properties"].items()}
+        if body["schema"].get("required"):  # Twilio's leaves a body of required fields optional
+            operation["requestBody"]["required"] = True
+        body["examples"] = _accepted_examples(body.get("examples", {}), model)
+    else:
+        query = [p for p in operation["parameters"] if p["in"] == "query"]
+        parameters = {p["name"]: (p, p["schema"]) for p in query}
+    for name, (described, schema) in parameters.items():
+        if name not in ours:
+            raise ValueError(f"{operation['operationId']}: {name} is not in {inputs.model}")
+        field = aliases[name]
+        validators = _validators(field.annotation, field.metadata)
+        notes = _merge(schema, _without_null(ours[name]), validators)
+        if inputs.empty_clears:
+            either = {"anyOf": [dict(schema), EMPTY_VALUE]}
+            schema.clear()
+            schema.update(either)
+            notes.append(EMPTY_CLEARS)
+        for note in notes:
+            described["description"] = _sentence(described.get("description"), note)
+    if inputs.location == "body" and not body["examples"]:
+        del body["examples"]
+
+
+EMPTY_CLEARS = "An empty value clears the setting."
+EMPTY_VALUE: JsonObject = {"type": "string", "enum": [""]}
+NO_CONTROL_CHARACTERS_NOTE = "No control characters (U+0000-U+001F, U+007F-U+009F)."
+PAGE_SIZE_CLAMPED = "Larger values are taken as 1000 rather than refused."
+HTTP_URL_NOTE = "An http:// or https:// URL."
+CANONICAL_IDENTIFIER = (
+    "In Unicode normalization form C, not beginning with a combining character, "
+    "without bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069)."
+)
+
+
+def _merge(schema: JsonObject, ours: JsonObject, validators: set[str]) -> list[str]:
+    """Our constraints on Twilio's schema; what the schema cannot say, as sentences."""
+    notes = []
+    items = schema.get("items") if schema.get("type") == "array" else None
+    for keyword in _CONSTRAINTS:
+        if keyword in ours:
+            schema[keyword] = ours[keyword]
+        if items is not None and keyword in ours.get("items", {}):
+            items[keyword] = ours["items"][keyword]
+    if "no_control_characters" in validators:
+        target = items if items is not None else schema
+        if "pattern" in target:
+            raise ValueError(f"two patterns for one parameter: {target['pattern']}")
+        prefix = HTTP_URL if "_http_url" in validators else ""
+        target["pattern"] = f"^{prefix}{NO_CONTROL_CHARACTERS}*$"
+        notes.append(NO_CONTROL_CHARACTERS_NOTE)
+        if prefix:
+            notes.append(HTTP_URL_NOTE)
+    if "canonical_identifier" in validators:
+        notes.append(CANONICAL_IDENTIFIER)
+    if "clamp_page_size" in validators:
+        schema.pop("maximum", None)
+        schema.pop("format", None)  # not int64 either: any larger number is taken as 1000
+        notes.append(PAGE_SIZE_CLAMPED)
+    return notes
+
+
+def _accepted_examples(examples: JsonObject, model: Any) -> JsonObject:
+    """Twilio's examples that the model validates (some break Twilio's own patterns)."""
+    from pydantic import ValidationError
+
+    accepted = {}
+    for name, example in examples.items():
+        try:
+            model.model_validate(example["value"])
+        except ValidationError:
+            continue
+        accepted[name] = example
+    return accepted
+
+
+def _without_null(schema: JsonObject) -> JsonObject:
+    """`X | None` as pydantic writes it (anyOf X, null) is X: an absent parameter is None."""
+    branches = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+    return branches[0] if len(branches) == 1 else schema
+
+
+def _validators(annotation: Any, metadata: list[Any]) -> set[str]:
+    """The names of the validator functions on a field, at any depth of its annotation
+    (`tuple[Annotated[str, AfterValidator(f)], ...]` has f)."""
+    return {name for item in _annotation_parts(annotation, metadata) if (name := _func(item))}
+
+
+def _annotation_parts(annotation: Any, metadata: list[Any]) -> Iterator[Any]:
+    yield from metadata
+    for argument in typing.get_args(annotation):
+        if isinstance(argument, type):
+            continue
+        yield from _annotation_parts(argument, list(getattr(argument, "__metadata__", ())))
+
+
+def _func(item: Any) -> str | None:
+    func = getattr(item, "func", None)
+    return getattr(func, "__name__", None) if callable(func) else None
+
+
+def _sentence(description: str | None, sentence: str) -> str:
+    return f"{description} {sentence}" if description else sentence
+
+
+def _error_schema() -> JsonObject:
+    return {
+        "type": "object",
+        "description": "Twilio's error JSON, exactly these four fields",
+        "properties": {
+            "code": {"type": "integer", "description": "Twilio's error code"},
+            "message": {"type": "string"},
+            "more_info": {"type": "string", "format": "uri"},
+            "status": {"type": "integer", "description": "the HTTP status"},
+        },
+        "required": ["code", "message", "more_info", "status"],
+        "additionalProperties": False,
+    }
+
+
+def _error_response(status: str) -> JsonObject:
+    description, code, headers = ERRORS[status]
+    response: JsonObject = {
+        "description": f"{description} (code {code})",
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}}
+        },
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _referenced_schemas(paths: JsonObject, twilio: JsonObject) -> JsonObject:
+    """Twilio's component schemas the operations refer to, at any depth."""
+    available: JsonObject = twilio.get("components", {}).get("schemas", {})
+    found: JsonObject = {}
+    pending = list(_references(paths))
+    while pending:
+        name = pending.pop()
+        if name in found or name not in available:
+            continue
+        found[name] = copy.deepcopy(available[name])
+        pending += _references(found[name])
+    return {name: found[name] for name in sorted(found)}
+
+
+def _references(value: Any) -> Iterator[str]:
+    prefix = "#/components/schemas/"
+    if isinstance(value, dict):
+        reference = value.get("$ref")
+        if isinstance(reference, str) and reference.startswith(prefix):
+            yield reference.removeprefix(prefix)
+        for item in value.values():
+            yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def _model(name: str) -> Any:
+    module, attribute = name.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _project_version() -> str:
+    project: Mapping[str, Any] = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    return str(project["project"]["version"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_api.openapi",
+        description="Write this API's OpenAPI document (openapi.json) from template.yaml, "
+        "Twilio's document and the layer's request models.",
+    )
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument(
+        "--check", action="store_true", help="only say whether the file is up to date"
+    )
+    args = parser.parse_args(argv)
+    text = render(generate())
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != text:
+            print(f"{args.output.name} is out of date: run `make openapi`", file=sys.stderr)
+            return 1
+        return 0
+    args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""What the conformance tests share: the local API with objects that generated cases can act
+on, and a tally of what those cases got back.
+
+Generated path parameters are mostly well-formed SIDs that name nothing, and would only ever
+meet a 404. `Target.prepare` swaps each well-formed one for a SID that exists: a Service of
+the account (a fresh one for a delete) and a binding in it (a fresh one for a delete). Malformed
+SIDs, which negative generation makes on purpose, go out as they are.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from tests.e2e.support import Credentials
+
+SID = re.compile(r"^(IS|BS)[0-9a-fA-F]{32}$")
+
+
+@dataclass
+class Tally:
+    """Generated cases per document, the statuses each operation answered, and the failures
+    set aside as deliberate differences (by the reason design.md gives)."""
+
+    cases: Counter[str] = field(default_factory=Counter)
+    statuses: dict[str, dict[str, Counter[int]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
+    )
+
+    set_aside: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    def record(self, document: str, operation: str, status: int) -> None:
+        self.cases[document] += 1
+        self.statuses[document][operation][status] += 1
+
+
+TALLY = Tally()
+
+
+@dataclass
+class Target:
+    """The local API, with a Service and a binding that generated cases can act on."""
+
+    url: str
+    account: Credentials
+    http: requests.Session
+    service: str = ""
+    binding: str = ""
+    created: list[str] = field(default_factory=list)
+    addresses: Iterator[int] = field(default_factory=itertools.count)
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.account.username, self.account.password)
+
+    def post(self, path: str, form: dict[str, str]) -> str:
+        reply = self.http.post(self.url + path, data=form, auth=self.auth, timeout=30)
+        assert reply.status_code == 201, reply.text
+        return str(reply.json()["sid"])
+
+    def new_service(self) -> str:
+        sid = self.post("/v1/Services", {"FriendlyName": "conformance"})
+        self.created.append(sid)
+        return sid
+
+    def new_binding(self, service: str) -> str:
+        address = f"conformance-{next(self.addresses)}"  # a new one: not a replace
+        return self.post(
+            f"/v1/Services/{service}/Bindings",
+            {"Identity": "conformance", "BindingType": "fcm", "Address": address},
+        )
+
+    def prepare(self, case: Any) -> None:
+        """Point the case's well-formed SIDs at objects that exist."""
+        parameters = case.path_parameters
+        if not parameters:
+            return
+        deletes = case.method.upper() == "DELETE"
+        if "ServiceSid" in parameters:  # a binding path: /v1/Services/{ServiceSid}/Bindings...
+            if _well_formed(parameters["ServiceSid"]):
+                parameters["ServiceSid"] = self.service
+            if _well_formed(parameters.get("Sid")):
+                ours = parameters["ServiceSid"] == self.service
+                fresh = deletes and ours
+                parameters["Sid"] = self.new_binding(self.service) if fresh else self.binding
+        elif _well_formed(parameters.get("Sid")):  # a Service path: /v1/Services/{Sid}
+            parameters["Sid"] = self.new_service() if deletes else self.service
+
+    def delete_created(self) -> None:
+        for sid in self.created:
+            self.http.delete(f"{self.url}/v1/Services/{sid}", auth=self.auth, timeout=30)
+
+
+def _well_formed(value: object) -> bool:
+    return isinstance(value, str) and SID.match(value) is not None
