@@ -3,14 +3,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
+# pip-tools, pip-audit and bandit: `make lock` and `make audit`, apart from the tests' pins.
+TOOLS := .venv-tools
+TOOLS_READY := $(TOOLS)/.ready
 PORT ?= 3000
+NODE_DEPS := tests/node/node_modules/.package-lock.json
 
-.PHONY: run test lint unit build lock clean
+.PHONY: run test lint unit build lock audit clean node-deps openapi
 
 run: $(READY)  ## serve the API on http://127.0.0.1:$(PORT) with an embedded DynamoDB
 	PORT=$(PORT) $(BIN)/python -m local_api
 
-test: $(READY) lint  ## lint, type-check, cfn-lint the template, run every test
+test: $(READY) $(NODE_DEPS) lint  ## lint, type-check, cfn-lint the template, run every test
 	$(BIN)/pytest
 
 lint: $(READY)
@@ -19,19 +23,45 @@ lint: $(READY)
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 
+openapi: $(READY)  ## write openapi.json from template.yaml, Twilio's document and the layer's models
+	$(BIN)/python -m local_api.openapi
+
 $(READY): requirements-dev.txt layers/notify_bindings/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
+	touch $@
+
+$(TOOLS_READY): requirements-tools.txt
+	rm -rf $(TOOLS) && $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes \
+	  -r requirements-tools.txt
+	touch $@
+
+node-deps: $(NODE_DEPS)  ## the twilio Node.js client of tests/node, as package-lock.json pins it
+
+# npm ci rewrites node_modules/.package-lock.json, so this reinstalls whenever the lock changes.
+$(NODE_DEPS): tests/node/package.json tests/node/package-lock.json
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+	  2>/dev/null && command -v npm >/dev/null || { echo "make: the end-to-end test of the \
+	twilio Node.js client (tests/node) needs Node.js 20 or newer and npm on PATH; found \
+	node $$(node --version 2>/dev/null || echo 'none')" >&2; exit 1; }
+	cd tests/node && npm ci --no-audit --no-fund
 	touch $@
 
 build:  ## sam build, with the SAM CLI in its own virtualenv (it pins other boto3/pydantic)
 	./scripts/sam-build
 
-lock:  ## re-resolve requirements-dev.txt from requirements-dev.in
-	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.in
-	{ sed -n '1,2p' requirements-dev.txt; .venv-lock/bin/pip freeze; } > requirements-dev.txt.new
-	mv requirements-dev.txt.new requirements-dev.txt && rm -rf .venv-lock
+lock:  ## resolve every requirements .in file into its .txt: pinned, with hashes (minutes)
+	./scripts/lock
+
+# Not part of `make test`: the SAM CLI takes minutes to install the first time.
+audit: $(READY) $(TOOLS_READY)  ## sam validate --lint, sam build, pip-audit, bandit
+	./scripts/sam validate --lint --template-file template.yaml
+	./scripts/sam-build
+	@echo "audit: built layer $$(du -sk .aws-sam/build/BindingsLayer | cut -f1) KiB"
+	$(TOOLS)/bin/python scripts/audit_dependencies.py \
+	  layers/notify_bindings/requirements.txt requirements-dev.txt requirements-tools.txt
+	$(TOOLS)/bin/bandit --quiet -c pyproject.toml -r layers functions local_api notify_admin
 
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules

@@ -138,7 +138,7 @@ class SamTemplate:
 
     @classmethod
     def load(cls, path: Path = TEMPLATE_PATH) -> SamTemplate:
-        document = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader
+        document = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - a SafeLoader  # nosec B506
         return cls(document, path.parent)
 
     @property

@@ -39,7 +39,7 @@ BY_ACCOUNT_INDEX = "ByAccount"
 ACCOUNT_KIND = "account"
 KEY_KIND = "key"
 API_KEY_SID_PATTERN = r"^SK[0-9a-f]{32}$"
-AUTH_TOKEN_PATTERN = r"^[0-9a-f]{32}$"  # noqa: S105 - a format, not a token
+AUTH_TOKEN_PATTERN = r"^[0-9a-f]{32}$"  # noqa: S105 - a format, not a token  # nosec B105
 MAX_FRIENDLY_NAME_LENGTH = 64
 
 _ACCOUNT_SID = re.compile(ACCOUNT_SID_PATTERN)
