@@ -6,22 +6,30 @@ layout that `notify_bindings.store` documents:
 - BindingsTable: one address item per address, holding the binding's attributes and
   `ServiceIdentity`;
 - BindingIndexTable: for each address item, a SID item `(ServiceSid, Sid)` and one tag item
-  `(ServiceSid#tag#<tag>, Sid)` per index tag (tags, plus the binding type, minus `all`), each
-  with the same attributes; one identity record `(ServiceSid#identity, <identity>)` per identity
-  that has bindings, with `BindingCount` and a copy of each binding under its SID.
+  `(ServiceSid#tag#<tag>, Sid)` per index tag (tags, plus the binding type, minus `all`); for a
+  binding with at most MAX_COMBINED_TAGS index tags one combination item
+  `(ServiceSid#tags#<JSON list of sorted tags>, Sid)` per combination of two or more of them,
+  else one `(ServiceSid#many-tags, Sid)` item - all with the same attributes; a count of the
+  many-tags items in `(ServiceSid#stats, many-tags)` (absent when 0); one identity record
+  `(ServiceSid#identity, <identity>)` per identity that has bindings, with `BindingCount` and
+  a copy of each binding under its SID. A record emptied by deletes (`BindingCount` 0, no
+  copies, nothing else) is the same as no record.
 
 Every problem found is reported at once, so a failure shows the whole damage.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any
 
 from notify_bindings.models import IMPLICIT_TAG_ALL, MAX_BINDINGS_PER_IDENTITY
+from notify_bindings.store import MAX_COMBINED_TAGS
 
 Item = dict[str, Any]
 
@@ -91,15 +99,27 @@ def audit_service(
         sid_by_address[address] = sid
 
     sid_items: dict[str, Item] = {}
-    tag_items: dict[str, dict[str, Item]] = defaultdict(dict)
+    # Tag, combination and many-tags items, by SID, by the tags their partition names ("*" for
+    # many-tags).
+    tag_items: dict[str, dict[tuple[str, ...], Item]] = defaultdict(dict)
     identity_records: dict[str, Item] = {}
-    tag_prefix = f"{service_sid}#tag#"
+    many_tags_count = 0
+    tag_prefix, combination_prefix = f"{service_sid}#tag#", f"{service_sid}#tags#"
     for item in index_items:
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         if pk == service_sid:
             sid_items[sk] = item
         elif pk.startswith(tag_prefix):
-            tag_items[sk][pk.removeprefix(tag_prefix)] = item
+            tag_items[sk][(pk.removeprefix(tag_prefix),)] = item
+        elif pk.startswith(combination_prefix):
+            tags = tuple(json.loads(pk.removeprefix(combination_prefix)))
+            if len(tags) < 2 or list(tags) != sorted(set(tags)):
+                problems.append(f"combination item ({pk!r}, {sk!r}): not two or more sorted tags")
+            tag_items[sk][tags] = item
+        elif pk == f"{service_sid}#many-tags":
+            tag_items[sk][("*",)] = item
+        elif pk == f"{service_sid}#stats" and sk == "many-tags":
+            many_tags_count = int(item.get("ManyTagBindings", {}).get("N", "0"))
         elif pk == f"{service_sid}#identity":
             identity_records[sk] = item
         else:
@@ -113,8 +133,8 @@ def audit_service(
             continue
         problems += _differences(where, _without_key(item), bindings[sid])
     for sid, tagged in tag_items.items():
-        for tag, item in sorted(tagged.items()):
-            where = f"tag item {tag!r} of {sid}"
+        for tags, item in sorted(tagged.items()):
+            where = f"tag item {_named(tags)} of {sid}"
             if sid not in bindings:
                 problems.append(f"{where}: orphan, no address item holds this SID")
                 continue
@@ -122,12 +142,17 @@ def audit_service(
     for sid, attributes in bindings.items():
         if sid not in sid_items:
             problems.append(f"binding {sid}: no SID item")
-        expected_tags = _index_tags(attributes)
+        expected_tags = _tag_partitions(_index_tags(attributes))
         present = set(tag_items.get(sid, {}))
-        for tag in sorted(expected_tags - present):
-            problems.append(f"binding {sid}: no tag item for {tag!r}")
-        for tag in sorted(present - expected_tags):
-            problems.append(f"binding {sid}: tag item {tag!r} that its tags do not name")
+        for tags in sorted(expected_tags - present):
+            problems.append(f"binding {sid}: no tag item for {_named(tags)}")
+        for tags in sorted(present - expected_tags):
+            problems.append(f"binding {sid}: tag item {_named(tags)} that its tags do not name")
+    many = sum(len(_index_tags(attributes)) > MAX_COMBINED_TAGS for attributes in bindings.values())
+    if many_tags_count != many:
+        problems.append(
+            f"ManyTagBindings is {many_tags_count}, but {many} binding(s) have many tags"
+        )
 
     # Identity records: a count and a copy of each binding of the identity, nothing else.
     sids_by_identity: dict[str, list[str]] = defaultdict(list)
@@ -151,8 +176,10 @@ def _identity_problems(
     identity: str, record: Item | None, sids: list[str], bindings: dict[str, Item]
 ) -> list[str]:
     where = f"identity {identity!r}"
+    if record is not None and _emptied(record):
+        record = None  # the same as no record
     if record is None:
-        return [f"{where}: {len(sids)} binding(s) but no identity record"]
+        return [f"{where}: {len(sids)} binding(s) but no identity record"] if sids else []
     problems: list[str] = []
     copies = {name: value for name, value in record.items() if name.startswith("BS")}
     others = set(record) - set(copies) - _INDEX_KEY - {"BindingCount"}
@@ -163,8 +190,6 @@ def _identity_problems(
         problems.append(f"{where}: BindingCount {count} but {len(copies)} binding copies")
     if count != len(sids):
         problems.append(f"{where}: BindingCount {count} but {len(sids)} address items")
-    if count < 1 or not copies:
-        problems.append(f"{where}: an identity record without bindings")
     if len(sids) > MAX_BINDINGS_PER_IDENTITY:
         problems.append(f"{where}: {len(sids)} bindings, above {MAX_BINDINGS_PER_IDENTITY}")
     for sid, copy in sorted(copies.items()):
@@ -177,6 +202,11 @@ def _identity_problems(
     for sid in sorted(set(sids) - set(copies)):
         problems.append(f"{where}: no copy of its binding {sid}")
     return problems
+
+
+def _emptied(record: Item) -> bool:
+    """An identity record that lost its last binding: a count of 0 and nothing else."""
+    return record.get("BindingCount") == {"N": "0"} and set(record) == _INDEX_KEY | {"BindingCount"}
 
 
 def _malformed(where: str, attributes: Item, service_sid: str) -> list[str]:
@@ -210,6 +240,24 @@ def _index_tags(attributes: Item) -> set[str]:
     tags = {tag["S"] for tag in attributes.get("Tags", {}).get("L", [])}
     kind = attributes.get("BindingType", {}).get("S")
     return (tags | ({kind} if kind else set())) - {IMPLICIT_TAG_ALL}
+
+
+def _named(tags: tuple[str, ...]) -> str:
+    if tags == ("*",):
+        return "many-tags"
+    return repr(tags[0]) if len(tags) == 1 else repr(list(tags))
+
+
+def _tag_partitions(tags: set[str]) -> set[tuple[str, ...]]:
+    """The tags each of a binding's tag items is listed under ("*": the many-tags item)."""
+    ordered = sorted(tags)
+    if len(ordered) > MAX_COMBINED_TAGS:
+        return {(tag,) for tag in ordered} | {("*",)}
+    return {
+        combination
+        for size in range(1, len(ordered) + 1)
+        for combination in combinations(ordered, size)
+    }
 
 
 def _query_service(client: Any, table: str, service_sid: str) -> Iterator[Item]:

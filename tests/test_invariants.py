@@ -3,6 +3,8 @@ of damage the invariants forbid, so a clean audit in other tests means something
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -81,9 +83,17 @@ def write_by_hand(dynamodb: Any, binding: Binding) -> None:
         Item={**attributes, "ServiceIdentity": {"S": f"{service}#{binding.identity}"}},
     )
     dynamodb.put_item(TableName=INDEX, Item={**index_key(service, binding.sid), **attributes})
-    for tag in binding.index_tags():
-        key = index_key(f"{service}#tag#{tag}", binding.sid)
-        dynamodb.put_item(TableName=INDEX, Item={**key, **attributes})
+    tags = sorted(binding.index_tags())
+    for size in range(1, len(tags) + 1):  # a handful of tags here: every combination
+        for combination in itertools.combinations(tags, size):
+            partition = (
+                f"{service}#tag#{combination[0]}"
+                if size == 1
+                else f"{service}#tags#{json.dumps(list(combination), separators=(',', ':'))}"
+            )
+            dynamodb.put_item(
+                TableName=INDEX, Item={**index_key(partition, binding.sid), **attributes}
+            )
     dynamodb.update_item(
         TableName=INDEX,
         Key=identity_key(service, binding.identity),
@@ -248,17 +258,47 @@ def test_given_an_identity_record_missing_a_copy_when_audited_then_the_audit_fai
     )
 
 
-def test_given_an_identity_record_left_without_bindings_when_audited_then_the_audit_fails(
+def test_given_an_identitys_last_binding_deleted_when_audited_then_its_emptied_record_is_none(
+    dynamodb, store, account, service_sid, alice_binding
+):
+    record = get_index_item(dynamodb, identity_key(service_sid, "bob"))
+    for name in [name for name in record if name.startswith("BS")]:
+        store.delete(account.sid, service_sid, name)
+
+    result = audit(dynamodb, service_sid)
+
+    emptied = get_index_item(dynamodb, identity_key(service_sid, "bob"))
+    assert emptied == {**identity_key(service_sid, "bob"), "BindingCount": {"N": "0"}}
+    assert result.bindings_per_identity == {"alice": 2}
+
+
+def test_given_an_emptied_identity_record_that_still_holds_a_copy_when_audited_then_it_fails(
+    dynamodb, store, account, service_sid, alice_binding
+):
+    record = get_index_item(dynamodb, identity_key(service_sid, "bob"))
+    (sid,) = [name for name in record if name.startswith("BS")]
+    store.delete(account.sid, service_sid, sid)
+    dynamodb.put_item(TableName=INDEX, Item={**record, "BindingCount": {"N": "0"}})
+
+    assert_audit_finds(
+        dynamodb,
+        service_sid,
+        "identity 'bob': BindingCount 0 but 1 binding copies",
+        f"identity 'bob': orphan copy of {sid}, no address item holds it",
+    )
+
+
+def test_given_an_identity_record_with_a_count_but_no_copies_when_audited_then_it_fails(
     dynamodb, store, account, service_sid, alice_binding
 ):
     record = get_index_item(dynamodb, identity_key(service_sid, "bob"))
     for name in [name for name in record if name.startswith("BS")]:
         store.delete(account.sid, service_sid, name)
     dynamodb.put_item(
-        TableName=INDEX, Item={**identity_key(service_sid, "bob"), "BindingCount": {"N": "0"}}
+        TableName=INDEX, Item={**identity_key(service_sid, "bob"), "BindingCount": {"N": "1"}}
     )
 
-    assert_audit_finds(dynamodb, service_sid, "identity 'bob': an identity record without bindings")
+    assert_audit_finds(dynamodb, service_sid, "identity 'bob': BindingCount 1 but 0 binding copies")
 
 
 def test_given_bindings_without_an_identity_record_when_audited_then_the_audit_fails(

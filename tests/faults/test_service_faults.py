@@ -224,9 +224,10 @@ def test_given_dynamodb_failing_after_a_page_was_purged_then_the_purge_hands_on_
     caller = new_account()
     sid = service_with_bindings(invoke, caller, PURGE_PAGE + 5)
     assert invoke(DELETE_SERVICE, service_path(sid), account=caller.sid).status == 204
-    # The first page (a query, 12 batches of tag and address items, 4 of SID items) goes
-    # through; every attempt of the next page's query fails.
-    page = [None] * 17
+    # The first page goes through: a query, 16 batches of 25 tag, combination and address
+    # items (tags x and apn, and [apn, x]: 3 items per binding, and its address), 4 of SID items.
+    # Every attempt of the next page's query fails.
+    page = [None] * (1 + 16 + 4)
     faults = inject(seed=23, rate=0.0, script=[*page, *["InternalServerError"] * 3])
 
     queue.drain()

@@ -228,6 +228,19 @@ def window(
     return Page(before[-size:], len(before) > size, True)
 
 
+def merged(
+    pages: Sequence[Page[T]], key: Callable[[T], str], size: int, *, forward: bool
+) -> Page[T]:
+    """One page out of pages of disjoint items read from the same cursor in one direction:
+    the first `size` of them in that direction, and more on a side if any page had more."""
+    items = sorted((item for page in pages for item in page.items), key=key)
+    before = any(page.more_before for page in pages)
+    after = any(page.more_after for page in pages)
+    if forward:
+        return Page(items[:size], before, after or len(items) > size)
+    return Page(items[-size:] if size else [], before or len(items) > size, after)
+
+
 @dataclass(frozen=True)
 class KeyRange:
     """Items of one partition whose sort key lies in [low, high], plus optional filter."""

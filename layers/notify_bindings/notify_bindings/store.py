@@ -8,11 +8,33 @@ BindingsTable (ServiceSid, Address)
 BindingIndexTable (pk, sk)
     (ServiceSid, Sid)                   the binding by SID: fetch, and the Service's list in
                                         creation order (SIDs sort by creation time)
-    (ServiceSid#tag#<tag>, Sid)         one per tag and one for the binding type: lists by tag
+    (ServiceSid#tag#<tag>, Sid)         one per index tag (its tags and its binding type):
+                                        lists by one tag
+    (ServiceSid#tags#[<tag>,...], Sid)  one per combination of two or more index tags, when
+                                        the binding has at most MAX_COMBINED_TAGS of them:
+                                        lists by several tags read only what they return
+    (ServiceSid#many-tags, Sid)         instead, for a binding with more index tags than that
+    (ServiceSid#stats, many-tags)       ManyTagBindings: how many bindings have such an item,
+                                        so that a list by several tags reads that partition
+                                        (and filters it) only when it holds something
     (ServiceSid#identity, <identity>)   the identity record: BindingCount (conditioned on the
                                         per-identity limit) and a copy of each binding under an
                                         attribute named by its SID, so a list by identity is
                                         one strongly consistent BatchGetItem.
+
+An identity record that loses its last binding stays, with BindingCount 0 and no copies: such a
+record is the same as no record, to every reader and to the limit. Deleting it instead would
+need the count first (a delete cannot be conditioned on "last binding, else decrement"), and so
+one more round trip; the write paths never delete an identity record, the purge of a deleted
+Service does.
+
+A list by several tags (AND) reads the one partition of exactly that combination, and no filter
+passes over bindings that do not match. The price is paid in writes: a binding with k index
+tags (k <= MAX_COMBINED_TAGS) has 2^k - 1 tag and combination items - 1, 3, 7, 15, 31 for
+k = 1..5 - so four explicit tags and a type cost 31 items where single-tag items alone would
+cost 5. Bindings with more index tags than that (Twilio allows 20 tags) would need thousands,
+so they get the many-tags item instead, and a list by several tags in a Service that has any
+reads and filters that partition too: its cost then grows with the number of such bindings.
 
 Every item that describes a binding carries the same attributes, so any of them answers a read.
 Every operation reads the caller's Service in the same round trip as the binding, and every
@@ -22,10 +44,12 @@ the caller's account.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from itertools import combinations
 from typing import Any
 
 from notify_bindings.dynamo import (
@@ -39,6 +63,7 @@ from notify_bindings.dynamo import (
     Transaction,
     batch_get,
     batch_write_deletes,
+    merged,
     query_page,
     translated_errors,
     window,
@@ -47,6 +72,7 @@ from notify_bindings.errors import IdentityLimitExceeded, Unavailable
 from notify_bindings.models import (
     IMPLICIT_TAG_ALL,
     MAX_BINDINGS_PER_IDENTITY,
+    MAX_TAG_FILTERS,
     Binding,
     BindingFilters,
     BindingType,
@@ -54,9 +80,12 @@ from notify_bindings.models import (
 from notify_bindings.service_models import Service
 from notify_bindings.service_store import LIVE, service_from, service_key
 from notify_bindings.sids import first_binding_sid_on, last_binding_sid_on
-from notify_bindings.tokens import PageCursor
+from notify_bindings.tokens import Direction, PageCursor
 
 _PURGE_PAGE = 100
+# A binding with at most this many index tags is listed under every combination of them. It is
+# the most tags a list can filter by, so that every list by tags names one partition.
+MAX_COMBINED_TAGS = MAX_TAG_FILTERS
 
 
 class MissingService(Exception):
@@ -73,16 +102,6 @@ class Outcome(Enum):
 class PutResult:
     binding: Binding
     outcome: Outcome
-
-
-class _Shrink(Enum):
-    """How an identity record loses a binding; only a retry can tell which one applies."""
-
-    DECREMENT = "decrement"  # the identity keeps other bindings
-    DELETE = "delete"  # it was the identity's last binding: the record goes too
-
-    def other(self) -> _Shrink:
-        return _Shrink.DELETE if self is _Shrink.DECREMENT else _Shrink.DECREMENT
 
 
 class BindingStore:
@@ -137,21 +156,34 @@ class BindingStore:
             )
             return window(bindings, lambda binding: binding.sid, cursor, size)
 
-        if self._read_with_service(account_sid, service_sid, self._index_table, []) is None:
+        tags = sorted(set(filters.tags) - {IMPLICIT_TAG_ALL})
+        several = len(tags) > 1
+        stats = [_stats_key(service_sid)] if several else []
+        found = self._read_with_service(account_sid, service_sid, self._index_table, stats)
+        if found is None:
             raise MissingService()
-        partition, residual_tags = _index_partition(service_sid, filters.tags)
-        values: Item = {}
+        # Every binding SID sorts between "BS" and "BT".
+        low = first_binding_sid_on(filters.start_date) if filters.start_date else "BS"
+        high = last_binding_sid_on(filters.end_date) if filters.end_date else "BT"
         scope = KeyRange(
-            table=self._index_table,
-            partition=("pk", partition),
-            sort_key="sk",
-            # Every binding SID sorts between "BS" and "BT".
-            low=first_binding_sid_on(filters.start_date) if filters.start_date else "BS",
-            high=last_binding_sid_on(filters.end_date) if filters.end_date else "BT",
-            filter_expression=_tag_filter(residual_tags, values),
+            self._index_table, ("pk", _tags_partition(service_sid, tags)), "sk", low, high
+        )
+        page = query_page(self._client, scope, cursor, size, _binding_from)
+        if not several or not _many_tag_bindings(found[1]):
+            return page
+        values: Item = {}
+        many = KeyRange(
+            self._index_table,
+            ("pk", _many_tags_partition(service_sid)),
+            "sk",
+            low,
+            high,
+            filter_expression=_tag_filter(tags, values),
             filter_values=values,
         )
-        return query_page(self._client, scope, cursor, size, _binding_from)
+        others = query_page(self._client, many, cursor, size, _binding_from)
+        forward = cursor is None or cursor.direction is Direction.AFTER
+        return merged([page, others], lambda binding: binding.sid, size, forward=forward)
 
     def _read_with_service(
         self, account_sid: str, service_sid: str, table: str, keys: list[Item]
@@ -185,7 +217,6 @@ class BindingStore:
     ) -> PutResult:
         """Create the binding `make` builds for the Service, replacing whatever binding holds
         its address there. Raises MissingService when the Service is not the account's."""
-        shrink = _Shrink.DECREMENT
         retries = self._retries()
         attempted: dict[str, Outcome] = {}  # SIDs of transactions whose outcome is unknown
         while retries.remain():
@@ -213,6 +244,7 @@ class BindingStore:
             if current is not None:
                 self._remove_from_index(plan, current)
             self._add_to_index(plan, new)
+            self._count_many_tags(plan, service_sid, _has_many_tags(new) - _has_many_tags(current))
             moved_at = grow_at = shrink_at = None
             if current is not None and current.identity == new.identity:
                 moved_at = plan.add(
@@ -241,17 +273,15 @@ class BindingStore:
                     },
                 )
                 if current is not None:
-                    shrink_at = self._shrink_identity(plan, current, shrink)
+                    shrink_at = self._shrink_identity(plan, current)
 
             outcome = Outcome.CREATED if current is None else Outcome.REPLACED
             try:
                 plan.run(self._client)
             except Cancelled as cancelled:
-                if any(cancelled.failed(at) for at in (service_guard, address_guard, moved_at)):
+                changed = (service_guard, address_guard, moved_at, shrink_at)
+                if any(cancelled.failed(at) for at in changed):
                     retries.lost_race()  # the Service or the address changed: look again
-                    continue
-                if cancelled.failed(shrink_at):
-                    shrink = shrink.other()
                     continue
                 if cancelled.failed(grow_at):
                     raise IdentityLimitExceeded(MAX_BINDINGS_PER_IDENTITY) from None
@@ -266,7 +296,6 @@ class BindingStore:
 
     def delete(self, account_sid: str, service_sid: str, sid: str) -> Binding | None:
         """Delete the binding; None when there is no such binding (any more)."""
-        shrink = _Shrink.DECREMENT
         retries = self._retries()
         deleting: Binding | None = None  # set once a transaction's outcome is unknown
         while retries.remain():
@@ -282,15 +311,13 @@ class BindingStore:
                 **_holds(current),
             )
             self._remove_from_index(plan, current)
-            shrink_at = self._shrink_identity(plan, current, shrink)
+            self._count_many_tags(plan, service_sid, -_has_many_tags(current))
+            shrink_at = self._shrink_identity(plan, current)
             try:
                 plan.run(self._client)
             except Cancelled as cancelled:
-                if cancelled.failed(service_guard) or cancelled.failed(address_guard):
+                if any(cancelled.failed(at) for at in (service_guard, address_guard, shrink_at)):
                     continue  # deleted or replaced meanwhile: the next look finds it gone
-                if cancelled.failed(shrink_at):
-                    shrink = shrink.other()
-                    continue
                 retries.failed(throttled=cancelled.throttled)
                 continue
             except Unavailable:
@@ -340,8 +367,9 @@ class BindingStore:
                 Limit=_PURGE_PAGE,
             )
         records = response.get("Items", [])
+        keys = [*records, _stats_key(service_sid)]  # no binding is left to count
         batch_write_deletes(
-            self._client, [(self._index_table, record) for record in records], self._retries()
+            self._client, [(self._index_table, key) for key in keys], self._retries()
         )
         return not records
 
@@ -362,26 +390,27 @@ class BindingStore:
         for key in _index_keys(binding):
             plan.add("Delete", self._index_table, Key=key)
 
-    def _shrink_identity(self, plan: Transaction, binding: Binding, shrink: _Shrink) -> int:
-        key = _identity_key(binding.service_sid, binding.identity)
-        names = {"#old": binding.sid}
-        if shrink is _Shrink.DELETE:
-            return plan.add(
-                "Delete",
+    def _count_many_tags(self, plan: Transaction, service_sid: str, change: int) -> None:
+        if change:
+            plan.add(
+                "Update",
                 self._index_table,
-                Key=key,
-                ConditionExpression="attribute_exists(#old) AND BindingCount = :one",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={":one": {"N": "1"}},
+                Key=_stats_key(service_sid),
+                UpdateExpression="ADD ManyTagBindings :change",
+                ExpressionAttributeValues={":change": {"N": str(change)}},
             )
+
+    def _shrink_identity(self, plan: Transaction, binding: Binding) -> int:
+        """The identity record gives up `binding`: its copy, and one from its count (to 0 for
+        the identity's last binding; the record stays, see the module's docstring)."""
         return plan.add(
             "Update",
             self._index_table,
-            Key=key,
+            Key=_identity_key(binding.service_sid, binding.identity),
             UpdateExpression="REMOVE #old ADD BindingCount :minus_one",
-            ConditionExpression="attribute_exists(#old) AND BindingCount > :one",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={":one": {"N": "1"}, ":minus_one": {"N": "-1"}},
+            ConditionExpression="attribute_exists(#old)",
+            ExpressionAttributeNames={"#old": binding.sid},
+            ExpressionAttributeValues={":minus_one": {"N": "-1"}},
         )
 
 
@@ -396,37 +425,57 @@ def _sid_key(service_sid: str, sid: str) -> Item:
     return {"pk": {"S": service_sid}, "sk": {"S": sid}}
 
 
-def _tag_key(service_sid: str, tag: str, sid: str) -> Item:
-    return {"pk": {"S": f"{service_sid}#tag#{tag}"}, "sk": {"S": sid}}
-
-
 def _identity_key(service_sid: str, identity: str) -> Item:
     return {"pk": {"S": f"{service_sid}#identity"}, "sk": {"S": identity}}
 
 
+def _tags_partition(service_sid: str, tags: list[str] | tuple[str, ...]) -> str:
+    """The index partition of the bindings that have all of `tags` (sorted, without `all`)."""
+    if not tags:
+        return service_sid
+    if len(tags) == 1:
+        return f"{service_sid}#tag#{tags[0]}"
+    # JSON: unambiguous whatever the tags hold, and readable in the console.
+    return f"{service_sid}#tags#{json.dumps(list(tags), ensure_ascii=False, separators=(',', ':'))}"
+
+
+def _many_tags_partition(service_sid: str) -> str:
+    return f"{service_sid}#many-tags"
+
+
+def _stats_key(service_sid: str) -> Item:
+    return {"pk": {"S": f"{service_sid}#stats"}, "sk": {"S": "many-tags"}}
+
+
+def _has_many_tags(binding: Binding | None) -> int:
+    """1 when the binding has too many index tags to be listed under their combinations."""
+    return int(binding is not None and len(binding.index_tags()) > MAX_COMBINED_TAGS)
+
+
+def _many_tag_bindings(stats: list[Item]) -> int:
+    return sum(int(item.get("ManyTagBindings", {}).get("N", "0")) for item in stats)
+
+
 def _index_keys(binding: Binding) -> list[Item]:
-    keys = [_sid_key(binding.service_sid, binding.sid)]
-    keys += [
-        _tag_key(binding.service_sid, tag, binding.sid) for tag in sorted(binding.index_tags())
+    """The SID item's key first, then every tag, combination and many-tags item's."""
+    service_sid, sid = binding.service_sid, binding.sid
+    tags = sorted(binding.index_tags())
+    partitions = [_tags_partition(service_sid, [tag]) for tag in tags]
+    if _has_many_tags(binding):
+        partitions.append(_many_tags_partition(service_sid))
+    else:
+        partitions += [
+            _tags_partition(service_sid, combination)
+            for size in range(2, len(tags) + 1)
+            for combination in combinations(tags, size)
+        ]
+    return [_sid_key(service_sid, sid)] + [
+        {"pk": {"S": partition}, "sk": {"S": sid}} for partition in partitions
     ]
-    return keys
-
-
-def _index_partition(service_sid: str, tags: tuple[str, ...]) -> tuple[str, list[str]]:
-    """Which index partition to query for `tags`, and the tags left to filter on.
-
-    An explicit tag is usually rarer than a binding type, so it is preferred as the key.
-    """
-    wanted = [tag for tag in tags if tag != IMPLICIT_TAG_ALL]
-    if not wanted:
-        return service_sid, []
-    types = {kind.value for kind in BindingType}
-    key_tag = next((tag for tag in wanted if tag not in types), wanted[0])
-    return f"{service_sid}#tag#{key_tag}", [tag for tag in wanted if tag != key_tag]
 
 
 def _tag_filter(tags: list[str], values: dict[str, AttributeValue]) -> str | None:
-    """A filter for the tags the key did not cover; their values go into `values`."""
+    """A filter for bindings with all of `tags`; their values go into `values`."""
     types = {kind.value for kind in BindingType}
     clauses = []
     for position, tag in enumerate(tags):

@@ -1,0 +1,180 @@
+"""The tag index: a list by several tags reads only the bindings it returns.
+
+A binding with at most MAX_COMBINED_TAGS index tags (its tags and its binding type) is listed
+under every combination of them; one with more is listed in the many-tags partition, which a
+list by several tags reads (with a filter) only while the Service holds such bindings. Items
+read are counted from DynamoDB's own answers (ScannedCount of each Query, the items of each
+BatchGetItem), on the functions' client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from notify_bindings.store import MAX_COMBINED_TAGS
+from tests.conftest import Reply
+from tests.handlers.helpers import DELETE, LIST, bindings_path, create
+from tests.invariants import assert_service_consistent
+
+TABLES = ("BindingsTable", "BindingIndexTable")  # as the tests' functions name them
+MANY = [f"t{number}" for number in range(MAX_COMBINED_TAGS)]  # with the type: one too many
+
+
+class ItemsRead:
+    def __init__(self) -> None:
+        self.total = 0
+
+    def answered(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("Query", "Scan"):
+            self.total += parsed.get("ScannedCount", 0)
+        elif model.name == "BatchGetItem":
+            self.total += sum(len(items) for items in parsed.get("Responses", {}).values())
+        elif model.name == "GetItem":
+            self.total += "Item" in parsed
+
+
+@contextmanager
+def items_read() -> Iterator[ItemsRead]:
+    from notify_bindings import dependencies
+
+    events = dependencies.dynamodb().meta.events
+    counter = ItemsRead()
+    events.register("after-call.dynamodb", counter.answered, unique_id="items-read")
+    try:
+        yield counter
+    finally:
+        events.unregister("after-call.dynamodb", unique_id="items-read")
+
+
+def listed(invoke: Any, service_sid: str, **query: Any) -> Reply:
+    reply = invoke(LIST, bindings_path(service_sid), query=query)
+    assert reply.status == 200, reply.body
+    return reply
+
+
+def sids(reply: Reply) -> list[str]:
+    return [binding["sid"] for binding in reply.json()["bindings"]]
+
+
+def every_page(invoke: Any, service_sid: str, **query: Any) -> Iterator[Reply]:
+    reply = listed(invoke, service_sid, **query)
+    yield reply
+    while next_url := reply.json()["meta"]["next_page_url"]:
+        parts = urlsplit(next_url)
+        reply = invoke(LIST, parts.path, query=parse_qsl(parts.query))
+        assert reply.status == 200, reply.body
+        yield reply
+
+
+@pytest.fixture
+def tagged(invoke: Any, service_sid: str) -> Callable[..., str]:
+    numbers = iter(range(10_000))
+
+    def make(*tags: str, binding_type: str = "fcm") -> str:
+        number = next(numbers)
+        binding = create(
+            invoke,
+            service_sid,
+            Identity=f"user-{number % 7}",
+            BindingType=binding_type,
+            Address=f"token-{number}",
+            Tag=list(tags),
+        )
+        return str(binding["sid"])
+
+    return make
+
+
+def test_given_few_bindings_with_both_tags_among_many_with_one_when_listed_by_both_then_only_they_are_read(  # noqa: E501
+    invoke, service_sid, tagged
+):
+    both = [tagged("news", "sports") for _ in range(3)]
+    for _ in range(30):
+        tagged("news")
+    tagged("sports")
+
+    with items_read() as read:
+        reply = listed(invoke, service_sid, Tag=["news", "sports"])
+
+    assert sids(reply) == both
+    # The Service's item and its tag statistics, then one item per binding returned.
+    assert read.total <= 2 + len(both), read.total
+
+
+def test_given_a_type_and_a_tag_when_listed_by_both_then_the_combination_answers(
+    invoke, service_sid, tagged
+):
+    wanted = [tagged("vip", binding_type="apn"), tagged("vip", "news", binding_type="apn")]
+    tagged("vip", binding_type="fcm")
+    tagged("news", binding_type="apn")
+
+    with items_read() as read:
+        reply = listed(invoke, service_sid, Tag=["apn", "vip", "all"])
+
+    assert sids(reply) == wanted
+    assert read.total <= 2 + len(wanted), read.total
+
+
+def test_given_five_tag_filters_when_listed_then_only_bindings_with_all_five_are_read(
+    invoke, service_sid, tagged
+):
+    tags = MANY[: MAX_COMBINED_TAGS - 1]  # four tags and the type: five index tags, combined
+    wanted = tagged(*tags)
+    for dropped in tags:
+        tagged(*[tag for tag in tags if tag != dropped])
+
+    with items_read() as read:
+        reply = listed(invoke, service_sid, Tag=[*tags, "fcm"])
+
+    assert sids(reply) == [wanted]
+    assert read.total <= 3, read.total
+
+
+def test_given_bindings_with_more_tags_than_combined_when_listed_by_two_then_merged_in_order_over_pages(  # noqa: E501
+    invoke, service_sid, tagged
+):
+    created = [
+        tagged(*MANY),  # six index tags: the many-tags partition
+        tagged("t0", "t1"),
+        tagged(*MANY, "extra"),
+        tagged("t0"),  # not both
+        tagged("t1", "t0", "other"),
+        tagged(*MANY),
+    ]
+    wanted = [sid for number, sid in enumerate(created) if number != 3]
+
+    pages = list(every_page(invoke, service_sid, Tag=["t1", "t0"], PageSize=2))
+
+    assert [sids(page) for page in pages] == [wanted[0:2], wanted[2:4], wanted[4:5]]
+    back = pages[-1].json()["meta"]["previous_page_url"]
+    parts = urlsplit(back)
+    previous = invoke(LIST, parts.path, query=parse_qsl(parts.query))
+    assert sids(previous) == wanted[2:4]
+
+
+def test_given_many_tag_bindings_replaced_and_deleted_then_the_index_is_exact_and_lists_stop_reading_them(  # noqa: E501
+    invoke, service_sid, tagged, dynamodb
+):
+    many = tagged(*MANY)
+    few = tagged("t0", "t1")
+    assert_service_consistent(dynamodb, *TABLES, service_sid)
+
+    # The address of the first binding (token-0) now holds a binding with two tags.
+    replaced = create(
+        invoke, service_sid, Identity="user-0", BindingType="fcm", Address="token-0", Tag=["t0"]
+    )
+    assert replaced["sid"] != many
+    assert_service_consistent(dynamodb, *TABLES, service_sid)
+    with items_read() as read:
+        reply = listed(invoke, service_sid, Tag=["t0", "t1"])
+    assert sids(reply) == [few]
+    assert read.total <= 2 + 1, read.total  # no many-tags binding left: that partition unread
+
+    again = tagged(*MANY)
+    assert invoke(DELETE, f"{bindings_path(service_sid)}/{again}").status == 204
+    assert_service_consistent(dynamodb, *TABLES, service_sid)
