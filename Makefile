@@ -6,10 +6,11 @@ READY := $(VENV)/.ready
 # pip-tools, pip-audit and bandit: `make lock` and `make audit`, apart from the tests' pins.
 TOOLS := .venv-tools
 TOOLS_READY := $(TOOLS)/.ready
+BENCH_READY := $(VENV)/.bench-ready
 PORT ?= 3000
 NODE_DEPS := tests/node/node_modules/.package-lock.json
 
-.PHONY: run test lint unit build lock audit clean node-deps openapi
+.PHONY: run test lint unit build lock audit bench clean node-deps openapi
 
 run: $(READY)  ## serve the API on http://127.0.0.1:$(PORT) with an embedded DynamoDB
 	PORT=$(PORT) $(BIN)/python -m local_api
@@ -30,6 +31,19 @@ $(READY): requirements-dev.txt layers/notify_bindings/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $@
+
+$(BENCH_READY): $(READY) requirements-bench.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bench.txt
+	touch $@
+
+# A few minutes: each benchmark prints its figures and writes bench/results/<name>.json.
+bench: $(BENCH_READY)  ## measure every performance target, write bench/report.md and its chart
+	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.warm_overhead
+	$(BIN)/python -m bench.round_trips
+	$(BIN)/python -m bench.listing_scale
+	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.report
 
 $(TOOLS_READY): requirements-tools.txt
 	rm -rf $(TOOLS) && $(PYTHON) -m venv $(TOOLS)

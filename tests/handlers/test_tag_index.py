@@ -52,7 +52,7 @@ def items_read() -> Iterator[ItemsRead]:
 
 
 def listed(invoke: Any, service_sid: str, **query: Any) -> Reply:
-    reply = invoke(LIST, bindings_path(service_sid), query=query)
+    reply: Reply = invoke(LIST, bindings_path(service_sid), query=query)
     assert reply.status == 200, reply.body
     return reply
 

@@ -16,6 +16,7 @@ LOCKED = {
     LAYER / "requirements.in": LAYER / "requirements.txt",
     ROOT / "requirements-dev.in": ROOT / "requirements-dev.txt",
     ROOT / "requirements-tools.in": ROOT / "requirements-tools.txt",
+    ROOT / "requirements-bench.in": ROOT / "requirements-bench.txt",
 }
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==(\S+)$")
 _HASH = re.compile(r"^--hash=sha256:[0-9a-f]{64}$")
@@ -46,7 +47,7 @@ def locked_pins(path: Path) -> Pins:
 def wanted_pins(path: Path) -> dict[str, str]:
     wanted: dict[str, str] = {}
     for statement in statements(path.read_text()):
-        if statement.startswith("-r "):
+        if statement.startswith(("-r ", "-c ")):
             continue
         match = _PIN.match(statement)
         assert match is not None, f"{path.name}: pin with ==: {statement}"
@@ -72,6 +73,20 @@ def test_given_the_layers_pins_then_the_tests_install_the_same_versions_of_the_s
     )
 
     assert {name: tests.get(name) for name in layer} == layer
+
+
+def test_given_the_bench_pins_then_they_install_the_same_files_as_the_tests_where_shared():
+    # requirements-bench.txt is resolved under the constraint of requirements-dev.txt: both
+    # install into .venv, so a package they share must be the same version and files.
+    bench, tests = (
+        locked_pins(ROOT / "requirements-bench.txt"),
+        locked_pins(ROOT / "requirements-dev.txt"),
+    )
+
+    shared = set(bench) & set(tests)
+    assert "matplotlib" in bench
+    assert shared
+    assert {name: bench[name] for name in shared} == {name: tests[name] for name in shared}
 
 
 def test_given_a_file_without_hashes_then_the_check_notices(tmp_path):

@@ -51,8 +51,11 @@ def create_binding(account_sid: str, service_sid: str, form: CreateBindingForm) 
         count("IdentityLimitRefusals")
         raise
     count(_PUT_METRICS[result.outcome])
-    # Addresses and identities are personal data: logs name bindings by SID only.
-    logger.info(
+    # Addresses and identities are personal data: logs name bindings by SID only. An app
+    # registers its token again at every start: those unchanged re-creates, the most common
+    # request, are counted by the metric and logged only at DEBUG (log volume is billed).
+    log = logger.debug if result.outcome is Outcome.UNCHANGED else logger.info
+    log(
         "Binding stored",
         extra={
             "outcome": result.outcome.value,

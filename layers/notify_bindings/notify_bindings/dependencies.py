@@ -1,22 +1,29 @@
 """What handlers depend on, built on first use and kept for the life of the execution
-environment. Tests reset them between environments with `reset()`."""
+environment. Tests reset them between environments with `reset()`.
+
+Cold start: each function imports only what its own requests use. The stores, the
+authenticator and botocore's session are imported when first built, not here, and clients come
+from botocore itself: boto3 adds nothing to a client but its import (s3transfer among it).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 
 from notify_bindings import deadline
-from notify_bindings.account_store import AccountStore
-from notify_bindings.auth import Authenticator
 from notify_bindings.config import Settings
-from notify_bindings.service_store import ServiceStore
-from notify_bindings.store import BindingStore
-from notify_bindings.tokens import PageTokens
+
+if TYPE_CHECKING:
+    from botocore.session import Session
+
+    from notify_bindings.auth import Authenticator
+    from notify_bindings.service_store import ServiceStore
+    from notify_bindings.store import BindingStore
+    from notify_bindings.tokens import PageTokens
 
 # Sized so that a call that fails every attempt still fails within the 10 s the template gives
 # a function: 3 attempts (botocore's "max_attempts" would count retries, not attempts) of at
@@ -37,9 +44,17 @@ def settings() -> Settings:
 
 
 @cache
+def aws_session() -> Session:
+    """One botocore session for every client, as boto3's default session would be."""
+    from botocore.session import get_session
+
+    return get_session()
+
+
+@cache
 def dynamodb() -> Any:
     return deadline.guard(
-        boto3.client(
+        aws_session().create_client(
             "dynamodb", endpoint_url=settings().dynamodb_endpoint_url, config=_CLIENT_CONFIG
         )
     )
@@ -48,12 +63,16 @@ def dynamodb() -> Any:
 @cache
 def sqs() -> Any:
     return deadline.guard(
-        boto3.client("sqs", endpoint_url=settings().sqs_endpoint_url, config=_CLIENT_CONFIG)
+        aws_session().create_client(
+            "sqs", endpoint_url=settings().sqs_endpoint_url, config=_CLIENT_CONFIG
+        )
     )
 
 
 @cache
 def binding_store() -> BindingStore:
+    from notify_bindings.store import BindingStore
+
     config = settings()
     return BindingStore(
         dynamodb(), config.bindings_table, config.binding_index_table, config.services_table
@@ -62,16 +81,23 @@ def binding_store() -> BindingStore:
 
 @cache
 def service_store() -> ServiceStore:
+    from notify_bindings.service_store import ServiceStore
+
     return ServiceStore(dynamodb(), settings().services_table)
 
 
 @cache
 def page_tokens() -> PageTokens:
+    from notify_bindings.tokens import PageTokens
+
     return PageTokens(settings().page_token_secret)
 
 
 @cache
 def authenticator() -> Authenticator:
+    from notify_bindings.account_store import AccountStore
+    from notify_bindings.auth import Authenticator
+
     config = settings()
     if config.accounts_table is None:
         raise RuntimeError("ACCOUNTS_TABLE is not set: there are no credentials to check")
@@ -86,6 +112,7 @@ def now() -> datetime:
 def reset() -> None:
     for dependency in (
         settings,
+        aws_session,
         dynamodb,
         sqs,
         binding_store,

@@ -1,0 +1,645 @@
+"""Cold start of every function of template.yaml against the floor: boto3 and a DynamoDB client.
+
+For each function the template declares, a fresh interpreter (a child process of the Python
+this runs on) starts with the template's layers on its path (PYTHONPATH, as Lambda puts them
+on sys.path), the function's CodeUri as its working directory, the template's environment
+(Globals and the function's own, tables named after their logical ids) and fake local
+credentials, then:
+
+- function: imports the handler module as Lambda does (`import app`), reads the settings,
+  creates the AWS clients its first request creates (`dependencies.dynamodb()` when its
+  policies allow a `dynamodb:` action, `dependencies.sqs()` when they allow an `sqs:` one) and
+  builds every other dependency (`dependencies.binding_store()`, ...) that the code it loaded
+  refers to - modules a first request imports only when it builds them are counted too;
+- baseline: `import boto3; boto3.client("dynamodb")`, in the same environment.
+
+Each child times itself with time.perf_counter() from the first line of its code to the last
+(and reports its CPU time, less disturbed by other processes on a busy machine), so that the
+interpreter's own start-up - reported apart, as the whole-process wall time less that, and as
+a bare `python -c pass` - does not dilute the comparison; a child ends with os._exit, as
+Lambda never tears an interpreter down on a cold start. Every round runs a baseline before
+every two functions (in reverse order every other round); each function's median is compared
+with the median of all baselines: target, function <= 1.25x baseline, in wall time and in CPU
+time alike (so that a busy machine cannot meet it by luck). No request is sent (clients
+connect on first use), so nothing touches the network.
+
+Where the milliseconds go, two ways:
+- a ladder of fresh interpreters, each doing a little more, measured in the same rounds: the
+  baseline; our settings and DynamoDB client (`dependencies`: botocore's, not boto3's);
+  + pydantic and one model; + Powertools' Logger and Metrics; the whole CreateBindingFunction.
+  Each rung's increment is what that part costs once the previous ones are loaded (so shared
+  modules count once);
+- `python -X importtime` of CreateBindingFunction: the modules with the most self and
+  cumulative time, and self time grouped into botocore (with urllib3, jmespath, dateutil),
+  pydantic, Powertools, our layer and handler, and the standard library (a shared standard
+  module counts for whoever imports it first).
+
+The Lambda runtime is python3.13. When a python3.13 is found (`pyenv which python3.13`, pyenv's
+3.13, or on PATH) that can import the layer's dependencies (from its site-packages, or from
+--lambda-deps, a directory such as `pip install --target DIR -r
+layers/notify_bindings/requirements.txt` builds for it), the comparison runs on it too.
+
+Run: .venv/bin/python -m bench.cold_start [--runs 11] [--function CreateBindingFunction ...]
+     [--lambda-deps DIR]
+Writes bench/results/cold_start.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local_api.runtime import LOCAL_CREDENTIALS, LocalQueue, keep_aws_local, queue_references
+from local_api.template import Function, SamTemplate, resolve_environment
+
+RESULTS = Path(__file__).resolve().parent / "results" / "cold_start.json"
+TARGET_RATIO = 1.25
+BREAKDOWN_FUNCTION = "CreateBindingFunction"
+LAMBDA_VERSION = "3.13"
+
+# A child prints the milliseconds of its first part and of its second part, timed from its
+# first line, and the CPU milliseconds of both.
+_TIMED = """\
+import time
+_start, _start_cpu = time.perf_counter(), time.process_time()
+{first}
+_middle = time.perf_counter()
+{second}
+_end, _end_cpu = time.perf_counter(), time.process_time()
+print((_middle - _start) * 1000, (_end - _middle) * 1000, (_end_cpu - _start_cpu) * 1000)
+import os, sys
+sys.stdout.flush()
+os._exit(0)  # Lambda never tears its interpreter down on a cold start: neither does this
+"""
+BASELINE = ("import boto3", 'boto3.client("dynamodb")')
+BASELINE_LABEL = "baseline: import boto3; boto3.client('dynamodb')"
+BARE_LABEL = "bare interpreter"
+LADDER = (
+    "our settings and botocore client: dependencies.dynamodb()",
+    "+ pydantic and one model",
+    "+ Powertools Logger and Metrics",
+)
+_DEPENDENCIES = "from notify_bindings import dependencies"
+_CLIENT = "dependencies.settings()\ndependencies.dynamodb()"
+_PYDANTIC_MODEL = "from pydantic import BaseModel\nclass Model(BaseModel):\n    name: str"
+_POWERTOOLS = "from aws_lambda_powertools import Logger, Metrics\nLogger()\nMetrics()"
+# Variables of the bench's own shell that would change what a child imports or where it runs.
+_DROPPED = ("PYTHON", "DYNAMODB_ENDPOINT_URL", "SQS_ENDPOINT_URL", "POWERTOOLS_")
+# Top-level modules by group, for the -X importtime breakdown.
+_AWS_SDK = {"boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil", "six"}
+_PYDANTIC = {"pydantic", "pydantic_core", "annotated_types", "typing_extensions"}
+
+
+@dataclass
+class Samples:
+    """Milliseconds of each run: the two timed parts inside the child, its CPU time, and the
+    whole process (start-up and exit included) as this process saw it."""
+
+    first: list[float] = field(default_factory=list)
+    second: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+
+    @property
+    def inside(self) -> list[float]:
+        return [a + b for a, b in zip(self.first, self.second, strict=True)]
+
+    def medians(self) -> dict[str, float]:
+        outside = [w - i for w, i in zip(self.wall, self.inside, strict=True)]
+        return {
+            "inside_ms": statistics.median(self.inside),
+            "first_part_ms": statistics.median(self.first),
+            "second_part_ms": statistics.median(self.second),
+            "cpu_ms": statistics.median(self.cpu),
+            "process_wall_ms": statistics.median(self.wall),
+            "outside_ms": statistics.median(outside),
+        }
+
+
+@dataclass(frozen=True)
+class Child:
+    """One way to start a fresh interpreter: which Python, where, with what environment."""
+
+    python: str
+    cwd: Path
+    environment: Mapping[str, str]
+
+    def run(self, code: str, *flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.python, *flags, "-c", code],
+            cwd=self.cwd,
+            env=dict(self.environment),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    def timed(self, code: tuple[str, str], into: Samples) -> None:
+        first, second = code
+        start = time.perf_counter()
+        finished = self.run(_TIMED.format(first=first, second=second))
+        wall = (time.perf_counter() - start) * 1000
+        if finished.returncode != 0:
+            raise RuntimeError(f"child failed in {self.cwd}:\n{finished.stderr}")
+        first_ms, second_ms, cpu_ms = map(float, finished.stdout.split()[-3:])
+        into.first.append(first_ms)
+        into.second.append(second_ms)
+        into.cpu.append(cpu_ms)
+        into.wall.append(wall)
+
+
+def client_factories(function: Function) -> list[str]:
+    """The clients a function's first request creates, from the services its policies allow."""
+    actions = _actions(function.policies)
+    return [
+        service
+        for service in ("dynamodb", "sqs")
+        if any(action.startswith(f"{service}:") for action in actions)
+    ]
+
+
+def _actions(value: Any) -> list[str]:
+    if isinstance(value, Mapping):
+        found: list[str] = []
+        for key, item in value.items():
+            if key == "Action":
+                found.extend([item] if isinstance(item, str) else item)
+            else:
+                found.extend(_actions(item))
+        return found
+    if isinstance(value, list | tuple):
+        return [action for item in value for action in _actions(item)]
+    return []
+
+
+@dataclass(frozen=True)
+class FirstRequest:
+    """What Lambda's first invocation of a function loads: the handler module (its init), the
+    settings, the clients its policies allow, and the other dependencies its code builds."""
+
+    handler: str
+    clients: tuple[str, ...]
+    builders: tuple[str, ...]
+
+    @property
+    def code(self) -> tuple[str, str]:
+        module, attribute = self.handler.rsplit(".", 1)
+        imports = f"import {module}\n{module}.{attribute}\nfrom notify_bindings import dependencies"
+        calls = ["settings", *self.clients, *self.builders]
+        return imports, "\n".join(f"dependencies.{call}()" for call in calls)
+
+    def describe(self) -> str:
+        return ", ".join(f"{call}()" for call in ("settings", *self.clients, *self.builders))
+
+
+# Prints the dependencies (other than settings and clients) that the code loaded with the
+# handler refers to: their modules may be imported only when they are first built.
+_REFERENCED = """
+import json, sys, types
+import {module}
+from notify_bindings import dependencies
+
+skipped = {{"settings", "aws_session", "dynamodb", "sqs"}}
+builders = [
+    name for name, value in vars(dependencies).items()
+    if hasattr(value, "cache_clear") and name not in skipped
+]
+seen = set()
+
+def names(value):
+    if id(value) in seen:
+        return set()
+    seen.add(id(value))
+    if isinstance(value, types.CodeType):
+        return set(value.co_names).union(*(names(const) for const in value.co_consts))
+    found = set()
+    for inner in ("__code__", "__wrapped__", "__func__", "fget"):
+        if hasattr(value, inner):
+            found |= names(getattr(value, inner))
+    if isinstance(value, type):
+        for member in vars(value).values():
+            found |= names(member)
+    return found
+
+referenced = set()
+for name, module in list(sys.modules.items()):
+    if name == "{module}" or (
+        name.startswith("notify_bindings.") and name != "notify_bindings.dependencies"
+    ):
+        for value in vars(module).values():
+            if getattr(value, "__module__", None) == name:
+                referenced |= names(value)
+print(json.dumps([builder for builder in builders if builder in referenced]))
+"""
+
+
+def first_request(function: Function, child: Child) -> FirstRequest:
+    """The function's first request, its builders found by loading its handler once."""
+    module = function.handler.rsplit(".", 1)[0]
+    finished = child.run(_REFERENCED.format(module=module))
+    if finished.returncode != 0:
+        raise RuntimeError(f"{function.logical_id} does not load:\n{finished.stderr}")
+    builders = json.loads(finished.stdout.splitlines()[-1])
+    return FirstRequest(function.handler, tuple(client_factories(function)), tuple(builders))
+
+
+def child_environment(
+    template: SamTemplate, function: Function, extra_path: Sequence[str] = ()
+) -> dict[str, str]:
+    """This process's environment, local credentials, the function's resolved environment and
+    its layers on PYTHONPATH; no endpoint URL (as in AWS: clients are only created here)."""
+    region = LOCAL_CREDENTIALS["AWS_REGION"]
+    queues = {
+        name: LocalQueue(
+            name,
+            f"https://sqs.{region}.amazonaws.com/000000000000/{name}",
+            f"arn:aws:sqs:{region}:000000000000:{name}",
+        )
+        for name in template.queues
+    }
+    references = {
+        **{name: str(value) for name, value in template.parameters.items()},
+        **{name: name for name in template.tables},
+        **queue_references(queues),
+    }
+    overrides = {"PAGE_TOKEN_SECRET": secrets.token_urlsafe(32)}
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith(_DROPPED)
+    }
+    environment.update(resolve_environment(function.environment, references, overrides))
+    environment.update(LOCAL_CREDENTIALS)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [*(str(layer) for layer in function.layer_dirs), *extra_path]
+    )
+    return environment
+
+
+def lambda_python(child: Child) -> tuple[str | None, str]:
+    """A Python of the Lambda runtime's version that can import the layer's dependencies with
+    `child`'s environment, or None and why not."""
+    candidates = []
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        for command, env in (
+            ([pyenv, "which", f"python{LAMBDA_VERSION}"], None),
+            ([pyenv, "prefix"], {**os.environ, "PYENV_VERSION": LAMBDA_VERSION}),
+        ):
+            found = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+            path = found.stdout.strip().split(":")[0]
+            if found.returncode == 0 and path:
+                candidates.append(path if command[1] == "which" else f"{path}/bin/python3")
+    on_path = shutil.which(f"python{LAMBDA_VERSION}")
+    if on_path:
+        candidates.append(on_path)
+    for python in dict.fromkeys(candidates):
+        candidate = Child(python, child.cwd, child.environment)
+        try:
+            version = candidate.run("import sys; print('%d.%d' % sys.version_info[:2])")
+        except OSError:
+            continue
+        if version.returncode != 0 or version.stdout.strip() != LAMBDA_VERSION:
+            continue
+        if candidate.run("import boto3, pydantic, aws_lambda_powertools").returncode == 0:
+            return python, f"{python} can import the layer's dependencies"
+        return None, (
+            f"{python} is Python {LAMBDA_VERSION} but cannot import the layer's dependencies "
+            "(boto3, pydantic, aws_lambda_powertools: not in its site-packages; see "
+            f"--lambda-deps); figures are for the bench's Python only"
+        )
+    return None, f"no python{LAMBDA_VERSION} found (pyenv, PATH); figures are for the bench's only"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One timed run of every round: samples under `label`, of `code` in `child`."""
+
+    label: str
+    child: Child
+    code: tuple[str, str]
+
+
+def function_jobs(
+    python: str, template: SamTemplate, functions: Sequence[Function], extra_path: Sequence[str]
+) -> tuple[list[Job], dict[str, FirstRequest]]:
+    """Each function's first request, with a baseline run before every two of them, and a
+    bare start."""
+    jobs = []
+    requests = {}
+    for index, function in enumerate(functions):
+        child = Child(python, function.code_dir, child_environment(template, function, extra_path))
+        requests[function.logical_id] = first_request(function, child)
+        if index % 2 == 0:
+            jobs.append(Job(BASELINE_LABEL, child, BASELINE))
+        jobs.append(Job(function.logical_id, child, requests[function.logical_id].code))
+    jobs.append(Job(BARE_LABEL, jobs[0].child, ("", "")))
+    return jobs, requests
+
+
+def ladder_jobs(child: Child) -> list[Job]:
+    """Fresh interpreters that each do a little more than the one before: our settings and
+    DynamoDB client (botocore's, as `dependencies` makes it), then pydantic and a model, then
+    Powertools; a baseline first. The last rung, the whole function, is the function's job."""
+    return [
+        Job(BASELINE_LABEL, child, BASELINE),
+        Job(LADDER[0], child, (_DEPENDENCIES, _CLIENT)),
+        Job(LADDER[1], child, (f"{_PYDANTIC_MODEL}\n{_DEPENDENCIES}", _CLIENT)),
+        Job(LADDER[2], child, (f"{_PYDANTIC_MODEL}\n{_POWERTOOLS}\n{_DEPENDENCIES}", _CLIENT)),
+    ]
+
+
+def measure(jobs: Sequence[Job], runs: int) -> dict[str, Samples]:
+    """Every job once a round, `runs` rounds, in order, and in reverse every other round, so
+    that no job always runs before another. Each job runs once untimed first: byte-code caches
+    are written on every side alike."""
+    samples: dict[str, Samples] = defaultdict(Samples)
+    for job in jobs:
+        job.child.run("\n".join(job.code))
+    for round_ in range(runs):
+        for job in jobs if round_ % 2 == 0 else reversed(jobs):
+            job.child.timed(job.code, samples[job.label])
+        print(f"  round {round_ + 1}/{runs}", file=sys.stderr, flush=True)
+    return samples
+
+
+def rows_for(
+    label: str,
+    functions: Sequence[Function],
+    requests: Mapping[str, FirstRequest],
+    measured: Mapping[str, Samples],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    rows = []
+    figures: dict[str, Any] = {}
+    floor = measured[BASELINE_LABEL].medians()
+    print(
+        f"\n{label}: medians of {len(measured[functions[0].logical_id].wall)} runs (baseline: "
+        f"{len(measured[BASELINE_LABEL].wall)}); ms inside the child (perf_counter), its CPU "
+        "ms, and the whole process\n"
+        f"{'function':<26} {'ours':>6} {'base':>6} {'ratio':>6}  {'import':>6} "
+        f"{'clients':>7}  {'cpu':>5} {'base':>5} {'ratio':>6}  {'process':>7} {'base':>5}  met"
+    )
+    for function in functions:
+        ours = measured[function.logical_id].medians()
+        ratio = ours["inside_ms"] / floor["inside_ms"]
+        cpu_ratio = ours["cpu_ms"] / floor["cpu_ms"]
+        # Met only if the CPU time agrees: on a busy machine the wall time of one side or the
+        # other can be stretched by other processes, and a target is never met by luck.
+        met = ratio <= TARGET_RATIO and cpu_ratio <= TARGET_RATIO
+        calls = requests[function.logical_id].describe()
+        print(
+            f"{function.logical_id:<26} {ours['inside_ms']:>6.0f} {floor['inside_ms']:>6.0f} "
+            f"{ratio:>5.2f}x  {ours['first_part_ms']:>6.0f} {ours['second_part_ms']:>7.0f}  "
+            f"{ours['cpu_ms']:>5.0f} {floor['cpu_ms']:>5.0f} {cpu_ratio:>5.2f}x  "
+            f"{ours['process_wall_ms']:>7.0f} {floor['process_wall_ms']:>5.0f}  "
+            f"{'yes' if met else 'NO'}"
+        )
+        rows.append(
+            {
+                "target": f"cold start: {function.logical_id} ({label})",
+                "figure": (
+                    f"{ratio:.2f}x ({ours['inside_ms']:.0f} ms vs "
+                    f"{floor['inside_ms']:.0f} ms baseline)"
+                ),
+                "limit": f"<= {TARGET_RATIO}x boto3 baseline (wall and CPU time)",
+                "met": met,
+                "detail": (
+                    f"handler import {ours['first_part_ms']:.0f} ms + {calls} "
+                    f"{ours['second_part_ms']:.0f} ms; baseline import boto3 "
+                    f"{floor['first_part_ms']:.0f} ms + client {floor['second_part_ms']:.0f} ms; "
+                    f"CPU {ours['cpu_ms']:.0f} vs {floor['cpu_ms']:.0f} ms ({cpu_ratio:.2f}x); "
+                    f"whole process {ours['process_wall_ms']:.0f} vs "
+                    f"{floor['process_wall_ms']:.0f} ms"
+                ),
+            }
+        )
+        figures[function.logical_id] = {
+            "ratio": ratio,
+            "cpu_ratio": cpu_ratio,
+            "function": ours,
+            "baseline": floor,
+            "first_request": calls,
+            "runs": len(measured[function.logical_id].wall),
+        }
+    return rows, figures
+
+
+def ladder(measured: Mapping[str, Samples], function: Function) -> list[dict[str, float | str]]:
+    """What each rung of the ladder adds to the one before, in medians."""
+    base = measured[BASELINE_LABEL].medians()
+    steps: list[dict[str, float | str]] = []
+    previous: dict[str, float] | None = None
+    print(f"\nwhere the time goes, {function.logical_id} (medians, ms)")
+    for label in [BASELINE_LABEL, *LADDER, function.logical_id]:
+        figures = measured[label].medians()
+        step: dict[str, float | str] = {
+            "step": label,
+            "inside_ms": figures["inside_ms"],
+            "cpu_ms": figures["cpu_ms"],
+            "ratio": figures["inside_ms"] / base["inside_ms"],
+        }
+        adds = ""
+        if previous is not None:
+            step["adds_ms"] = figures["inside_ms"] - previous["inside_ms"]
+            step["adds_cpu_ms"] = figures["cpu_ms"] - previous["cpu_ms"]
+            adds = f"{step['adds_ms']:+5.0f} ms, cpu {step['adds_cpu_ms']:+4.0f}"
+        print(
+            f"  {figures['inside_ms']:6.0f} ({figures['inside_ms'] / base['inside_ms']:.2f}x) "
+            f"cpu {figures['cpu_ms']:4.0f}  {adds:<20}  {label}"
+        )
+        steps.append(step)
+        previous = figures
+    return steps
+
+
+def import_breakdown(child: Child, code: str, repeats: int = 3, top: int = 15) -> dict[str, Any]:
+    """Where the import milliseconds of `code` go, from the median (by total) of a few
+    `-X importtime` runs (which inflate every figure a little)."""
+    reports = []
+    for _ in range(repeats):
+        finished = child.run(code, "-X", "importtime")
+        if finished.returncode != 0:
+            raise RuntimeError(finished.stderr)
+        reports.append(_parse_importtime(finished.stderr))
+    reports.sort(key=lambda modules: sum(self_us for self_us, _ in modules.values()))
+    modules = reports[len(reports) // 2]
+    groups: dict[str, float] = defaultdict(float)
+    for name, (self_us, _) in modules.items():
+        groups[_group(name)] += self_us / 1000
+    by_self = sorted(modules.items(), key=lambda item: item[1][0], reverse=True)[:top]
+    by_cumulative = sorted(modules.items(), key=lambda item: item[1][1], reverse=True)[:top]
+    return {
+        "modules": len(modules),
+        "total_self_ms": sum(self_us for self_us, _ in modules.values()) / 1000,
+        "groups_self_ms": dict(sorted(groups.items(), key=lambda item: -item[1])),
+        "top_self_ms": {name: times[0] / 1000 for name, times in by_self},
+        "top_cumulative_ms": {name: times[1] / 1000 for name, times in by_cumulative},
+    }
+
+
+def _parse_importtime(stderr: str) -> dict[str, tuple[int, int]]:
+    modules = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line.removeprefix("import time:").split("|")
+        modules[name.strip()] = (int(self_us), int(cumulative_us))
+    return modules
+
+
+def _group(module: str) -> str:
+    top = module.split(".")[0]
+    if top in _AWS_SDK:
+        return "botocore (boto3, s3transfer, urllib3, jmespath, dateutil)"
+    if top in _PYDANTIC or top.startswith("typing_inspection"):
+        return "pydantic (pydantic_core, annotated_types, typing_extensions)"
+    if top == "aws_lambda_powertools":
+        return "Powertools"
+    if top in ("notify_bindings", "app"):
+        return "our layer and handler"
+    if top in sys.stdlib_module_names or top.startswith("_"):
+        return "standard library"
+    return "other (optional imports that are tried and missing)"
+
+
+def print_breakdown(label: str, breakdown: Mapping[str, Any]) -> None:
+    print(
+        f"\n{label}: -X importtime, {breakdown['modules']} modules, "
+        f"{breakdown['total_self_ms']:.0f} ms of imports in all"
+    )
+    print("  self time by group:")
+    for group, ms in breakdown["groups_self_ms"].items():
+        print(f"    {ms:7.1f} ms  {group}")
+    print("  most self time:")
+    for name, ms in breakdown["top_self_ms"].items():
+        print(f"    {ms:7.1f} ms  {name}")
+    print("  most cumulative time:")
+    for name, ms in breakdown["top_cumulative_ms"].items():
+        print(f"    {ms:7.1f} ms  {name}")
+
+
+def selected(template: SamTemplate, names: Iterable[str] | None) -> list[Function]:
+    functions = template.functions
+    if not names:
+        return list(functions.values())
+    unknown = set(names) - set(functions)
+    if unknown:
+        raise SystemExit(f"not functions of template.yaml: {', '.join(sorted(unknown))}")
+    return [functions[name] for name in names]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=11, help="rounds (at least 9 for the target)")
+    parser.add_argument("--function", action="append", help="only this function (repeatable)")
+    parser.add_argument(
+        "--lambda-deps",
+        type=Path,
+        help=f"a directory with the layer's dependencies for python{LAMBDA_VERSION}",
+    )
+    args = parser.parse_args()
+    keep_aws_local()
+    template = SamTemplate.load()
+    functions = selected(template, args.function)
+    version = sys.version.split()[0]
+    print(f"cold start: {args.runs} rounds of baselines and functions", file=sys.stderr)
+
+    jobs, requests = function_jobs(sys.executable, template, functions, ())
+    breakdown_function = template.functions[BREAKDOWN_FUNCTION]
+    breakdown_child = Child(
+        sys.executable, breakdown_function.code_dir, child_environment(template, breakdown_function)
+    )
+    with_ladder = breakdown_function in functions
+    measured = measure(jobs + (ladder_jobs(breakdown_child) if with_ladder else []), args.runs)
+    rows, figures = rows_for(f"Python {version}", functions, requests, measured)
+    bare_ms = measured[BARE_LABEL].medians()["process_wall_ms"]
+    outside = statistics.median([figure["function"]["outside_ms"] for figure in figures.values()])
+    print(
+        f"interpreter start-up, outside the figures above: bare `python -c pass` {bare_ms:.0f} ms;"
+        f" process wall time less the child's own, median over functions {outside:.0f} ms"
+    )
+
+    steps = ladder(measured, breakdown_function) if with_ladder else []
+    breakdown_code = (
+        requests[BREAKDOWN_FUNCTION]
+        if with_ladder
+        else first_request(breakdown_function, breakdown_child)
+    ).code
+    breakdown = import_breakdown(breakdown_child, "\n".join(breakdown_code))
+    print_breakdown(BREAKDOWN_FUNCTION, breakdown)
+    baseline_breakdown = import_breakdown(breakdown_child, "\n".join(BASELINE))
+    print(
+        f"baseline: {baseline_breakdown['modules']} modules, "
+        f"{baseline_breakdown['total_self_ms']:.0f} ms of imports; "
+        + ", ".join(f"{g} {ms:.0f} ms" for g, ms in baseline_breakdown["groups_self_ms"].items())
+    )
+
+    extra_path = [str(args.lambda_deps.resolve())] if args.lambda_deps else []
+    first = functions[0]
+    python313, why = lambda_python(
+        Child(sys.executable, first.code_dir, child_environment(template, first, extra_path))
+    )
+    print(f"\npython{LAMBDA_VERSION}: {why}")
+    lambda_figures: dict[str, Any] = {}
+    if python313 is not None:
+        jobs_313, requests_313 = function_jobs(python313, template, functions, extra_path)
+        lambda_rows, lambda_figures = rows_for(
+            f"Python {LAMBDA_VERSION}", functions, requests_313, measure(jobs_313, args.runs)
+        )
+        rows += lambda_rows
+
+    notes = [
+        f"Python {version} ({sys.executable}); each figure is a median of {args.runs} fresh "
+        "processes; every round runs a baseline before every two functions, in reverse order "
+        "every other round, and each function is compared with the median of all baselines.",
+        "Function = import the handler module (Lambda's init) + dependencies.settings() + the "
+        "clients its policies need (dynamodb(), sqs()); baseline = import boto3 + "
+        "boto3.client('dynamodb'); same environment and working directory, no network.",
+        "Timed inside the child with perf_counter from its first line to its last: the "
+        f"interpreter's start-up is outside the figures (bare start-up {bare_ms:.0f} ms). The "
+        "child ends with os._exit, as Lambda never tears an interpreter down on a cold start.",
+        "Byte-code caches (__pycache__) are warm on both sides. `sam build` ships no .pyc "
+        "files and a layer is read-only on Lambda, so there the layer's modules are compiled at "
+        "every cold start, boto3's among them when the layer ships it.",
+        "The ladder measures what each part adds once the previous ones are loaded; "
+        "-X importtime counts a standard module shared by several packages for the first one "
+        "that imports it.",
+        f"python{LAMBDA_VERSION}: {why}.",
+    ]
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "title": "Cold start versus import boto3 + a DynamoDB client",
+                "rows": rows,
+                "notes": notes,
+                "python": f"{version} ({sys.executable})",
+                "runs": args.runs,
+                "bare_interpreter_start_ms": bare_ms,
+                "functions": figures,
+                f"functions_python{LAMBDA_VERSION}": lambda_figures,
+                "ladder": {BREAKDOWN_FUNCTION: steps},
+                "importtime": {BREAKDOWN_FUNCTION: breakdown, "baseline": baseline_breakdown},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

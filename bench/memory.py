@@ -1,0 +1,672 @@
+"""Peak memory of a warm function process, and the size of the built layer.
+
+Memory: for every function of template.yaml, a child process loads the function as Lambda
+would (the layer on PYTHONPATH, its CodeUri as working directory, `import app`) and invokes
+its handler N times (200 by default) with realistic events, then reports its peak resident set
+size (resource.getrusage(RUSAGE_SELF).ru_maxrss, KiB on Linux, shown in MiB - Lambda's "MB";
+the kernel's VmHWM beside it). Target: <= 100 MB, so that a 128 MB function works. The child
+imports nothing but the handler, json (to read its events from stdin) and resource: no test
+tool, no moto. A shell starts it: Linux carries a process's ru_maxrss over fork and exec, so
+a child of this (larger) process would report this one's peak.
+
+Its DynamoDB and SQS are the local API's embedded moto server, in a separate process (so that
+its memory is not counted) on a free loopback port, with the template's tables and queues.
+This process seeds what the events refer to through the template's functions (an account, a
+Service, Services and bindings to delete), and the purge function gets the very messages the
+delete-Service function sent. Every invocation must succeed (no 5xx); the outcomes are shown.
+
+Layer size: when `sam build` has built .aws-sam/build/BindingsLayer, its size unzipped and
+zipped (deflate, in a temporary file), noting when its notify_bindings differs from the
+source; when there is none, or it is stale, an equivalent directory is built with pip
+(`pip install --target python/ --require-hashes -r layers/notify_bindings/requirements.txt
+--no-deps --only-binary=:all: --no-compile`, for manylinux2014_aarch64 / cp313 as the template's
+arm64 python3.13 layer, else for this platform, which the figures then say) plus the package.
+That asks the package index (pip's cache spares repeated downloads); --no-layer-build skips it.
+
+Run: .venv/bin/python -m bench.memory [--invocations 200] [--function CreateBindingFunction ...]
+     [--no-layer-build]
+Writes bench/results/memory.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from local_api.events import authorizer_event as authorizer_request
+from local_api.events import http_api_event, sqs_event, with_authorizer_context
+from local_api.runtime import (
+    LocalFunctions,
+    create_queues,
+    create_tables,
+    dynamodb_client,
+    keep_aws_local,
+    put_layers_on_path,
+    sqs_client,
+)
+from local_api.template import PROJECT_ROOT, Function, Route, SamTemplate
+
+RESULTS = Path(__file__).resolve().parent / "results" / "memory.json"
+LIMIT_MB = 100.0
+BUILT_LAYER = PROJECT_ROOT / ".aws-sam" / "build" / "BindingsLayer"
+LAYER_SOURCE = PROJECT_ROOT / "layers" / "notify_bindings"
+PACKAGE = "notify_bindings"
+LAMBDA_PLATFORM = ["--platform", "manylinux2014_aarch64", "--python-version", "3.13"]
+LAMBDA_PLATFORM += ["--implementation", "cp"]
+_MARKER = "MEMORY-RESULT "
+
+# The embedded moto server, in a process of its own: prints its endpoint, serves until stdin
+# closes.
+_SERVER = """
+import sys
+from local_api.runtime import embedded_dynamodb
+with embedded_dynamodb() as endpoint:
+    print(endpoint, flush=True)
+    sys.stdin.read()
+"""
+
+# The function's process: read the events, load the handler, invoke it, report its peak RSS
+# (MiB) as getrusage has it, and as the kernel's high-water mark of this process image.
+_CHILD = """
+import json, resource, sys, time, uuid
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def high_water_mb():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+
+events = json.loads(sys.stdin.read())
+before_import = peak_mb()
+
+
+class Context:
+    function_name = {name!r}
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:" + function_name
+    memory_limit_in_mb = {memory}
+    log_group_name = log_stream_name = ""
+
+    def __init__(self):
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + {timeout}
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+import {module}
+handler = {module}.{attribute}
+after_init = peak_mb()
+outcomes = {{}}
+for number in range({invocations}):
+    answer = handler(events[number % len(events)], Context())
+    if "statusCode" in answer:
+        outcome = str(answer["statusCode"])
+    elif "isAuthorized" in answer:
+        outcome = "account" if answer.get("context", {{}}).get("accountSid") else "no account"
+    else:
+        outcome = "%d batch item failures" % len(answer.get("batchItemFailures", []))
+    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if number == 0:
+        after_first = peak_mb()
+print({marker!r} + json.dumps({{
+    "before_import_mb": before_import,
+    "after_init_mb": after_init,
+    "after_first_mb": after_first,
+    "peak_mb": peak_mb(),
+    "high_water_mb": high_water_mb(),
+    "outcomes": outcomes,
+}}))
+"""
+
+
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Nothing written to this process's standard output (the functions' logs and metrics,
+    while they seed) reaches it."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """The local API's embedded moto server in a separate process; yields its endpoint."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER],
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        endpoint = server.stdout.readline().strip()
+        if not endpoint.startswith("http://127.0.0.1:"):
+            raise RuntimeError(f"the moto server did not start: {endpoint!r}")
+        yield endpoint
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+class NoEvents(LookupError):
+    """A function the bench does not know how to invoke yet."""
+
+
+class FunctionFailed(RuntimeError):
+    """A function's process failed, or answered a 5xx: its figure would mean nothing."""
+
+
+class Scenario:
+    """The events each function is invoked with, and what they refer to, seeded through the
+    template's functions in this process."""
+
+    def __init__(
+        self, template: SamTemplate, functions: LocalFunctions, count: int, queue: Any
+    ) -> None:
+        from notify_bindings import dependencies
+        from notify_bindings.account_store import AccountStore
+
+        self.template = template
+        self.functions = functions
+        self.count = count
+        self.queue = queue
+        self.routes = {route.route_key: route for route in template.routes}
+        settings = dependencies.settings()
+        account, token = AccountStore(
+            dependencies.dynamodb(), settings.accounts_table or ""
+        ).create_account("memory bench")
+        self.account_sid = account.sid
+        self.credentials = base64.b64encode(f"{account.sid}:{token}".encode()).decode()
+        self.service = self._create_service("kept")
+        self.binding = self._create_binding(self.service, "kept", count)
+        self.doomed_services = [self._create_service(f"doomed {n}") for n in range(count)]
+        doomed_bindings = self._create_service("doomed bindings")
+        self.doomed_bindings = [
+            (doomed_bindings, self._create_binding(doomed_bindings, f"user{n}", n))
+            for n in range(count)
+        ]
+        self.doomed_users = self._create_service("doomed users")
+        for n in range(count):
+            self._create_binding(self.doomed_users, f"user{n}", n)
+
+    def events(self, function: str) -> list[dict[str, Any]]:
+        """The events for `function`, built when it is its turn (the purge's messages exist
+        only once the Services have been deleted)."""
+        service_path = f"/v1/Services/{self.service}"
+        bindings_path = f"{service_path}/Bindings"
+        makers: dict[str, Callable[[], list[dict[str, Any]]]] = {
+            "AuthorizerFunction": lambda: [
+                authorizer_request(
+                    http_api_event(
+                        self.routes["GET /v1/Services/{Sid}"],
+                        service_path,
+                        headers={"Authorization": f"Basic {self.credentials}"},
+                    )
+                )
+            ],
+            "CreateServiceFunction": lambda: [
+                self._request("POST /v1/Services", "/v1/Services", {"FriendlyName": f"new {n}"})
+                for n in range(self.count)
+            ],
+            "ListServicesFunction": lambda: [self._request("GET /v1/Services", "/v1/Services")],
+            "FetchServiceFunction": lambda: [self._request("GET /v1/Services/{Sid}", service_path)],
+            "UpdateServiceFunction": lambda: [
+                self._request("POST /v1/Services/{Sid}", service_path, {"FriendlyName": f"v{n}"})
+                for n in range(self.count)
+            ],
+            "DeleteServiceFunction": lambda: [
+                self._request("DELETE /v1/Services/{Sid}", f"/v1/Services/{sid}")
+                for sid in self.doomed_services
+            ],
+            "PurgeServiceFunction": self._purge_events,
+            "CreateBindingFunction": lambda: [
+                self._request(
+                    "POST /v1/Services/{ServiceSid}/Bindings",
+                    bindings_path,
+                    {
+                        "Identity": f"identity-{n}",
+                        "BindingType": "fcm",
+                        "Address": f"token-{n}",
+                        "Tag": ["bench", f"tag-{n % 7}"],
+                    },
+                )
+                for n in range(self.count)
+            ],
+            "FetchBindingFunction": lambda: [
+                self._request(
+                    "GET /v1/Services/{ServiceSid}/Bindings/{Sid}",
+                    f"{bindings_path}/{self.binding}",
+                )
+            ],
+            "ListBindingsFunction": lambda: [
+                self._request("GET /v1/Services/{ServiceSid}/Bindings", bindings_path),
+                self._request(
+                    "GET /v1/Services/{ServiceSid}/Bindings", bindings_path, query={"Tag": "bench"}
+                ),
+                self._request(
+                    "GET /v1/Services/{ServiceSid}/Bindings",
+                    bindings_path,
+                    query={"Identity": "identity-1"},
+                ),
+            ],
+            "DeleteBindingFunction": lambda: [
+                self._request(
+                    "DELETE /v1/Services/{ServiceSid}/Bindings/{Sid}",
+                    f"/v1/Services/{service}/Bindings/{sid}",
+                )
+                for service, sid in self.doomed_bindings
+            ],
+            "FetchUserFunction": lambda: [
+                self._request(
+                    "GET /v1/Services/{ServiceSid}/Users/{Identity}", f"{service_path}/Users/kept"
+                )
+            ],
+            "ListUsersFunction": lambda: [
+                self._request("GET /v1/Services/{ServiceSid}/Users", f"{service_path}/Users")
+            ],
+            "ListUserBindingsFunction": lambda: [
+                self._request(
+                    "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings",
+                    f"{service_path}/Users/kept/Bindings",
+                )
+            ],
+            "DeleteUserFunction": lambda: [
+                self._request(
+                    "DELETE /v1/Services/{ServiceSid}/Users/{Identity}",
+                    f"/v1/Services/{self.doomed_users}/Users/user{n}",
+                )
+                for n in range(self.count)
+            ],
+            "UnmatchedRouteFunction": lambda: [
+                self._request("$default", "/v1/Services/Nowhere/Else", method="GET")
+            ],
+        }
+        if function not in makers:
+            raise NoEvents(f"bench/memory.py has no events for {function}")
+        return makers[function]()
+
+    def _request(
+        self,
+        route_key: str,
+        path: str,
+        form: Mapping[str, Any] | None = None,
+        *,
+        query: Mapping[str, Any] | None = None,
+        method: str | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Host": "127.0.0.1"}
+        body = urlencode(form or {}, doseq=True).encode()
+        if form:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        route: Route = self.routes[route_key]
+        event = http_api_event(
+            route,
+            path,
+            method=method,
+            query=urlencode(query or {}, doseq=True),
+            headers=headers,
+            body=body,
+        )
+        return with_authorizer_context(event, {"accountSid": self.account_sid})
+
+    def _invoke(self, function: str, event: dict[str, Any], status: int) -> dict[str, Any]:
+        answer = self.functions.invoke(function, event)
+        if answer["statusCode"] != status:
+            raise RuntimeError(f"seeding: {function} answered {answer}")
+        body: dict[str, Any] = json.loads(answer["body"])
+        return body
+
+    def _create_service(self, name: str) -> str:
+        event = self._request("POST /v1/Services", "/v1/Services", {"FriendlyName": name})
+        return str(self._invoke("CreateServiceFunction", event, 201)["sid"])
+
+    def _create_binding(self, service: str, identity: str, number: int) -> str:
+        event = self._request(
+            "POST /v1/Services/{ServiceSid}/Bindings",
+            f"/v1/Services/{service}/Bindings",
+            {"Identity": identity, "BindingType": "sms", "Address": f"+1555{number:07d}"},
+        )
+        return str(self._invoke("CreateBindingFunction", event, 201)["sid"])
+
+    def _purge_events(self) -> list[dict[str, Any]]:
+        """One event per purge message in the queue (the template's BatchSize is 1)."""
+        sqs = sqs_client(self.functions.environment["SQS_ENDPOINT_URL"])
+        events = []
+        while True:
+            received = sqs.receive_message(
+                QueueUrl=self.queue.url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=600,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not received:
+                break
+            events += [sqs_event([message], self.queue.arn) for message in received]
+        if not events:
+            raise RuntimeError("no purge message in the queue: run DeleteServiceFunction first")
+        return events
+
+
+def measure_function(
+    function: Function, events: Sequence[dict[str, Any]], invocations: int, environment: Any
+) -> dict[str, Any]:
+    module, attribute = function.handler.rsplit(".", 1)
+    code = _CHILD.format(
+        name=function.logical_id,
+        memory=function.memory,
+        timeout=function.timeout,
+        module=module,
+        attribute=attribute,
+        invocations=invocations,
+        marker=_MARKER,
+    )
+    # Started by a shell that forks it: a process started by this one directly would inherit
+    # this one's peak RSS in its ru_maxrss (Linux keeps it across fork and exec).
+    finished = subprocess.run(
+        ["sh", "-c", '"$@"; exit $?', "sh", sys.executable, "-c", code],
+        cwd=function.code_dir,
+        env={
+            **environment,
+            "PYTHONPATH": os.pathsep.join(str(layer) for layer in function.layer_dirs),
+        },
+        input=json.dumps(list(events)),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    results = [line for line in finished.stdout.splitlines() if line.startswith(_MARKER)]
+    if finished.returncode != 0 or not results:
+        raise FunctionFailed(f"{function.logical_id} failed:\n{finished.stderr[-4000:]}")
+    figures: dict[str, Any] = json.loads(results[-1].removeprefix(_MARKER))
+    failed = {outcome for outcome in figures["outcomes"] if outcome.startswith("5")}
+    if failed:
+        raise FunctionFailed(f"{function.logical_id} answered {figures['outcomes']}")
+    figures["events"] = len(events)
+    figures["invocations"] = invocations
+    return figures
+
+
+def child_environment(functions: LocalFunctions) -> dict[str, str]:
+    """This process's environment (made local) with the functions' resolved environment, the
+    same for every function as under the local API; no PYTHON* variable of this shell."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("PYTHON")
+    }
+    environment.update(functions.environment)
+    return environment
+
+
+# --- layer size ---------------------------------------------------------------------------
+
+
+def tree_size(root: Path) -> tuple[int, int]:
+    """Bytes of every file under `root` (apparent size) and how many files."""
+    files = [path for path in root.rglob("*") if path.is_file()]
+    return sum(path.stat().st_size for path in files), len(files)
+
+
+def zipped_size(root: Path) -> int:
+    """Bytes of `root`'s files zipped with deflate, as the layer is uploaded."""
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = Path(scratch) / "layer.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    zipped.write(path, path.relative_to(root))
+        return archive.stat().st_size
+
+
+def package_differs(built: Path) -> list[str]:
+    """The modules of notify_bindings whose built copy differs from the source (or is missing
+    on either side)."""
+    source = LAYER_SOURCE / PACKAGE
+    comparison = filecmp.dircmp(source, built, ignore=["__pycache__"])
+    return sorted(
+        [
+            *comparison.left_only,
+            *comparison.right_only,
+            *comparison.diff_files,
+            *comparison.funny_files,
+        ]
+    )
+
+
+def build_layer(target: Path) -> tuple[bool, str]:
+    """An equivalent of `sam build`'s layer in `target` (python/...): the pinned dependencies
+    for the template's platform if pip can fetch them, else for this one. True if arm64."""
+    python = target / "python"
+    base = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--target",
+        str(python),
+        "--require-hashes",
+        "-r",
+        str(LAYER_SOURCE / "requirements.txt"),
+        "--no-deps",
+        "--only-binary=:all:",
+    ]
+    errors = ""
+    for platform, arm64 in ((LAMBDA_PLATFORM, True), ([], False)):
+        shutil.rmtree(python, ignore_errors=True)
+        finished = subprocess.run([*base, *platform], capture_output=True, text=True, check=False)
+        if finished.returncode == 0:
+            shutil.copytree(
+                LAYER_SOURCE / PACKAGE,
+                python / PACKAGE,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+            how = "manylinux2014_aarch64 cp313 wheels" if arm64 else "this platform's wheels"
+            return arm64, f"pip install --target ({how}) + {PACKAGE}"
+        errors += finished.stderr[-800:]
+    raise RuntimeError(f"pip could not build the layer:\n{errors}")
+
+
+def layer_sizes(build: bool) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    rows: list[dict[str, Any]] = []
+    figures: dict[str, Any] = {}
+    notes: list[str] = []
+    stale: list[str] = []
+    if BUILT_LAYER.is_dir():
+        size, files = tree_size(BUILT_LAYER)
+        zipped = zipped_size(BUILT_LAYER)
+        built_package = BUILT_LAYER / "python" / PACKAGE
+        stale = package_differs(built_package) if built_package.is_dir() else [PACKAGE]
+        state = f"stale: {', '.join(stale)} differ from the source" if stale else "current"
+        figures["sam_build"] = {"bytes": size, "files": files, "zipped_bytes": zipped}
+        rows.append(
+            _size_row("layer size, sam build (.aws-sam/build/BindingsLayer)", size, zipped, state)
+        )
+        print(f"sam build's layer: {_sizes(size, files, zipped)} ({state})")
+    if build and (stale or not BUILT_LAYER.is_dir()):
+        with tempfile.TemporaryDirectory() as scratch:
+            arm64, how = build_layer(Path(scratch))
+            size, files = tree_size(Path(scratch))
+            zipped = zipped_size(Path(scratch))
+        figures["pip_equivalent"] = {
+            "bytes": size,
+            "files": files,
+            "zipped_bytes": zipped,
+            "arm64": arm64,
+            "how": how,
+        }
+        rows.append(_size_row("layer size, built from the pins", size, zipped, how))
+        print(f"layer built from the pins ({how}): {_sizes(size, files, zipped)}")
+        if not arm64:
+            notes.append(
+                "The layer was built with this platform's wheels (pip could not fetch the "
+                "arm64 ones): compiled packages differ in size a little from the deployed layer."
+            )
+    elif not BUILT_LAYER.is_dir():
+        notes.append("No layer size: no sam build, and --no-layer-build.")
+    return rows, figures, notes
+
+
+def _sizes(size: int, files: int, zipped: int) -> str:
+    return f"{size / 2**20:.1f} MiB in {files} files, zipped {zipped / 2**20:.1f} MiB"
+
+
+def _size_row(target: str, size: int, zipped: int, detail: str) -> dict[str, Any]:
+    return {
+        "target": target,
+        "figure": f"{size / 2**20:.1f} MiB unzipped, {zipped / 2**20:.1f} MiB zipped",
+        "limit": "reported (Lambda: 250 MB unzipped with the functions, 50 MB zipped upload)",
+        "met": size <= 250 * 2**20 and zipped <= 50 * 2**20,
+        "detail": detail,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--invocations", type=int, default=200)
+    parser.add_argument("--function", action="append", help="only this function (repeatable)")
+    parser.add_argument("--no-layer-build", action="store_true", help="never run pip")
+    args = parser.parse_args()
+    keep_aws_local()
+    template = SamTemplate.load()
+    names = args.function or list(template.functions)
+    unknown = set(names) - set(template.functions)
+    if unknown:
+        raise SystemExit(f"not functions of template.yaml: {', '.join(sorted(unknown))}")
+    if "PurgeServiceFunction" in names and "DeleteServiceFunction" not in names:
+        names.append("DeleteServiceFunction")  # sends the messages the purge processes
+    names.sort(key=lambda name: name == "PurgeServiceFunction")
+    seeded = max(args.invocations, 1)
+
+    rows: list[dict[str, Any]] = []
+    figures: dict[str, Any] = {}
+    put_layers_on_path(template)
+    with moto_server() as endpoint:
+        tables = create_tables(dynamodb_client(endpoint), template)
+        queues = create_queues(sqs_client(endpoint), template)
+        functions = LocalFunctions.start(
+            template, endpoint, tables, queues=queues, sqs_endpoint_url=endpoint
+        )
+        purge_queue = next(
+            queues[source.queue]
+            for source in template.functions["PurgeServiceFunction"].sqs_sources
+        )
+        print(f"seeding {seeded} Services and bindings to delete...", file=sys.stderr)
+        with quiet_stdout():
+            scenario = Scenario(template, functions, seeded, purge_queue)
+        environment = child_environment(functions)
+        print(
+            f"\npeak RSS of a function process after {args.invocations} invocations (MiB)\n"
+            f"{'function':<26} {'start':>6} {'init':>6} {'first':>6} {'peak':>6} {'VmHWM':>6}  "
+            "met  outcomes"
+        )
+        for name in names:
+            try:
+                result = measure_function(
+                    template.functions[name], scenario.events(name), args.invocations, environment
+                )
+            except (NoEvents, FunctionFailed) as error:
+                print(f"{name:<26} not measured: {error}")
+                rows.append(
+                    {
+                        "target": f"peak RSS: {name}",
+                        "figure": "not measured",
+                        "limit": f"<= {LIMIT_MB:.0f} MB",
+                        "met": False,
+                        "detail": str(error)[-1000:],
+                    }
+                )
+                continue
+            met = result["peak_mb"] <= LIMIT_MB
+            outcomes = ", ".join(f"{k} x{v}" for k, v in sorted(result["outcomes"].items()))
+            print(
+                f"{name:<26} {result['before_import_mb']:>6.1f} {result['after_init_mb']:>6.1f} "
+                f"{result['after_first_mb']:>6.1f} {result['peak_mb']:>6.1f} "
+                f"{result['high_water_mb'] or 0:>6.1f}  {'yes' if met else 'NO ':<3}  {outcomes}"
+            )
+            figures[name] = result
+            rows.append(
+                {
+                    "target": f"peak RSS: {name}",
+                    "figure": f"{result['peak_mb']:.1f} MB",
+                    "limit": f"<= {LIMIT_MB:.0f} MB",
+                    "met": met,
+                    "detail": (
+                        f"{args.invocations} invocations of {result['events']} distinct events "
+                        f"({outcomes}); {result['before_import_mb']:.1f} MB before the import, "
+                        f"{result['after_init_mb']:.1f} MB after init, "
+                        f"{result['after_first_mb']:.1f} MB after the first invocation"
+                    ),
+                }
+            )
+
+    print()
+    size_rows, sizes, size_notes = layer_sizes(build=not args.no_layer_build)
+    rows += size_rows
+    notes = [
+        f"Python {sys.version.split()[0]} ({sys.executable}); memory is ru_maxrss of the "
+        "function's own process (KiB on Linux, shown in MiB); the moto server runs in another.",
+        "The process holds the interpreter, the handler and its imports, its events (read "
+        "from stdin before the import) and nothing else; Lambda's runtime client adds its own "
+        "few MB on AWS.",
+        "Every function gets the same resolved environment, as under the local API.",
+        *size_notes,
+    ]
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "title": "Memory of a warm function process, and the layer's size",
+                "rows": rows,
+                "notes": notes,
+                "invocations": args.invocations,
+                "functions": figures,
+                "layer": sizes,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""What each function loads at cold start: only what its requests use.
+
+Each function's handler is imported in a fresh interpreter, as Lambda imports it (the layer on
+the path, the function's code directory as the working directory, the template's environment),
+and then builds its settings and the AWS clients its policies allow, as its first request does.
+How long that takes is measured by `bench/cold_start.py`, not here; this checks which modules
+it loaded, so that a heavy import coming back fails CI:
+
+- boto3 (and s3transfer, which boto3 imports) is never loaded: clients come from botocore;
+- the authorizer loads neither pydantic nor the binding and service models and stores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from local_api.runtime import LocalFunctions
+from local_api.template import Function, SamTemplate
+
+FUNCTIONS = sorted(SamTemplate.load().functions)
+
+# Prints the modules loaded once the handler is imported and its clients created.
+_LOAD = """
+import json, sys
+import {module}
+from notify_bindings import dependencies
+dependencies.settings()
+{clients}
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _clients(function: Function) -> list[str]:
+    actions = json.dumps(function.policies)
+    return [service for service in ("dynamodb", "sqs") if f'"{service}:' in actions]
+
+
+def _loaded(function: Function, environment: dict[str, str]) -> set[str]:
+    code = _LOAD.format(
+        module=function.handler.rsplit(".", 1)[0],
+        clients="\n".join(f"dependencies.{client}()" for client in _clients(function)),
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=function.code_dir,
+        env={
+            **os.environ,
+            **environment,
+            "PYTHONPATH": os.pathsep.join(str(layer) for layer in function.layer_dirs),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert finished.returncode == 0, finished.stderr
+    return set(json.loads(finished.stdout.splitlines()[-1]))
+
+
+@pytest.fixture(scope="module")
+def loaded(template: SamTemplate, functions: LocalFunctions) -> Iterator[dict[str, set[str]]]:
+    """The modules each function loads, from fresh interpreters started side by side."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        found = pool.map(
+            lambda name: _loaded(template.functions[name], functions.environment), FUNCTIONS
+        )
+        yield dict(zip(FUNCTIONS, found, strict=True))
+
+
+def _packages(modules: set[str], *names: str) -> set[str]:
+    return {m for m in modules if m.split(".")[0] in names or m in names}
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_given_a_function_when_its_handler_is_loaded_and_clients_created_then_boto3_is_not(
+    name: str, loaded: dict[str, Any]
+) -> None:
+    assert "notify_bindings.dependencies" in loaded[name]
+    assert not _packages(loaded[name], "boto3", "s3transfer")
+
+
+def test_given_the_authorizer_when_loaded_then_neither_pydantic_nor_the_resources_are(
+    loaded: dict[str, Any],
+) -> None:
+    modules = loaded["AuthorizerFunction"]
+
+    assert "notify_bindings.dependencies" in modules
+    assert not _packages(modules, "pydantic", "pydantic_core")
+    assert not modules & {
+        "notify_bindings.models",
+        "notify_bindings.service_models",
+        "notify_bindings.store",
+        "notify_bindings.service_store",
+    }
