@@ -12,6 +12,11 @@ document sends the same requests. To those the generator adds what is ours:
 
 A route that Twilio's document does not describe needs an entry in `EXTENSION_OPERATIONS`:
 generating fails on a route nobody described, so a new route cannot go undocumented.
+
+What is ours and not Twilio's - the Users operations, the `Address` filter of the Bindings
+list, the Service's `IdentityBindingLimitPolicy` - carries `x-notify-bindings-extension: true`
+(`EXTENSION`) and says so in its description, so that the document still tells Twilio's API
+from ours.
 """
 
 from __future__ import annotations
@@ -59,12 +64,18 @@ OPERATION_INPUTS: dict[str, Input] = {
     "ListService": Input("query", "notify_bindings.service_models:ListServicesQuery"),
     "CreateBinding": Input("body", "notify_bindings.models:CreateBindingForm"),
     "ListBinding": Input("query", "notify_bindings.models:ListBindingsQuery"),
+    "ListUser": Input("query", "notify_bindings.user_models:ListUsersQuery"),
+    "ListUserBinding": Input("query", "notify_bindings.models:ListUserBindingsQuery"),
 }
+
+# Marks what is ours, not Twilio's: operations, parameters and response properties.
+EXTENSION = "x-notify-bindings-extension"
+EXTENSION_NOTE = "An extension of this API: not in Twilio's Notify."
 
 # Operations of routes that Twilio's document does not have, by route key ("GET /v1/Things"):
 # each a function returning the OpenAPI operation object. Its responses get the error
 # responses like Twilio's operations do.
-EXTENSION_OPERATIONS: dict[str, Callable[[], JsonObject]] = {}
+EXTENSION_OPERATIONS: dict[str, Callable[[], JsonObject]] = {}  # filled in below
 
 # The errors, as errors.py answers them, and the headers that come with them.
 ERRORS: dict[str, tuple[str, int, JsonObject]] = {
@@ -109,6 +120,17 @@ def generate(template: SamTemplate | None = None, twilio: JsonObject | None = No
             continue
         operation = _operation(route.method, route.path, twilio)
         paths.setdefault(route.path, {})[route.method.lower()] = operation
+    schemas = _referenced_schemas(paths, twilio)
+    schemas.update(
+        {
+            name: copy.deepcopy(schema)
+            for name, schema in EXTENSION_SCHEMAS.items()
+            if name in set(_references(paths))
+        }
+    )
+    for name, properties in EXTENSION_PROPERTIES.items():
+        if name in schemas:
+            schemas[name]["properties"].update(copy.deepcopy(properties))
     components = {
         "securitySchemes": {
             SECURITY_SCHEME: {
@@ -119,7 +141,7 @@ def generate(template: SamTemplate | None = None, twilio: JsonObject | None = No
             }
         },
         "schemas": {
-            **_referenced_schemas(paths, twilio),
+            **{name: schemas[name] for name in sorted(schemas)},
             ERROR_SCHEMA: _error_schema(),
         },
         "responses": {status: _error_response(status) for status in ERRORS},
@@ -135,6 +157,8 @@ def generate(template: SamTemplate | None = None, twilio: JsonObject | None = No
                 "Twilio Notify's Service and Binding API, self-hosted. Operations, parameters "
                 "and response schemas are those of Twilio's OpenAPI document for Notify v1 "
                 "(twilio/twilio-oai, MIT licence), with this project's limits and errors. "
+                f"What is this API's own - the Users resource, the Bindings list's Address "
+                f"filter, the Service's identity binding limit policy - is marked `{EXTENSION}`. "
                 "A method a path does not list answers 405 (see components.responses)."
             ),
         },
@@ -158,13 +182,17 @@ def _operation(method: str, path: str, twilio: JsonObject) -> JsonObject:
         operation = copy.deepcopy(twilio_operation)
         for response in operation["responses"].values():
             response.pop("headers", None)  # Twilio's CORS headers; this API sends none
-        inputs = OPERATION_INPUTS.get(operation["operationId"])
-        if inputs is not None:
-            _add_limits(operation, inputs)
+        _add_extension_parameters(operation)
     elif route_key in EXTENSION_OPERATIONS:
         operation = EXTENSION_OPERATIONS[route_key]()
+        operation[EXTENSION] = True
+        operation["description"] = _sentence(operation.get("description"), EXTENSION_NOTE)
     else:
         raise ValueError(f"{route_key}: a route of the template that no document describes")
+    inputs = OPERATION_INPUTS.get(operation.get("operationId", ""))
+    if inputs is not None:
+        _add_limits(operation, inputs)
+    _mark_extension_fields(operation)
     operation["responses"].update(_error_references(operation))
     operation["security"] = [{SECURITY_SCHEME: []}]
     return operation
@@ -360,6 +388,313 @@ def _model(name: str) -> Any:
 def _project_version() -> str:
     project: Mapping[str, Any] = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
     return str(project["project"]["version"])
+
+
+# -- what is ours ---------------------------------------------------------------------------
+
+USER_SCHEMA = "notify-bindings.user"
+_SERVICE_SID_PARAMETER: JsonObject = {
+    "name": "ServiceSid",
+    "in": "path",
+    "description": "The SID of the Service the User's bindings are in.",
+    "schema": {
+        "type": "string",
+        "minLength": 34,
+        "maxLength": 34,
+        "pattern": "^IS[0-9a-fA-F]{32}$",
+    },
+    "required": True,
+}
+_IDENTITY_PARAMETER: JsonObject = {
+    "name": "Identity",
+    "in": "path",
+    "description": (
+        "The identity, percent-encoded (as in a Binding's `links.user`). An identity no "
+        "binding may have (see the Binding's `Identity`) is a 404, like a malformed SID."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+    "required": True,
+}
+_PAGING_PARAMETERS: list[JsonObject] = [
+    {
+        "name": "PageSize",
+        "in": "query",
+        "description": "How many resources to return in each list page. The default is 50.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    {
+        "name": "Page",
+        "in": "query",
+        "description": "The page index. This value is simply for client state.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    {
+        "name": "PageToken",
+        "in": "query",
+        "description": "The page token. This is provided by the API.",
+        "schema": {"type": "string"},
+    },
+]
+_PAGE_META: JsonObject = {
+    "type": "object",
+    "properties": {
+        "first_page_url": {"type": "string", "format": "uri"},
+        "key": {"type": "string"},
+        "next_page_url": {"type": "string", "format": "uri", "nullable": True},
+        "page": {"type": "integer"},
+        "page_size": {"type": "integer"},
+        "previous_page_url": {"type": "string", "format": "uri", "nullable": True},
+        "url": {"type": "string", "format": "uri"},
+    },
+}
+
+# Component schemas of our own, added when an operation refers to them.
+EXTENSION_SCHEMAS: dict[str, JsonObject] = {
+    USER_SCHEMA: {
+        "type": "object",
+        "description": (
+            "An identity of a Service and its bindings, in the shape of Notify's historical "
+            "User resource (which Twilio removed), with `binding_count`. " + EXTENSION_NOTE
+        ),
+        EXTENSION: True,
+        "properties": {
+            "sid": {
+                "type": "string",
+                "pattern": "^US[0-9a-f]{32}$",
+                "description": "Derived from the Service and the identity: always the same.",
+            },
+            "account_sid": {"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$"},
+            "service_sid": {"type": "string", "pattern": "^IS[0-9a-fA-F]{32}$"},
+            "identity": {"type": "string"},
+            "date_created": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When the identity's oldest binding was created.",
+            },
+            "date_updated": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When the identity's newest binding was created.",
+            },
+            "segments": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Always empty: Segments are not served.",
+            },
+            "binding_count": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 20,
+                "description": "How many bindings the identity has.",
+            },
+            "url": {"type": "string", "format": "uri"},
+            "links": {
+                "type": "object",
+                "properties": {
+                    "bindings": {"type": "string", "format": "uri"},
+                    "segment_memberships": {
+                        "type": "string",
+                        "format": "uri",
+                        "description": "Not served (404).",
+                    },
+                },
+            },
+        },
+        "required": [
+            "sid",
+            "account_sid",
+            "service_sid",
+            "identity",
+            "date_created",
+            "date_updated",
+            "segments",
+            "binding_count",
+            "url",
+            "links",
+        ],
+    }
+}
+
+# Properties of ours in Twilio's component schemas, by schema.
+EXTENSION_PROPERTIES: dict[str, JsonObject] = {
+    "notify.v1.service": {
+        "identity_binding_limit_policy": {
+            "type": "string",
+            "enum": ["reject", "evict_oldest"],
+            "description": (
+                "What the 21st binding of an identity does: `reject` (refused, 400) or "
+                "`evict_oldest` (it replaces the identity's least recently created binding). "
+                + EXTENSION_NOTE
+            ),
+            EXTENSION: True,
+        }
+    }
+}
+
+# Parameters of ours in Twilio's operations, by operationId: query parameters, or form fields.
+EXTENSION_PARAMETERS: dict[str, list[JsonObject]] = {
+    "ListBinding": [
+        {
+            "name": "Address",
+            "in": "query",
+            "description": (
+                "Only the binding at this address, if it matches the other filters: the page "
+                "holds it, or is empty. One read, whatever the Service holds."
+            ),
+            "schema": {"type": "string"},
+        }
+    ],
+    **{
+        operation: [
+            {
+                "name": "IdentityBindingLimitPolicy",
+                "in": "body",
+                "description": (
+                    "What the 21st binding of an identity does: `reject` (the default, as "
+                    "Twilio: refused with 400) or `evict_oldest` (it replaces the identity's "
+                    "least recently created binding, in the same write)."
+                ),
+                "schema": {"type": "string", "enum": ["reject", "evict_oldest"]},
+            }
+        ]
+        for operation in ("CreateService", "UpdateService")
+    },
+}
+
+
+def _add_extension_parameters(operation: JsonObject) -> None:
+    for parameter in EXTENSION_PARAMETERS.get(operation["operationId"], []):
+        description = _sentence(parameter["description"], EXTENSION_NOTE)
+        if parameter["in"] == "body":
+            form = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]
+            form["schema"]["properties"][parameter["name"]] = {
+                **copy.deepcopy(parameter["schema"]),
+                "description": description,
+                EXTENSION: True,
+            }
+        else:
+            operation["parameters"].append(
+                {**copy.deepcopy(parameter), "description": description, EXTENSION: True}
+            )
+
+
+def _mark_extension_fields(operation: JsonObject) -> None:
+    """The marker on each form field of ours, whatever `_add_limits` made of its schema."""
+    content = operation.get("requestBody", {}).get("content", {})
+    fields = content.get("application/x-www-form-urlencoded", {}).get("schema", {})
+    for parameter in EXTENSION_PARAMETERS.get(operation.get("operationId", ""), []):
+        if parameter["in"] == "body":
+            fields["properties"][parameter["name"]][EXTENSION] = True
+
+
+def _twilio_list_response(path: str) -> JsonObject:
+    """The 200 response of a list in Twilio's document, without its examples and headers."""
+    twilio = json.loads(TWILIO_DOCUMENT.read_text())
+    response: JsonObject = copy.deepcopy(twilio["paths"][path]["get"]["responses"]["200"])
+    response.pop("headers", None)
+    response["content"]["application/json"].pop("examples", None)
+    return response
+
+
+def _fetch_user() -> JsonObject:
+    return {
+        "operationId": "FetchUser",
+        "summary": "An identity of the Service, while it has bindings",
+        "tags": ["NotifyV1User"],
+        "parameters": [copy.deepcopy(_SERVICE_SID_PARAMETER), copy.deepcopy(_IDENTITY_PARAMETER)],
+        "responses": {
+            "200": {
+                "description": "The User",
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{USER_SCHEMA}"}}
+                },
+            }
+        },
+    }
+
+
+def _list_users() -> JsonObject:
+    return {
+        "operationId": "ListUser",
+        "summary": "The identities of the Service that have bindings, by identity",
+        "description": (
+            "A page skips identities whose bindings were all deleted, and reads at most 100 of "
+            "them beyond what it returns: past that it ends short, with a next_page_url."
+        ),
+        "tags": ["NotifyV1User"],
+        "parameters": [copy.deepcopy(_SERVICE_SID_PARAMETER), *copy.deepcopy(_PAGING_PARAMETERS)],
+        "responses": {
+            "200": {
+                "description": "A page of Users",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "title": "ListUserResponse",
+                            "properties": {
+                                "users": {
+                                    "type": "array",
+                                    "items": {"$ref": f"#/components/schemas/{USER_SCHEMA}"},
+                                },
+                                "meta": copy.deepcopy(_PAGE_META),
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    }
+
+
+def _list_user_bindings() -> JsonObject:
+    twilio = json.loads(TWILIO_DOCUMENT.read_text())
+    listing = twilio["paths"]["/v1/Services/{ServiceSid}/Bindings"]["get"]["parameters"]
+    filters = [
+        {key: value for key, value in parameter.items() if key != "examples"}
+        for parameter in listing
+        if parameter["in"] == "query" and parameter["name"] != "Identity"
+    ]
+    address = copy.deepcopy(EXTENSION_PARAMETERS["ListBinding"][0])
+    return {
+        "operationId": "ListUserBinding",
+        "summary": "A page of one identity's bindings",
+        "description": (
+            "The Bindings list of the identity, with the same filters and paging but "
+            "`Identity`; a 404 when the identity has no bindings."
+        ),
+        "tags": ["NotifyV1UserBinding"],
+        "parameters": [
+            copy.deepcopy(_SERVICE_SID_PARAMETER),
+            copy.deepcopy(_IDENTITY_PARAMETER),
+            *filters,
+            address,
+        ],
+        "responses": {"200": _twilio_list_response("/v1/Services/{ServiceSid}/Bindings")},
+    }
+
+
+def _delete_user() -> JsonObject:
+    return {
+        "operationId": "DeleteUser",
+        "summary": "Erase an identity: every binding of it",
+        "description": (
+            "Every binding of the identity is deleted, at once as far as any read can tell; a "
+            "second call is a 404."
+        ),
+        "tags": ["NotifyV1User"],
+        "parameters": [copy.deepcopy(_SERVICE_SID_PARAMETER), copy.deepcopy(_IDENTITY_PARAMETER)],
+        "responses": {"204": {"description": "The identity's bindings were deleted."}},
+    }
+
+
+EXTENSION_OPERATIONS.update(
+    {
+        "GET /v1/Services/{ServiceSid}/Users": _list_users,
+        "GET /v1/Services/{ServiceSid}/Users/{Identity}": _fetch_user,
+        "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings": _list_user_bindings,
+        "DELETE /v1/Services/{ServiceSid}/Users/{Identity}": _delete_user,
+    }
+)
 
 
 def main(argv: list[str] | None = None) -> int:

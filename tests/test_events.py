@@ -48,6 +48,10 @@ LIST_SERVICES = "GET /v1/Services"
 FETCH_SERVICE = "GET /v1/Services/{Sid}"
 UPDATE_SERVICE = "POST /v1/Services/{Sid}"
 DELETE_SERVICE = "DELETE /v1/Services/{Sid}"
+FETCH_USER = "GET /v1/Services/{ServiceSid}/Users/{Identity}"
+LIST_USERS = "GET /v1/Services/{ServiceSid}/Users"
+LIST_USER_BINDINGS = "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings"
+DELETE_USER = "DELETE /v1/Services/{ServiceSid}/Users/{Identity}"
 UNMATCHED = "$default"
 # The contract: what each route answers to its sample event. The $default route's event is a
 # POST to a binding, which Twilio has no route for, so its answer is 405.
@@ -62,6 +66,10 @@ SUCCESS = {
     FETCH_SERVICE: 200,
     UPDATE_SERVICE: 200,
     DELETE_SERVICE: 204,
+    FETCH_USER: 200,
+    LIST_USERS: 200,
+    LIST_USER_BINDINGS: 200,
+    DELETE_USER: 204,
 }
 # Who the events act as: the account the authorizer proves from the events' Basic credentials.
 EVENT_ACCOUNT_SID = "AC5d3e9a1f7b2c48e6a0d4f81c9b3e2a76"
@@ -248,7 +256,8 @@ def test_given_the_events_when_read_then_they_act_as_one_account_on_fixed_servic
     (purge,) = (load_event(template.functions[name]) for name in QUEUE_CONSUMERS)
 
     services = {path[3] for path in binding_paths}
-    sids = {path[5] for path in binding_paths if len(path) > 5}
+    sids = {path[5] for path in binding_paths if len(path) > 5 and path[4] == "Bindings"}
+    identities = {path[5] for path in binding_paths if len(path) > 5 and path[4] == "Users"}
     named_services = {path[3] for path in paths if len(path) == 4}
     deleted = load_event(serving(template, DELETE_SERVICE))["pathParameters"]["Sid"]
     accounts = {event["requestContext"]["authorizer"]["lambda"]["accountSid"] for event in events}
@@ -258,6 +267,8 @@ def test_given_the_events_when_read_then_they_act_as_one_account_on_fixed_servic
     assert all(is_service_sid(sid) for sid in services)
     assert len(sids) == 1
     assert all(is_binding_sid(sid) for sid in sids)  # BS and 32 lowercase hex digits
+    # The User events name the identity of the events' binding.
+    assert identities == {EVENT_IDENTITY}
     # The Service events fetch and update the bindings' Service, and delete another one.
     assert named_services == {EVENT_SERVICE_SID, DELETED_SERVICE_SID}
     assert deleted == DELETED_SERVICE_SID
@@ -499,6 +510,45 @@ def test_given_the_delete_event_when_invoked_then_the_binding_it_names_is_gone(
 
     assert response["statusCode"] == 204
     assert dependencies.binding_store().get(EVENT_ACCOUNT_SID, service_sid, sid) is None
+
+
+def test_given_the_user_events_when_invoked_then_they_show_the_identity_of_the_events_binding(
+    template, functions, event_bindings
+):
+    fetcher, lister = serving(template, FETCH_USER), serving(template, LIST_USERS)
+    binding_lister = serving(template, LIST_USER_BINDINGS)
+    event = load_event(fetcher)
+
+    fetched = functions.invoke(fetcher.logical_id, copy.deepcopy(event))
+    listed = functions.invoke(lister.logical_id, load_event(lister))
+    bindings = functions.invoke(binding_lister.logical_id, load_event(binding_lister))
+
+    user = json.loads(fetched["body"])
+    assert fetched["statusCode"] == 200
+    assert user["identity"] == EVENT_IDENTITY
+    assert user["binding_count"] == len(event_bindings)
+    assert user["url"] == f"https://{event['headers']['host']}{event['rawPath']}"
+    assert listed["statusCode"] == 200
+    assert EVENT_IDENTITY in {u["identity"] for u in json.loads(listed["body"])["users"]}
+    assert bindings["statusCode"] == 200
+    listed_sids = {b["sid"] for b in json.loads(bindings["body"])["bindings"]}
+    assert listed_sids == {binding.sid for binding in event_bindings}
+
+
+def test_given_the_delete_user_event_when_invoked_then_every_binding_of_the_identity_is_gone(
+    template, functions, event_bindings
+):
+    deleter = serving(template, DELETE_USER)
+
+    response = functions.invoke(deleter.logical_id, load_event(deleter))
+
+    assert response["statusCode"] == 204
+    store = dependencies.binding_store()
+    assert all(
+        store.get(EVENT_ACCOUNT_SID, binding.service_sid, binding.sid) is None
+        for binding in event_bindings
+    )
+    assert store.get_user(EVENT_ACCOUNT_SID, EVENT_SERVICE_SID, EVENT_IDENTITY) is None
 
 
 def test_given_the_service_events_when_invoked_then_they_fetch_and_list_the_events_service(

@@ -4,7 +4,8 @@ on, and a tally of what those cases got back.
 Generated path parameters are mostly well-formed SIDs that name nothing, and would only ever
 meet a 404. `Target.prepare` swaps each well-formed one for a SID that exists: a Service of
 the account (a fresh one for a delete) and a binding in it (a fresh one for a delete). Malformed
-SIDs, which negative generation makes on purpose, go out as they are.
+SIDs, which negative generation makes on purpose, go out as they are. Likewise an identity (the
+Users paths) that an identity can be becomes one with a binding: a fresh one for a delete.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
+from notify_bindings.user_models import identity_from_path
 from tests.e2e.support import Credentials
 
 SID = re.compile(r"^(IS|BS)[0-9a-fA-F]{32}$")
+IDENTITY = "conformance"  # the identity of the target's binding
 
 
 @dataclass
@@ -69,12 +73,17 @@ class Target:
         self.created.append(sid)
         return sid
 
-    def new_binding(self, service: str) -> str:
+    def new_binding(self, service: str, identity: str = IDENTITY) -> str:
         address = f"conformance-{next(self.addresses)}"  # a new one: not a replace
         return self.post(
             f"/v1/Services/{service}/Bindings",
-            {"Identity": "conformance", "BindingType": "fcm", "Address": address},
+            {"Identity": identity, "BindingType": "fcm", "Address": address},
         )
+
+    def new_identity(self, service: str) -> str:
+        identity = f"{IDENTITY}-{next(self.addresses)}"
+        self.new_binding(service, identity)
+        return identity
 
     def prepare(self, case: Any) -> None:
         """Point the case's well-formed SIDs at objects that exist."""
@@ -89,6 +98,10 @@ class Target:
                 ours = parameters["ServiceSid"] == self.service
                 fresh = deletes and ours
                 parameters["Sid"] = self.new_binding(self.service) if fresh else self.binding
+            if _possible_identity(parameters.get("Identity")):  # a Users path
+                ours = parameters["ServiceSid"] == self.service
+                fresh = deletes and ours
+                parameters["Identity"] = self.new_identity(self.service) if fresh else IDENTITY
         elif _well_formed(parameters.get("Sid")):  # a Service path: /v1/Services/{Sid}
             parameters["Sid"] = self.new_service() if deletes else self.service
 
@@ -99,3 +112,8 @@ class Target:
 
 def _well_formed(value: object) -> bool:
     return isinstance(value, str) and SID.match(value) is not None
+
+
+def _possible_identity(value: object) -> bool:
+    """Whether a generated path segment names an identity a binding may have."""
+    return isinstance(value, str) and identity_from_path(quote(value, safe="")) is not None

@@ -12,6 +12,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from local_api.openapi import (
+    EXTENSION,
     EXTENSION_OPERATIONS,
     OUTPUT,
     TWILIO_DOCUMENT,
@@ -88,11 +89,28 @@ def test_given_the_template_then_the_document_has_exactly_its_routes(document):
     assert set(operations(document)) == routes
 
 
+def without_extensions(value: Any) -> Any:
+    """`value` without anything marked as ours: Twilio's part of it."""
+    if isinstance(value, dict):
+        return {
+            key: without_extensions(item)
+            for key, item in value.items()
+            if not (isinstance(item, dict) and item.get(EXTENSION))
+        }
+    if isinstance(value, list):
+        return [
+            without_extensions(item)
+            for item in value
+            if not (isinstance(item, dict) and item.get(EXTENSION))
+        ]
+    return value
+
+
 def test_given_twilios_operations_then_ours_keep_their_names_parameters_and_responses(
     document, twilio
 ):
     theirs = operations(twilio)
-    for key, ours in operations(document).items():
+    for key, ours in without_extensions(operations(document)).items():
         twilio_operation = theirs[key]
         assert ours["operationId"] == twilio_operation["operationId"]
         assert [p["name"] for p in ours.get("parameters", [])] == [
@@ -101,9 +119,84 @@ def test_given_twilios_operations_then_ours_keep_their_names_parameters_and_resp
         assert list(form_fields(ours)) == list(form_fields(twilio_operation))
         for status, response in twilio_operation["responses"].items():
             assert ours["responses"][status].get("content") == response.get("content"), key
-        for name, schema in document["components"]["schemas"].items():
-            if name in twilio["components"]["schemas"]:
-                assert schema == twilio["components"]["schemas"][name]
+    for name, schema in without_extensions(document["components"]["schemas"]).items():
+        if name in twilio["components"]["schemas"]:
+            assert schema == twilio["components"]["schemas"][name]
+
+
+# What is ours, not Twilio's: (method, path) of operations; (operationId, name) of parameters
+# and form fields; (schema, property) of response properties.
+OUR_OPERATIONS = {
+    ("GET", "/v1/Services/{ServiceSid}/Users"),
+    ("GET", "/v1/Services/{ServiceSid}/Users/{Identity}"),
+    ("GET", "/v1/Services/{ServiceSid}/Users/{Identity}/Bindings"),
+    ("DELETE", "/v1/Services/{ServiceSid}/Users/{Identity}"),
+}
+OUR_PARAMETERS = {
+    ("ListBinding", "Address"),
+    ("CreateService", "IdentityBindingLimitPolicy"),
+    ("UpdateService", "IdentityBindingLimitPolicy"),
+}
+OUR_PROPERTIES = {("notify.v1.service", "identity_binding_limit_policy")}
+
+
+def test_given_the_document_then_exactly_what_twilio_lacks_is_marked_and_said_to_be_ours(
+    document, twilio
+):
+    theirs = operations(twilio)
+    marked_operations = set()
+    marked_parameters = set()
+    for key, operation in operations(document).items():
+        if operation.get(EXTENSION):
+            marked_operations.add(key)
+            assert "not in Twilio's Notify" in operation["description"], key
+            assert key not in theirs
+            continue
+        assert key in theirs
+        fields = [
+            (name, schema)
+            for name, schema in form_fields(operation).items()
+            if schema.get(EXTENSION)
+        ]
+        fields += [(p["name"], p) for p in operation.get("parameters", []) if p.get(EXTENSION)]
+        for name, described in fields:
+            marked_parameters.add((operation["operationId"], name))
+            text = json.dumps(described)
+            assert "not in Twilio's Notify" in text, (key, name)
+    marked_properties = {
+        (schema_name, name)
+        for schema_name, schema in document["components"]["schemas"].items()
+        for name, property_schema in schema.get("properties", {}).items()
+        if property_schema.get(EXTENSION)
+    }
+
+    assert marked_operations == OUR_OPERATIONS
+    assert marked_parameters == OUR_PARAMETERS
+    assert marked_properties == OUR_PROPERTIES
+    user = document["components"]["schemas"]["notify-bindings.user"]
+    assert user[EXTENSION] is True
+    assert "binding_count" in user["required"]
+
+
+def test_given_the_users_operations_then_their_limits_are_the_models(document):
+    ops = operations(document)
+    users = query(ops["GET", "/v1/Services/{ServiceSid}/Users"])
+    user_bindings = ops["GET", "/v1/Services/{ServiceSid}/Users/{Identity}/Bindings"]
+    (identity,) = [p for p in user_bindings["parameters"] if p["name"] == "Identity"]
+
+    assert users["PageToken"]["schema"]["maxLength"] == 2048  # a key token holds an identity
+    assert "taken as 1000" in users["PageSize"]["description"]
+    assert "Identity" not in query(user_bindings)
+    assert query(user_bindings)["Tag"]["schema"]["maxItems"] == MAX_TAG_FILTERS
+    assert query(user_bindings)["Address"]["schema"]["maxLength"] == 512
+    assert (identity["in"], identity["schema"]["maxLength"]) == ("path", 256)
+    assert set(ops["DELETE", "/v1/Services/{ServiceSid}/Users/{Identity}"]["responses"]) == {
+        "204",
+        "401",
+        "404",
+        "429",
+        "503",
+    }
 
 
 def test_given_design_limits_then_the_document_states_them(document):

@@ -191,6 +191,19 @@ ROUTES = [
         "DELETE",
         "/v1/Services/{IS}/Bindings/{BS}",
     ),
+    # Ours: the Users of the target's Service; alice is the identity of its binding.
+    Route("GET /v1/Services/{ServiceSid}/Users", "GET", "/v1/Services/{IS}/Users"),
+    Route("GET /v1/Services/{ServiceSid}/Users/{Identity}", "GET", "/v1/Services/{IS}/Users/alice"),
+    Route(
+        "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings",
+        "GET",
+        "/v1/Services/{IS}/Users/alice/Bindings",
+    ),
+    Route(
+        "DELETE /v1/Services/{ServiceSid}/Users/{Identity}",
+        "DELETE",
+        "/v1/Services/{IS}/Users/alice",
+    ),
     # $default: an unknown path (404 when authenticated) and a known path with a method it
     # does not take (405 when authenticated) are refused before either is looked at.
     Route("$default", "GET", "/v1/Unknown/Path"),

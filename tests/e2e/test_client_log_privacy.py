@@ -3,8 +3,9 @@ POWERTOOLS_LOGGER_LOG_EVENT asking for every event, its own request log, and any
 its stdout or stderr - holds an identity, an address, a tag, an auth token, an API key secret,
 a Basic header value or a page token (or the key that signs them), over a whole scenario with
 the official client: accounts and API keys from the admin CLI, Services, bindings of every type,
-lists and pages, a replace, deletes, a Service's deletion and purge, refused input, a path and a
-malformed request line holding an identity, and failed logins with wrong secrets.
+lists and pages, a replace, deletes, Users and an erasure, a Service's deletion and purge,
+refused input, paths and a malformed request line holding an identity, and failed logins with
+wrong secrets.
 
 The one line that prints secrets on purpose is the start-up banner of `make run`: it shows the
 developer the development accounts' auth tokens (README), and nothing after it may repeat them.
@@ -111,11 +112,26 @@ def test_given_a_whole_scenario_when_the_local_api_logs_it_then_no_line_holds_pe
         by_key.notify.v1.services(service.sid).bindings(created[1].sid).fetch()
         assert bindings(created[2].sid).delete()
 
-        # A path, and a malformed request line, holding an identity.
-        users = f"{api.url}/v1/Services/{service.sid}/Users/{quote(alice, safe='')}"
+        # Paths holding an identity: the Users resource, and a path no route has; a malformed
+        # request line holding one; a page of Users, whose token holds one.
+        service_url = f"{api.url}/v1/Services/{service.sid}"
+        users = f"{service_url}/Users/{quote(alice, safe='')}"
         with requests.Session() as http:
             http.trust_env = False
-            assert http.get(users, auth=(account.username, account.password)).status_code == 404
+            http.auth = (account.username, account.password)
+            assert http.get(users).status_code == 200
+            assert http.get(f"{users}/Bindings", params={"Tag": tag}).status_code == 200
+            assert http.get(f"{users}/Nothing").status_code == 404
+            users_page = http.get(f"{service_url}/Users", params={"PageSize": 1}).json()
+            user_token = re.search(r"PageToken=([^&]+)", users_page["meta"]["next_page_url"])
+            assert user_token is not None
+            unloggable.secret(user_token[1])
+            assert http.get(users_page["meta"]["next_page_url"]).status_code == 200
+            bob_by_address = {"Address": addresses["apn"]}
+            assert http.get(f"{service_url}/Bindings", params=bob_by_address).status_code == 200
+            assert http.delete(users).status_code == 204  # alice erased
+            assert http.delete(users).status_code == 404
+            http.auth = None
             # Failed logins with wrong secrets, and headers that are no Basic credentials.
             wrong = [
                 (account.username, distinctive("wrong-token")),
@@ -150,9 +166,11 @@ def test_given_a_whole_scenario_when_the_local_api_logs_it_then_no_line_holds_pe
     # The scenario was logged, requests and all: an empty log would have passed the checks above.
     assert after_banner.count('"Binding stored"') == len(addresses) + 1
     assert '"Credentials refused"' in after_banner
+    assert '"User erased"' in after_banner
     assert '"Service purged"' in after_banner
     request_lines = [line for line in lines if _REQUEST_LINE.search(line.rstrip("\n"))]
     assert len(request_lines) >= 30, "".join(lines[-20:])
     assert any("POST /v1/Services/{ServiceSid}/Bindings 201" in line for line in request_lines)
     assert any("GET $default 404" in line for line in request_lines)
+    assert any("DELETE /v1/Services/{ServiceSid}/Users/{Identity} 204" in line for line in lines)
     assert any("[redacted]" in line for line in lines)

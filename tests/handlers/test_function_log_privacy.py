@@ -2,9 +2,9 @@
 logger captured at DEBUG (the AWS SDK's included, which would write each request's items) and
 the Powertools logger's own JSON stream, over a whole scenario run through the template's
 functions - the authorizer with good and wrong credentials, Services, bindings of every type,
-lists and pages, a replace, deletes, refused input, a failure whose message echoes input, and a
-Service's deletion and purge. tests/e2e/test_client_log_privacy.py does the same through the
-local API."""
+lists and pages, a replace, deletes, refused input, our Users, lookup by address, eviction and
+erasure, a failure whose message echoes input, and a Service's deletion and purge.
+tests/e2e/test_client_log_privacy.py does the same through the local API."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import logging
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
@@ -24,7 +24,17 @@ from notify_bindings.account_store import AccountStore
 from notify_bindings.observability import logger
 from notify_bindings.sids import new_sid
 from tests.conftest import Invoker, new_account
-from tests.handlers.helpers import CREATE, DELETE, FETCH, LIST, bindings_path
+from tests.handlers.helpers import (
+    CREATE,
+    DELETE,
+    DELETE_USER,
+    FETCH,
+    FETCH_USER,
+    LIST,
+    LIST_USER_BINDINGS,
+    LIST_USERS,
+    bindings_path,
+)
 from tests.handlers.test_services import deliver
 from tests.log_privacy import Unloggable, distinctive, messenger_id, phone_number
 
@@ -160,6 +170,26 @@ def test_given_a_whole_scenario_when_every_log_line_is_read_then_none_holds_pers
     assert invoke(FETCH, f"{path}/{sids[1]}").status == 200
     assert invoke(DELETE, f"{path}/{sids[2]}").status == 204
 
+    # Ours: a User, a page of Users and its token, a User's bindings, a lookup by address, an
+    # identity at its limit in a Service that evicts, and an erasure.
+    users = f"/v1/Services/{service}/Users"
+    assert invoke(FETCH_USER, f"{users}/{quote(alice, safe='')}").status == 200
+    first = invoke(LIST_USERS, users, query={"PageSize": "1"})
+    query = parse_qsl(urlsplit(first.json()["meta"]["next_page_url"]).query)
+    unloggable.secret(dict(query)["PageToken"])
+    assert invoke(LIST_USERS, users, query=query).status == 200
+    alices = f"{users}/{quote(alice, safe='')}/Bindings"
+    assert invoke(LIST_USER_BINDINGS, alices, query={"Tag": tag}).status == 200
+    assert invoke(LIST, path, query={"Address": addresses["sms"]}).json()["bindings"]
+    evicting = {"IdentityBindingLimitPolicy": "evict_oldest"}
+    assert invoke(UPDATE_SERVICE, f"/v1/Services/{service}", form=evicting).status == 200
+    carol = unloggable.identity("carol")
+    for number in range(21):
+        address = unloggable.address(distinctive(f"carol-token-{number}"))
+        form = {"Identity": carol, "BindingType": "fcm", "Address": address, "Tag": tag}
+        assert invoke(CREATE, path, form=form).status == 201
+    assert invoke(DELETE_USER, f"{users}/{quote(carol, safe='')}").status == 204
+
     # A failure nobody foresaw, whose message holds the address it was given.
     monkeypatch.setattr(dependencies, "binding_store", ExplodingStore)
     echoed = unloggable.address(distinctive("echoed-address"))
@@ -175,9 +205,11 @@ def test_given_a_whole_scenario_when_every_log_line_is_read_then_none_holds_pers
     text = log_lines()
     assert unloggable.leaks(text) == {}
     # The scenario was logged, at DEBUG: an empty log would have passed the check above.
-    assert text.count('"Binding stored"') == len(addresses) + 1
+    assert text.count('"Binding stored"') == len(addresses) + 1 + 21  # and carol's
     assert '"Credentials refused"' in text
     assert '"Service purged"' in text
+    assert '"Oldest binding of the identity evicted"' in text
+    assert '"User erased"' in text
     assert '"Request failed"' in text
     assert "builtins.RuntimeError" in text
     assert "builtins.KeyError" in text

@@ -9,7 +9,7 @@ botocore's retries included); the bindings a case needs are created before count
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -130,7 +130,10 @@ def test_given_a_binding_when_deleted_then_at_most_two_round_trips(
 
 
 PAGE_SIZE = 2
-TODAY = datetime.now(UTC).date().isoformat()
+# Days around today, so that a run crossing midnight still finds what it created.
+YESTERDAY, TOMORROW = (
+    (datetime.now(UTC) + timedelta(days=days)).date().isoformat() for days in (-1, 1)
+)
 
 
 @pytest.mark.parametrize(
@@ -140,7 +143,7 @@ TODAY = datetime.now(UTC).date().isoformat()
         [("Identity", "alice"), ("Identity", "bob")],
         [("Tag", "news")],
         [("Tag", "fcm")],
-        [("StartDate", TODAY), ("EndDate", TODAY)],
+        [("StartDate", YESTERDAY), ("EndDate", TOMORROW)],
         [("Tag", "news"), ("Tag", "sports")],
     ],
     ids=["no-filter", "by-identity", "by-one-tag", "by-binding-type", "by-date", "by-tags"],

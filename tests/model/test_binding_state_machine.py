@@ -3,11 +3,12 @@ template's handlers (moto in-process, as every handler test), checked step by st
 in-memory reference model of the contract in reference_model.py.
 
 The machine creates bindings at new addresses, replaces them (same address, another identity,
-type or tags), re-creates them identically, fills one identity past its 20 bindings, deletes
-live, replaced, deleted and malformed SIDs, fetches, lists with every filter (identities, tags
-including the implicit `all` and the binding types, dates) in small pages that it follows through
-`next_page_url` to the end (and sometimes back through `previous_page_url`), and creates and
-deletes Services, driving each purge to its end through PurgeServiceFunction and the queue.
+type or tags), re-creates them identically, fills one identity past its 20 bindings, erases
+identities (ours: DELETE .../Users/{Identity}), deletes live, replaced, deleted and malformed
+SIDs, fetches, lists with every filter (identities, tags including the implicit `all` and the
+binding types, dates) in small pages that it follows through `next_page_url` to the end (and
+sometimes back through `previous_page_url`), and creates and deletes Services, driving each
+purge to its end through PurgeServiceFunction and the queue.
 After every step it compares the API with the model (the touched Services' full listing, binding
 by binding and in order) and audits the touched Services' items with tests/invariants.py.
 
@@ -56,7 +57,16 @@ from local_api.runtime import (
 from local_api.template import SamTemplate
 from notify_bindings.service_store import service_key
 from tests.conftest import Invoker, Reply
-from tests.handlers.helpers import CREATE, DELETE, FETCH, LIST, bindings_path
+from tests.handlers.helpers import (
+    CREATE,
+    DELETE,
+    DELETE_USER,
+    FETCH,
+    FETCH_USER,
+    LIST,
+    bindings_path,
+    user_path,
+)
 from tests.handlers.test_services import CREATE_SERVICE, DELETE_SERVICE, deliver, service_path
 from tests.invariants import assert_service_consistent, audit_service
 from tests.model.reference_model import (
@@ -96,6 +106,7 @@ MIN_STEPS = 300
 BASE_URL = "http://127.0.0.1"  # the host the invoke fixture's events name
 BINDINGS_TABLE, INDEX_TABLE, SERVICES_TABLE = "BindingsTable", "BindingIndexTable", "ServicesTable"
 MAX_LIVE_SERVICES = 2
+ERASURE_SHARE = 16
 FILLED = MAX_BINDINGS_PER_IDENTITY - 3  # an identity this close to its limit needs no filling
 
 IDENTITIES = ("alice", "bob", "carol", "dave@example.com", "eve f/ü")
@@ -303,6 +314,35 @@ class BindingMachine(RuleBasedStateMachine):
         self.touched.add(binding.service_sid)
         self._assert_not_found(FETCH, path)
         self._assert_not_found(DELETE, path)
+
+    # At most one step in ERASURE_SHARE: a rule with nothing to set up would crowd out the
+    # rest, and each erasure empties an identity the other rules need full.
+    @precondition(
+        lambda self: (
+            self._has_bindings()
+            and self.world.seen["erase an identity"] * ERASURE_SHARE < self.world.steps
+        )
+    )
+    @rule(data=st.data())
+    def erase_an_identity(self, data: st.DataObject) -> None:
+        """Ours: DELETE .../Users/{Identity} removes every binding of the identity (204), or
+        finds none (404)."""
+        self._step("erase an identity")
+        binding = self._draw_live_binding(data)
+        service = self.services[binding.service_sid]
+        identity = data.draw(st.sampled_from([binding.identity, "nobody"]), label="identity")
+        held = [binding for binding in service.live() if binding.identity == identity]
+        path = user_path(service.sid, identity)
+
+        reply = self._call(DELETE_USER, path)
+
+        assert reply.status == (204 if held else 404), reply.body
+        for binding in held:
+            service.remove(binding.sid)
+            self.retired.append((service.sid, binding.sid))
+        self.touched.add(service.sid)
+        self._assert_not_found(FETCH_USER, path)
+        self.world.seen["identity erased" if held else "identity without bindings"] += 1
 
     @precondition(lambda self: bool(self.retired))
     @rule(data=st.data(), delete=st.booleans())
@@ -633,5 +673,12 @@ def test_given_random_sequences_of_operations_then_the_api_always_agrees_with_th
         )
     assert world.steps >= MIN_STEPS
     # The pools are small so that the contract's edge cases happen: check that they did.
-    for case in ("REFUSED", "REPLACED", "UNCHANGED", "delete service", "list of several pages"):
+    for case in (
+        "REFUSED",
+        "REPLACED",
+        "UNCHANGED",
+        "delete service",
+        "list of several pages",
+        "identity erased",
+    ):
         assert world.seen[case] > 0, f"no {case!r} in the whole run"

@@ -48,6 +48,9 @@ READ_ONLY_ROUTES = {
     "GET /v1/Services/{Sid}",
     "GET /v1/Services/{ServiceSid}/Bindings",
     "GET /v1/Services/{ServiceSid}/Bindings/{Sid}",
+    "GET /v1/Services/{ServiceSid}/Users",
+    "GET /v1/Services/{ServiceSid}/Users/{Identity}",
+    "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings",
 }
 READ_ONLY_ACTIONS = frozenset(
     {
@@ -350,6 +353,7 @@ class Given:
 
 
 CREATE_BINDING = "POST /v1/Services/{ServiceSid}/Bindings"
+DELETE_BINDING = "DELETE /v1/Services/{ServiceSid}/Bindings/{Sid}"
 DELETE_SERVICE = "DELETE /v1/Services/{Sid}"
 SERVICES = "/v1/Services"
 
@@ -367,7 +371,11 @@ def sample_path(route: Route) -> str:
     if route.is_default:
         return "/v1/Nothing"
     kinds = {"ServiceSid": "IS", "Sid": "BS" if route.path.endswith("/Bindings/{Sid}") else "IS"}
-    return re.sub(r"\{(\w+)\}", lambda name: new_sid(kinds[name.group(1)]), route.path)
+    return re.sub(
+        r"\{(\w+)\}",
+        lambda name: "alice" if name.group(1) == "Identity" else new_sid(kinds[name.group(1)]),
+        route.path,
+    )
 
 
 def basic(username: str, password: str) -> str:
@@ -478,6 +486,29 @@ def _create_then_replace(given: Given) -> None:
     assert given.request(path, form={**token, "Tag": "beta"})["statusCode"] == 201  # replaced
     assert given.request(path, form={**token, "Identity": "bob"})["statusCode"] == 201  # moved
     assert given.request(bindings_path(new_sid("IS")), form=token)["statusCode"] == 404
+    # At the limit of a Service that evicts the oldest binding: the 21st evicts it.
+    evicting = new_service(given.account_sid, identity_binding_limit_policy="evict_oldest")
+    for number in range(20):
+        given.create_binding(evicting, Identity="carol", Address=f"carol-{number}")
+    twenty_first = {**token, "Identity": "carol", "Address": "carol-20"}
+    assert given.request(bindings_path(evicting), form=twenty_first)["statusCode"] == 201
+    # A create for an identity whose erasure was interrupted finishes the erasure first.
+    given.create_binding(given.service_sid, Identity="dave", Address="dave-1")
+    mark_erasing(given.account_sid, given.service_sid, "dave")
+    dave = {**token, "Identity": "dave", "Address": "dave-2"}
+    assert given.request(path, form=dave)["statusCode"] == 201
+
+
+def mark_erasing(account_sid: str, service_sid: str, identity: str) -> None:
+    """The Service item as an erasure of `identity` leaves it when it stops after its first
+    transaction: marked (its test is in tests/handlers/test_erasure.py)."""
+    settings = dependencies.settings()
+    dependencies.dynamodb().update_item(
+        TableName=settings.services_table,
+        Key={"AccountSid": {"S": account_sid}, "Sid": {"S": service_sid}},
+        UpdateExpression="ADD ErasingIdentities :me",
+        ExpressionAttributeValues={":me": {"SS": [identity]}},
+    )
 
 
 def _fetch(given: Given) -> None:
@@ -493,6 +524,7 @@ def _list_every_way(given: Given) -> None:
     assert given.request(path)["statusCode"] == 200
     assert given.request(path, query={"Tag": "premium", "PageSize": "1"})["statusCode"] == 200
     assert given.request(path, query={"Identity": "alice"})["statusCode"] == 200
+    assert given.request(path, query={"Address": "token-1"})["statusCode"] == 200
     assert given.request(bindings_path(new_sid("IS")))["statusCode"] == 404
 
 
@@ -503,6 +535,60 @@ def _delete_every_way(given: Given) -> None:
     assert given.request(f"{path}/{first}")["statusCode"] == 204  # the identity keeps a binding
     assert given.request(f"{path}/{last}")["statusCode"] == 204  # its last: the record goes
     assert given.request(f"{path}/{last}")["statusCode"] == 404
+
+
+def users_path(service_sid: str, identity: str | None = None) -> str:
+    users = f"{service_path(service_sid)}/Users"
+    return users if identity is None else f"{users}/{identity}"
+
+
+def _fetch_user(given: Given) -> None:
+    given.create_binding(given.service_sid, Identity="alice", Address="token-1")
+    assert given.request(users_path(given.service_sid, "alice"))["statusCode"] == 200
+    assert given.request(users_path(given.service_sid, "nobody"))["statusCode"] == 404
+    assert given.request(users_path(new_sid("IS"), "alice"))["statusCode"] == 404
+
+
+def _list_users(given: Given) -> None:
+    path = users_path(given.service_sid)
+    given.create_binding(given.service_sid, Identity="alice", Address="token-1")
+    given.create_binding(given.service_sid, Identity="bob", Address="token-2")
+    first = given.request(path, query={"PageSize": "1"})
+    assert first["statusCode"] == 200
+    next_page = json.loads(first["body"])["meta"]["next_page_url"]
+    assert given.request(path, query=parse_qsl(urlsplit(next_page).query))["statusCode"] == 200
+    assert given.request(users_path(new_sid("IS")))["statusCode"] == 404
+
+
+def _list_user_bindings(given: Given) -> None:
+    path = f"{users_path(given.service_sid, 'alice')}/Bindings"
+    given.create_binding(given.service_sid, Identity="alice", Address="token-1", Tag="premium")
+    assert given.request(path)["statusCode"] == 200
+    assert given.request(path, query={"Tag": "premium", "PageSize": "1"})["statusCode"] == 200
+    assert given.request(f"{users_path(given.service_sid, 'bob')}/Bindings")["statusCode"] == 404
+
+
+def _delete_user(given: Given) -> None:
+    service = given.service_sid
+    # One transaction: a binding without tags.
+    given.create_binding(service, Identity="alice", Address="token-1")
+    assert given.request(users_path(service, "alice"))["statusCode"] == 204
+    assert given.request(users_path(service, "alice"))["statusCode"] == 404
+    # More than one: the Service item marks the identity from the first to the last.
+    for number in range(3):
+        tags = [f"tag-{n}" for n in range(4)]
+        reply = given.call(
+            CREATE_BINDING,
+            bindings_path(service),
+            form={"Identity": "bob", "BindingType": "apn", "Address": f"bob-{number}", "Tag": tags},
+        )
+        assert reply["statusCode"] == 201, reply["body"]
+    assert given.request(users_path(service, "bob"))["statusCode"] == 204
+    # An identity record its deletes emptied: it still names the identity, and goes too.
+    sid = given.create_binding(service, Identity="carol", Address="token-3")
+    assert given.call(DELETE_BINDING, f"{bindings_path(service)}/{sid}")["statusCode"] == 204
+    assert given.request(users_path(service, "carol"))["statusCode"] == 404
+    assert given.request(users_path(new_sid("IS"), "alice"))["statusCode"] == 404
 
 
 def _unmatched(given: Given) -> None:
@@ -524,6 +610,10 @@ SCENARIOS: dict[str, Callable[[Given], None]] = {
     "GET /v1/Services/{ServiceSid}/Bindings/{Sid}": _fetch,
     "GET /v1/Services/{ServiceSid}/Bindings": _list_every_way,
     "DELETE /v1/Services/{ServiceSid}/Bindings/{Sid}": _delete_every_way,
+    "GET /v1/Services/{ServiceSid}/Users": _list_users,
+    "GET /v1/Services/{ServiceSid}/Users/{Identity}": _fetch_user,
+    "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings": _list_user_bindings,
+    "DELETE /v1/Services/{ServiceSid}/Users/{Identity}": _delete_user,
     "$default": _unmatched,
     "authorizer TwilioBasicAuth": _authorize_every_way,
     "SQS ServicePurgeQueue": _purge_until_done,

@@ -33,6 +33,11 @@ CONTRACT_ROUTES = {
     "GET /v1/Services/{ServiceSid}/Bindings": "list_bindings",
     "GET /v1/Services/{ServiceSid}/Bindings/{Sid}": "fetch_binding",
     "DELETE /v1/Services/{ServiceSid}/Bindings/{Sid}": "delete_binding",
+    # Ours: Twilio's Binding JSON links to Users, which Twilio itself no longer serves.
+    "GET /v1/Services/{ServiceSid}/Users": "list_users",
+    "GET /v1/Services/{ServiceSid}/Users/{Identity}": "fetch_user",
+    "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings": "list_user_bindings",
+    "DELETE /v1/Services/{ServiceSid}/Users/{Identity}": "delete_user",
     # Everything else: Twilio's 404/405 error JSON rather than API Gateway's own.
     "$default": "unmatched_route",
 }

@@ -8,7 +8,7 @@ import pytest
 
 from notify_bindings.errors import InvalidPageToken
 from notify_bindings.models import BindingFilters
-from notify_bindings.tokens import Direction, PageCursor, PageTokens
+from notify_bindings.tokens import Direction, KeyCursor, PageCursor, PageTokens
 
 SERVICE = "IS" + "a" * 32 + "/Bindings"
 OTHER_SERVICE = "IS" + "b" * 32 + "/Bindings"
@@ -83,3 +83,44 @@ def test_given_another_secret_when_read_then_refused():
 
     with pytest.raises(InvalidPageToken):
         PageTokens("another-secret-entirely").read(token, SERVICE, FILTERS)
+
+
+# -- key tokens: listings ordered by something else than SIDs (Users, by identity) -----------
+
+USERS = "/Services/IS" + "a" * 32 + "/Users"
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+@pytest.mark.parametrize("direction", list(Direction))
+@pytest.mark.parametrize("key", ["alice", "dave@example.com", "eve f/ü", "日本語" * 85, "x"])
+def test_given_a_key_token_when_read_back_then_its_cursor_returns(key, direction, inclusive):
+    cursor = KeyCursor(direction, key, inclusive)
+
+    token = tokens.issue_key(USERS, [], cursor)
+
+    assert tokens.read_key(token, USERS, []) == cursor
+    assert len(token) <= 2048  # the longest identity (256 characters of 3 bytes) fits
+
+
+def test_given_a_key_token_when_altered_or_replayed_elsewhere_then_refused():
+    token = tokens.issue_key(USERS, [], KeyCursor(Direction.AFTER, "alice"))
+
+    for changed in (token[:-1] + ("A" if token[-1] != "A" else "B"), token[:12], token + "A"):
+        with pytest.raises(InvalidPageToken):
+            tokens.read_key(changed, USERS, [])
+    with pytest.raises(InvalidPageToken):
+        tokens.read_key(token, USERS.replace("a", "b"), [])
+    with pytest.raises(InvalidPageToken):
+        tokens.read_key(token, USERS, [("Tag", "x")])
+
+
+def test_given_a_sid_token_and_a_key_token_of_one_scope_then_neither_reads_as_the_other():
+    # A SID whose bytes are text, so that only the version tells the token from a key token.
+    sid_token = tokens.issue(USERS, [], PageCursor(Direction.AFTER, "BS" + "41" * 16))
+    # A key of 18 bytes makes a body as long as a SID token's.
+    key_token = tokens.issue_key(USERS, [], KeyCursor(Direction.AFTER, "k" * 18))
+
+    with pytest.raises(InvalidPageToken):
+        tokens.read_key(sid_token, USERS, [])
+    with pytest.raises(InvalidPageToken):
+        tokens.read(key_token, USERS, [])

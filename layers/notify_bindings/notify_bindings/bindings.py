@@ -63,6 +63,12 @@ def create_binding(account_sid: str, service_sid: str, form: CreateBindingForm) 
             "binding_sid": result.binding.sid,
         },
     )
+    if result.evicted is not None:
+        count("BindingsEvicted")
+        logger.info(
+            "Oldest binding of the identity evicted",
+            extra={"service_sid": service_sid, "binding_sid": result.evicted.sid},
+        )
     return result
 
 

@@ -65,6 +65,16 @@ class BindingType(StrEnum):
 IMPLICIT_TAG_ALL = "all"
 
 
+class IdentityBindingLimitPolicy(StrEnum):
+    """What a Service does with a binding that would be its identity's 21st (our extension).
+
+    `reject` refuses it (400), as Twilio does. `evict_oldest` stores it and deletes the
+    identity's least recently created binding in the same transaction."""
+
+    REJECT = "reject"
+    EVICT_OLDEST = "evict_oldest"
+
+
 def no_control_characters(value: str) -> str:
     if _CONTROL_CHARACTERS.search(value):
         raise ValueError("must not contain control characters")
@@ -179,6 +189,8 @@ class ListBindingsQuery(BaseModel):
     )
     page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
     page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
+    # Ours, not Twilio's: the binding at this address (the address is the table's key).
+    address: Annotated[Address | None, Field(alias="Address")] = None
 
     def filters(self) -> BindingFilters:
         return BindingFilters(
@@ -186,7 +198,40 @@ class ListBindingsQuery(BaseModel):
             tags=self.tags,
             start_date=self.start_date,
             end_date=self.end_date,
+            address=self.address,
         )
+
+
+class ListUserBindingsQuery(BaseModel):
+    """The query string of `GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings`: the
+    Bindings list's, without `Identity` (the path names it)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    start_date: Annotated[IsoDate | None, Field(alias="StartDate")] = None
+    end_date: Annotated[IsoDate | None, Field(alias="EndDate")] = None
+    tags: Annotated[
+        tuple[Tag, ...], Field(alias="Tag", max_length=MAX_TAG_FILTERS), BeforeValidator(_unique)
+    ] = ()
+    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(clamp_page_size)] = (
+        DEFAULT_PAGE_SIZE
+    )
+    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
+    page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
+    address: Annotated[Address | None, Field(alias="Address")] = None
+
+    def filters(self, identity: str) -> BindingFilters:
+        return BindingFilters(
+            identities=(identity,),
+            tags=self.tags,
+            start_date=self.start_date,
+            end_date=self.end_date,
+            address=self.address,
+        )
+
+    def query_pairs(self) -> list[tuple[str, str]]:
+        """The filters as the query string spells them (the identity is in the path)."""
+        return [pair for pair in self.filters("").query_pairs() if pair[0] != "Identity"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +242,7 @@ class BindingFilters:
     tags: tuple[str, ...] = ()
     start_date: date | None = None
     end_date: date | None = None
+    address: str | None = None  # ours: the binding at this address, if it matches the rest
 
     def query_pairs(self) -> list[tuple[str, str]]:
         """The filters as Twilio spells them in a query string, in a stable order."""
@@ -207,6 +253,8 @@ class BindingFilters:
             pairs.append(("EndDate", self.end_date.isoformat()))
         pairs += [("Identity", identity) for identity in self.identities]
         pairs += [("Tag", tag) for tag in self.tags]
+        if self.address is not None:
+            pairs.append(("Address", self.address))
         return pairs
 
 
@@ -242,6 +290,8 @@ class Binding:
 
     def matches(self, filters: BindingFilters) -> bool:
         if filters.identities and self.identity not in filters.identities:
+            return False
+        if filters.address is not None and self.address != filters.address:
             return False
         if not self.index_tags().union({IMPLICIT_TAG_ALL}).issuperset(filters.tags):
             return False
@@ -362,6 +412,34 @@ class BindingPageResource(BaseModel):
                 f"{base_url}/v1/Services/{service_sid}/Bindings",
                 "bindings",
                 filters=query.filters().query_pairs(),
+                page_size=query.page_size,
+                page=query.page,
+                page_token=query.page_token,
+                next_page_token=next_page_token,
+                previous_page_token=previous_page_token,
+            ),
+        )
+
+    @classmethod
+    def of_user(
+        cls,
+        bindings: list[Binding],
+        *,
+        base_url: str,
+        service_sid: str,
+        identity: str,
+        query: ListUserBindingsQuery,
+        next_page_token: str | None,
+        previous_page_token: str | None,
+    ) -> BindingPageResource:
+        """A page of `GET .../Users/{Identity}/Bindings` (ours): the same shape, its own URLs."""
+        user_url = f"{base_url}/v1/Services/{service_sid}/Users/{quote(identity, safe='')}"
+        return cls(
+            bindings=[BindingResource.of(binding, base_url) for binding in bindings],
+            meta=PageMeta.of(
+                f"{user_url}/Bindings",
+                "bindings",
+                filters=query.query_pairs(),
                 page_size=query.page_size,
                 page=query.page,
                 page_token=query.page_token,

@@ -7,7 +7,7 @@ attribute names in the table.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -25,6 +25,7 @@ from notify_bindings.models import (
     TWILIO_DATE,
     BindingType,
     CredentialSid,
+    IdentityBindingLimitPolicy,
     PageMeta,
     ProtocolVersion,
     clamp_page_size,
@@ -96,6 +97,10 @@ class ServiceForm(BaseModel):
     delivery_callback_enabled: Annotated[Setting[bool], Field(alias="DeliveryCallbackEnabled")] = (
         None
     )
+    # Ours, not Twilio's: what the 21st binding of an identity does (reject, or evict_oldest).
+    identity_binding_limit_policy: Annotated[
+        Setting[IdentityBindingLimitPolicy], Field(alias="IdentityBindingLimitPolicy")
+    ] = None
 
     def changes(self) -> dict[str, Any]:
         """The settings this form gives, by their names in `Service`; None clears one."""
@@ -140,6 +145,7 @@ class Service:
     default_alexa_notification_protocol_version: str | None = None
     delivery_callback_url: str | None = None
     delivery_callback_enabled: bool = False
+    identity_binding_limit_policy: IdentityBindingLimitPolicy = IdentityBindingLimitPolicy.REJECT
 
     def default_protocol_version(self, kind: BindingType) -> str | None:
         """The Service's protocol version for `kind`, when it sets one."""
@@ -147,13 +153,16 @@ class Service:
         return value if isinstance(value, str) else None
 
     def settings(self) -> dict[str, Any]:
-        return {name: value for name, value in asdict(self).items() if name in SETTINGS}
+        # Not dataclasses.asdict: it deep-copies every field, a cost on every Service returned.
+        return {name: getattr(self, name) for name in _SETTING_FIELDS}
 
 
 # Every setting of a Service, and the form parameter (and table attribute) that names it.
 SETTINGS: dict[str, str] = {
     name: str(ServiceForm.model_fields[name].alias) for name in ServiceForm.model_fields
 }
+# The settings, in the order of the dataclass's fields.
+_SETTING_FIELDS = tuple(f.name for f in fields(Service) if f.name in SETTINGS)
 # The settings that are never null: an empty value restores their default.
 SETTING_DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in fields(Service) if f.name in SETTINGS and f.default is not None
@@ -190,6 +199,7 @@ class ServiceResource(BaseModel):
     default_alexa_notification_protocol_version: str | None
     delivery_callback_url: str | None
     delivery_callback_enabled: bool
+    identity_binding_limit_policy: str  # ours, not Twilio's
 
     @classmethod
     def of(cls, service: Service, base_url: str) -> ServiceResource:

@@ -40,19 +40,31 @@ Every item that describes a binding carries the same attributes, so any of them 
 Every operation reads the caller's Service in the same round trip as the binding, and every
 write checks it in the same transaction: a binding is only ever seen through a live Service of
 the caller's account.
+
+Erasing an identity (`erase`) removes up to 20 bindings, each with up to 33 items, more than
+one transaction may hold (100 items). When they fit, it is one transaction. When they do not,
+the first transaction also adds the identity to the Service item's `ErasingIdentities`, and
+the last removes it with the identity record: every reader reads the Service item first (in
+the same round trip, or before its query), and treats the bindings of an identity being erased
+as gone, so no reader sees an erasure half done. A write for that identity completes the
+erasure before it goes on (any later DELETE of the User does too), so an interrupted erasure
+blocks nothing and is finished by whoever comes next.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from itertools import combinations
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from botocore.exceptions import ClientError
 
 from notify_bindings.dynamo import (
+    BATCH_GET_LIMIT,
     AttributeValue,
     Cancelled,
     DynamoDBClient,
@@ -67,6 +79,7 @@ from notify_bindings.dynamo import (
     query_page,
     translated_errors,
     window,
+    write_item,
 )
 from notify_bindings.errors import IdentityLimitExceeded, Unavailable
 from notify_bindings.models import (
@@ -76,13 +89,27 @@ from notify_bindings.models import (
     Binding,
     BindingFilters,
     BindingType,
+    IdentityBindingLimitPolicy,
 )
 from notify_bindings.service_models import Service
 from notify_bindings.service_store import LIVE, service_from, service_key
 from notify_bindings.sids import first_binding_sid_on, last_binding_sid_on
-from notify_bindings.tokens import Direction, PageCursor
+from notify_bindings.tokens import Direction, KeyCursor, PageCursor
+from notify_bindings.user_models import User
+
+T = TypeVar("T")
 
 _PURGE_PAGE = 100
+# The most items DynamoDB takes in one TransactWriteItems.
+MAX_TRANSACTION_ITEMS = 100
+# The Service item's string set of the identities whose erasure has begun and not ended.
+ERASING = "ErasingIdentities"
+# A page of Users reads at most this many identity records beyond the page (and the one after
+# it): records emptied by deletes are skipped, and a page that meets more of them than this
+# ends short, with a next_page_url that carries on after them.
+USERS_SKIPPED_PER_PAGE = 100
+_USERS_QUERY_CHUNK = 25
+_EVICT_OLDEST = IdentityBindingLimitPolicy.EVICT_OLDEST
 # A binding with at most this many index tags is listed under every combination of them. It is
 # the most tags a list can filter by, so that every list by tags names one partition.
 MAX_COMBINED_TAGS = MAX_TAG_FILTERS
@@ -102,6 +129,26 @@ class Outcome(Enum):
 class PutResult:
     binding: Binding
     outcome: Outcome
+    evicted: Binding | None = None  # the identity's oldest binding, replaced at its limit
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPage(Generic[T]):
+    """A page of a listing ordered by key, and where its neighbours start (None: none)."""
+
+    items: list[T]
+    before: KeyCursor | None
+    after: KeyCursor | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What a read with the Service found: the live Service, the identities being erased
+    (their bindings are gone to every reader), and the items read beside it, by table."""
+
+    service: Service
+    erasing: frozenset[str]
+    items: dict[str, list[Item]] = field(default_factory=dict)
 
 
 class BindingStore:
@@ -125,12 +172,13 @@ class BindingStore:
     def get(self, account_sid: str, service_sid: str, sid: str) -> Binding | None:
         """The binding, if it exists in a live Service of the account: one round trip."""
         found = self._read_with_service(
-            account_sid, service_sid, self._index_table, [_sid_key(service_sid, sid)]
+            account_sid, service_sid, {self._index_table: [_sid_key(service_sid, sid)]}
         )
         if found is None:
             return None
-        _, items = found
-        return _binding_from(items[0]) if items else None
+        items = found.items[self._index_table]
+        binding = _binding_from(items[0]) if items else None
+        return binding if binding is not None and _visible(binding, found) else None
 
     def list_page(
         self,
@@ -140,17 +188,27 @@ class BindingStore:
         cursor: PageCursor | None,
         size: int,
     ) -> Page[Binding]:
+        if filters.address is not None:
+            # The address is the bindings table's key: one read, whatever else is asked.
+            key = _address_key(service_sid, filters.address)
+            found = self._read_with_service(account_sid, service_sid, {self._bindings_table: [key]})
+            if found is None:
+                raise MissingService()
+            held = [_binding_from(item) for item in found.items[self._bindings_table]]
+            matching = [b for b in held if b.matches(filters) and _visible(b, found)]
+            return window(matching, lambda binding: binding.sid, cursor, size)
+
         if filters.identities:
             keys = [_identity_key(service_sid, identity) for identity in filters.identities]
-            found = self._read_with_service(account_sid, service_sid, self._index_table, keys)
+            found = self._read_with_service(account_sid, service_sid, {self._index_table: keys})
             if found is None:
                 raise MissingService()
             bindings = sorted(
                 (
                     binding
-                    for record in found[1]
+                    for record in found.items[self._index_table]
                     for binding in _bindings_in_record(record)
-                    if binding.matches(filters)
+                    if binding.matches(filters) and _visible(binding, found)
                 ),
                 key=lambda binding: binding.sid,
             )
@@ -159,52 +217,167 @@ class BindingStore:
         tags = sorted(set(filters.tags) - {IMPLICIT_TAG_ALL})
         several = len(tags) > 1
         stats = [_stats_key(service_sid)] if several else []
-        found = self._read_with_service(account_sid, service_sid, self._index_table, stats)
+        found = self._read_with_service(account_sid, service_sid, {self._index_table: stats})
         if found is None:
             raise MissingService()
         # Every binding SID sorts between "BS" and "BT".
         low = first_binding_sid_on(filters.start_date) if filters.start_date else "BS"
         high = last_binding_sid_on(filters.end_date) if filters.end_date else "BT"
+        hidden: Item = {}
+        hiding = _not_erasing(found.erasing, hidden)
         scope = KeyRange(
-            self._index_table, ("pk", _tags_partition(service_sid, tags)), "sk", low, high
+            self._index_table,
+            ("pk", _tags_partition(service_sid, tags)),
+            "sk",
+            low,
+            high,
+            filter_expression=hiding,
+            filter_values=hidden,
+            filter_names={"#identity": "Identity"} if hiding else {},
         )
         page = query_page(self._client, scope, cursor, size, _binding_from)
-        if not several or not _many_tag_bindings(found[1]):
+        if not several or not _many_tag_bindings(found.items[self._index_table]):
             return page
-        values: Item = {}
+        values: Item = {**hidden}
+        wanted = _tag_filter(tags, values)
         many = KeyRange(
             self._index_table,
             ("pk", _many_tags_partition(service_sid)),
             "sk",
             low,
             high,
-            filter_expression=_tag_filter(tags, values),
+            filter_expression=f"{wanted} AND {hiding}" if hiding else wanted,
             filter_values=values,
+            filter_names={"#identity": "Identity"} if hiding else {},
         )
         others = query_page(self._client, many, cursor, size, _binding_from)
         forward = cursor is None or cursor.direction is Direction.AFTER
         return merged([page, others], lambda binding: binding.sid, size, forward=forward)
 
-    def _read_with_service(
-        self, account_sid: str, service_sid: str, table: str, keys: list[Item]
-    ) -> tuple[Service, list[Item]] | None:
-        """The live Service and the items at `keys`, read together; None without the Service."""
-        first, rest = keys[:99], keys[99:]
-        found = batch_get(
-            self._client,
-            {self._services_table: [service_key(account_sid, service_sid)], table: first},
-            self._retries(),
+    def get_user(self, account_sid: str, service_sid: str, identity: str) -> User | None:
+        """The identity's bindings, if it has any in a live Service of the account: one
+        round trip."""
+        found = self._read_with_service(
+            account_sid, service_sid, {self._index_table: [_identity_key(service_sid, identity)]}
         )
-        services = found[self._services_table]
+        if found is None or identity in found.erasing:
+            return None
+        return _user_from(account_sid, service_sid, found.items[self._index_table])
+
+    def list_user_bindings(
+        self,
+        account_sid: str,
+        service_sid: str,
+        filters: BindingFilters,
+        cursor: PageCursor | None,
+        size: int,
+    ) -> Page[Binding] | None:
+        """A page of one identity's bindings (`filters` names it); None when it has none."""
+        (identity,) = filters.identities
+        found = self._read_with_service(
+            account_sid, service_sid, {self._index_table: [_identity_key(service_sid, identity)]}
+        )
+        if found is None:
+            raise MissingService()
+        user = None
+        if identity not in found.erasing:
+            user = _user_from(account_sid, service_sid, found.items[self._index_table])
+        if user is None:
+            return None
+        selected = [binding for binding in user.bindings if binding.matches(filters)]
+        return window(selected, lambda binding: binding.sid, cursor, size)
+
+    def list_users_page(
+        self, account_sid: str, service_sid: str, cursor: KeyCursor | None, size: int
+    ) -> KeyPage[User]:
+        """A page of the Service's identities that have bindings, by identity.
+
+        Identity records emptied by deletes stay (see the module's docstring) and are skipped
+        by a filter; a page reads at most USERS_SKIPPED_PER_PAGE of them beyond what it
+        returns, and ends short (with a cursor past the last record it read) when it meets
+        more: its cost never grows with the number of emptied records.
+        """
+        found = self._read_with_service(account_sid, service_sid, {})
+        if found is None:
+            raise MissingService()
+        forward = cursor is None or cursor.direction is Direction.AFTER
+        condition, values = "pk = :pk", {":pk": {"S": f"{service_sid}#identity"}}
+        if cursor is not None:
+            comparison = (">" if forward else "<") + ("=" if cursor.inclusive else "")
+            condition += f" AND sk {comparison} :key"
+            values[":key"] = {"S": cursor.key}
+        request: dict[str, Any] = {
+            "TableName": self._index_table,
+            "ConsistentRead": True,
+            "ScanIndexForward": forward,
+            "KeyConditionExpression": condition,
+            "FilterExpression": "BindingCount > :none",
+            "ExpressionAttributeValues": {**values, ":none": {"N": "0"}},
+        }
+        users: list[User] = []
+        budget = size + 1 + USERS_SKIPPED_PER_PAGE
+        last_read: str | None = None
+        exhausted = False
+        while len(users) <= size and budget > 0:
+            limit = min(budget, max(size + 1 - len(users), _USERS_QUERY_CHUNK))
+            with translated_errors():
+                response = self._client.query(**request, Limit=limit)
+            budget -= int(response.get("ScannedCount", limit))
+            for record in response.get("Items", []):
+                identity = record["sk"]["S"]
+                user = _user_from(account_sid, service_sid, [record])
+                if user is not None and identity not in found.erasing:
+                    users.append(user)
+            resume = response.get("LastEvaluatedKey")
+            if resume is None:
+                exhausted = True
+                break
+            last_read = resume["sk"]["S"]
+            request["ExclusiveStartKey"] = resume
+        page = users[:size]
+        beyond: KeyCursor | None = None  # where a page further in this direction starts
+        if len(users) > size:
+            beyond = KeyCursor(cursor.direction if cursor else Direction.AFTER, page[-1].identity)
+        elif not exhausted and last_read is not None:
+            beyond = KeyCursor(cursor.direction if cursor else Direction.AFTER, last_read)
+        back: KeyCursor | None = None  # where a page back the other way starts
+        if cursor is not None:
+            opposite = Direction.BEFORE if forward else Direction.AFTER
+            if page:
+                back = KeyCursor(opposite, page[0].identity)
+            else:
+                back = KeyCursor(opposite, cursor.key, inclusive=not cursor.inclusive)
+        if forward:
+            return KeyPage(page, back, beyond)
+        page.reverse()
+        return KeyPage(page, beyond, back)
+
+    def _read_with_service(
+        self, account_sid: str, service_sid: str, keys: dict[str, list[Item]]
+    ) -> _Found | None:
+        """The live Service and the items at `keys` (by table), read together (more than 99
+        keys take more round trips); None without the Service."""
+        wanted = [(table, key) for table, table_keys in keys.items() for key in table_keys]
+        first, rest = wanted[: BATCH_GET_LIMIT - 1], wanted[BATCH_GET_LIMIT - 1 :]
+        batch: dict[str, list[Item]] = {
+            self._services_table: [service_key(account_sid, service_sid)]
+        }
+        for table, key in first:
+            batch.setdefault(table, []).append(key)
+        found = batch_get(self._client, batch, self._retries())
+        services = found.pop(self._services_table)
         service = service_from(services[0]) if services else None
         if service is None:
             return None
-        items = found[table]
-        for start in range(0, len(rest), 100):
-            items += batch_get(self._client, {table: rest[start : start + 100]}, self._retries())[
-                table
-            ]
-        return service, items
+        items = {table: found.get(table, []) for table in keys}
+        for start in range(0, len(rest), BATCH_GET_LIMIT):
+            more: dict[str, list[Item]] = {}
+            for table, key in rest[start : start + BATCH_GET_LIMIT]:
+                more.setdefault(table, []).append(key)
+            for table, read in batch_get(self._client, more, self._retries()).items():
+                items[table] += read
+        erasing = frozenset(services[0].get(ERASING, {}).get("SS", []))
+        return _Found(service, erasing, items)
 
     # -- writes --------------------------------------------------------------------------
 
@@ -216,23 +389,37 @@ class BindingStore:
         make: Callable[[Service], Binding],
     ) -> PutResult:
         """Create the binding `make` builds for the Service, replacing whatever binding holds
-        its address there. Raises MissingService when the Service is not the account's."""
+        its address there. Raises MissingService when the Service is not the account's.
+
+        At the identity's limit the Service's policy decides: IdentityLimitExceeded, or the
+        identity's oldest binding evicted in the same transaction. Which one is oldest, the
+        identity record tells, so an evicting create reads it too once a first attempt has
+        found the identity full."""
         retries = self._retries()
         attempted: dict[str, Outcome] = {}  # SIDs of transactions whose outcome is unknown
+        full: str | None = None  # an identity found at its limit: read its record too
         while retries.remain():
-            found = self._read_with_service(
-                account_sid, service_sid, self._bindings_table, [_address_key(service_sid, address)]
-            )
+            keys = {self._bindings_table: [_address_key(service_sid, address)]}
+            if full is not None:
+                keys[self._index_table] = [_identity_key(service_sid, full)]
+            found = self._read_with_service(account_sid, service_sid, keys)
             if found is None:
                 raise MissingService()
-            service, items = found
+            service, items = found.service, found.items[self._bindings_table]
             current = _binding_from(items[0]) if items else None
             if current is not None and current.sid in attempted:
                 return PutResult(current, attempted[current.sid])  # it did happen
             new = make(service)
+            if new.identity in found.erasing:
+                # Its erasure began before this create: finish it, then create.
+                self.erase(account_sid, service_sid, new.identity)
+                continue
             if current is not None and current.registers_same_as(new):
                 return PutResult(current, Outcome.UNCHANGED)
 
+            evicted = None
+            if full == new.identity and (current is None or current.identity != new.identity):
+                evicted = _oldest_if_full(found.items.get(self._index_table, []))
             plan = Transaction()
             service_guard = self._guard_service(plan, account_sid, service_sid)
             address_guard = plan.add(
@@ -244,7 +431,11 @@ class BindingStore:
             if current is not None:
                 self._remove_from_index(plan, current)
             self._add_to_index(plan, new)
-            self._count_many_tags(plan, service_sid, _has_many_tags(new) - _has_many_tags(current))
+            evicted_guard = None
+            if evicted is not None:
+                evicted_guard = self._remove_binding(plan, evicted)
+            many_tags = _has_many_tags(new) - _has_many_tags(current) - _has_many_tags(evicted)
+            self._count_many_tags(plan, service_sid, many_tags)
             moved_at = grow_at = shrink_at = None
             if current is not None and current.identity == new.identity:
                 moved_at = plan.add(
@@ -256,6 +447,22 @@ class BindingStore:
                     ExpressionAttributeNames={"#new": new.sid, "#old": current.sid},
                     ExpressionAttributeValues={":binding": {"M": _binding_attributes(new)}},
                 )
+            elif evicted is not None:
+                # The new binding takes the evicted one's place: the count stays at the limit.
+                moved_at = plan.add(
+                    "Update",
+                    self._index_table,
+                    Key=_identity_key(new.service_sid, new.identity),
+                    UpdateExpression="SET #new = :binding REMOVE #old",
+                    ConditionExpression="attribute_exists(#old) AND BindingCount >= :limit",
+                    ExpressionAttributeNames={"#new": new.sid, "#old": evicted.sid},
+                    ExpressionAttributeValues={
+                        ":binding": {"M": _binding_attributes(new)},
+                        ":limit": {"N": str(MAX_BINDINGS_PER_IDENTITY)},
+                    },
+                )
+                if current is not None:
+                    shrink_at = self._shrink_identity(plan, current)
             else:
                 grow_at = plan.add(
                     "Update",
@@ -275,24 +482,61 @@ class BindingStore:
                 if current is not None:
                     shrink_at = self._shrink_identity(plan, current)
 
+            if evicted is not None and len(plan.items) > MAX_TRANSACTION_ITEMS:
+                # A replace of a binding with many tags, at an identity's limit, evicting one
+                # with many tags: more than a transaction holds. Evict first, then create.
+                self._evict_alone(account_sid, evicted, retries)
+                continue
             outcome = Outcome.CREATED if current is None else Outcome.REPLACED
             try:
                 plan.run(self._client)
             except Cancelled as cancelled:
-                changed = (service_guard, address_guard, moved_at, shrink_at)
+                changed = (service_guard, address_guard, moved_at, shrink_at, evicted_guard)
                 if any(cancelled.failed(at) for at in changed):
-                    retries.lost_race()  # the Service or the address changed: look again
+                    retries.lost_race()  # the Service, the address or the identity changed
                     continue
                 if cancelled.failed(grow_at):
-                    raise IdentityLimitExceeded(MAX_BINDINGS_PER_IDENTITY) from None
+                    if service.identity_binding_limit_policy != _EVICT_OLDEST:
+                        raise IdentityLimitExceeded(MAX_BINDINGS_PER_IDENTITY) from None
+                    full = new.identity  # look at its bindings, to evict the oldest
+                    retries.lost_race()
+                    continue
                 retries.failed(throttled=cancelled.throttled)
                 continue
             except Unavailable:
                 attempted[new.sid] = outcome  # it may have happened: the next look tells
                 retries.failed()
                 continue
-            return PutResult(new, outcome)
+            return PutResult(new, outcome, evicted)
         raise retries.exhausted()
+
+    def _evict_alone(self, account_sid: str, evicted: Binding, retries: Retries) -> None:
+        """Delete an identity's oldest binding while the identity is still at its limit."""
+        plan = Transaction()
+        self._guard_service(plan, account_sid, evicted.service_sid)
+        self._remove_binding(plan, evicted)
+        self._count_many_tags(plan, evicted.service_sid, -_has_many_tags(evicted))
+        plan.add(
+            "Update",
+            self._index_table,
+            Key=_identity_key(evicted.service_sid, evicted.identity),
+            UpdateExpression="REMOVE #old ADD BindingCount :minus_one",
+            ConditionExpression="attribute_exists(#old) AND BindingCount >= :limit",
+            ExpressionAttributeNames={"#old": evicted.sid},
+            ExpressionAttributeValues={
+                ":minus_one": {"N": "-1"},
+                ":limit": {"N": str(MAX_BINDINGS_PER_IDENTITY)},
+            },
+        )
+        try:
+            plan.run(self._client)
+        except Cancelled as cancelled:
+            if any(cancelled.failed(at) for at in range(len(cancelled.reasons))):
+                retries.lost_race()  # evicted or deleted meanwhile, or no longer full
+            else:
+                retries.failed(throttled=cancelled.throttled)
+        except Unavailable:
+            retries.failed()  # the next look tells whether it happened
 
     def delete(self, account_sid: str, service_sid: str, sid: str) -> Binding | None:
         """Delete the binding; None when there is no such binding (any more)."""
@@ -326,6 +570,153 @@ class BindingStore:
                 continue
             return current
         raise retries.exhausted()
+
+    def erase(self, account_sid: str, service_sid: str, identity: str) -> bool:
+        """Delete every binding of the identity, and its identity record; False when it has
+        none (and no erasure of it is under way) - nothing to erase.
+
+        Bindings go a transaction at a time, as many whole bindings as one holds: at once for
+        most identities. When they take more than one, the Service item marks the identity as
+        being erased from the first transaction to the last (see the module's docstring), so
+        no reader sees part of them gone. A transaction cancelled or of unknown outcome is
+        found out by the next read, which starts again from what is left: an interrupted
+        erasure is finished by the next call, or by the next create for the identity.
+        """
+        retries = self._retries()
+        erased = False
+        began = False  # whether the identity was seen marked, or marked by this call
+        left: list[Binding] | None = None  # after a transaction of ours: what it did not take
+        while retries.remain():
+            if left is None:
+                found = self._read_with_service(
+                    account_sid,
+                    service_sid,
+                    {self._index_table: [_identity_key(service_sid, identity)]},
+                )
+                if found is None:
+                    raise MissingService()
+                records = found.items[self._index_table]
+                bindings = sorted(_bindings_in_record(records[0]), key=_sid) if records else []
+                marked = identity in found.erasing
+                if began and not marked:
+                    # The erasure is over: ended by this call (its answer lost) or by a create
+                    # that finished it. Bindings the identity has now came after it.
+                    return True
+                began = began or marked
+                if not bindings and not marked:
+                    if records:
+                        # Emptied by deletes, it holds nothing but the identity: erase that too.
+                        self._delete_emptied_record(service_sid, identity)
+                    return erased
+            else:
+                bindings, marked, left = left, True, None
+            erased = True
+            plan, taken = self._erasure_step(account_sid, service_sid, identity, bindings, marked)
+            try:
+                plan.run(self._client)
+            except Cancelled as cancelled:
+                if any(cancelled.failed(at) for at in range(len(cancelled.reasons))):
+                    retries.lost_race()  # the identity changed meanwhile: look again
+                else:
+                    retries.failed(throttled=cancelled.throttled)
+                continue
+            except Unavailable:
+                retries.failed()  # it may have happened: the next look tells
+                continue
+            if taken == len(bindings):
+                return True
+            left, began = bindings[taken:], True  # and the identity is marked now
+        raise retries.exhausted()
+
+    def _erasure_step(
+        self,
+        account_sid: str,
+        service_sid: str,
+        identity: str,
+        bindings: list[Binding],
+        marked: bool,
+    ) -> tuple[Transaction, int]:
+        """The next transaction of an erasure: as many of `bindings` as it holds, whole, and
+        how many that is. The last also removes the identity record and the Service's mark."""
+        room = MAX_TRANSACTION_ITEMS - 3  # the Service, the identity record, the count of tags
+        chunk: list[Binding] = []
+        for binding in bindings:
+            size = 1 + len(_index_keys(binding))  # its address item, then its index items
+            if size > room:
+                break
+            chunk.append(binding)
+            room -= size
+        last = len(chunk) == len(bindings)
+        plan = Transaction()
+        me = {":me": {"SS": [identity]}}
+        if marked and last:
+            plan.add(
+                "Update",
+                self._services_table,
+                Key=service_key(account_sid, service_sid),
+                UpdateExpression=f"DELETE {ERASING} :me",
+                ConditionExpression=LIVE,
+                ExpressionAttributeValues=me,
+            )
+        elif not marked and not last:
+            plan.add(
+                "Update",
+                self._services_table,
+                Key=service_key(account_sid, service_sid),
+                UpdateExpression=f"ADD {ERASING} :me",
+                ConditionExpression=LIVE,
+                ExpressionAttributeValues=me,
+            )
+        else:  # all in this one transaction, or one in the middle of a marked erasure
+            self._guard_service(plan, account_sid, service_sid)
+        for binding in chunk:
+            self._remove_binding(plan, binding)
+        self._count_many_tags(plan, service_sid, -sum(map(_has_many_tags, chunk)))
+        names = {f"#b{n}": binding.sid for n, binding in enumerate(chunk)}
+        present = " AND ".join(f"attribute_exists({name})" for name in names)
+        key = _identity_key(service_sid, identity)
+        if last:
+            # Exactly these bindings left; or, all gone already, an emptied record or none.
+            count = {":count": {"N": str(len(chunk))}}
+            plan.add(
+                "Delete",
+                self._index_table,
+                Key=key,
+                ConditionExpression=(
+                    f"BindingCount = :count AND {present}"
+                    if chunk
+                    else "attribute_not_exists(BindingCount) OR BindingCount = :count"
+                ),
+                ExpressionAttributeValues=count,
+                **({"ExpressionAttributeNames": names} if names else {}),
+            )
+        else:
+            plan.add(
+                "Update",
+                self._index_table,
+                Key=key,
+                UpdateExpression=f"REMOVE {', '.join(names)} ADD BindingCount :minus",
+                ConditionExpression=present,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":minus": {"N": str(-len(chunk))}},
+            )
+        return plan, len(chunk)
+
+    def _delete_emptied_record(self, service_sid: str, identity: str) -> None:
+        try:
+            write_item(
+                lambda: self._client.delete_item(
+                    TableName=self._index_table,
+                    Key=_identity_key(service_sid, identity),
+                    ConditionExpression="BindingCount = :none",
+                    ExpressionAttributeValues={":none": {"N": "0"}},
+                ),
+                self._retries(),
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            # A binding came meanwhile: the record is a live identity's again.
 
     def purge_some(self, service_sid: str) -> bool:
         """Delete up to a page of a deleted Service's bindings; True once none are left.
@@ -389,6 +780,18 @@ class BindingStore:
     def _remove_from_index(self, plan: Transaction, binding: Binding) -> None:
         for key in _index_keys(binding):
             plan.add("Delete", self._index_table, Key=key)
+
+    def _remove_binding(self, plan: Transaction, binding: Binding) -> int:
+        """Its address item (while it still holds it) and its index items; the index of the
+        address item's delete, whose condition fails if the binding was replaced meanwhile."""
+        guard = plan.add(
+            "Delete",
+            self._bindings_table,
+            Key=_address_key(binding.service_sid, binding.address),
+            **_holds(binding),
+        )
+        self._remove_from_index(plan, binding)
+        return guard
 
     def _count_many_tags(self, plan: Transaction, service_sid: str, change: int) -> None:
         if change:
@@ -543,3 +946,41 @@ def _bindings_in_record(record: Item) -> Iterator[Binding]:
     for name, value in record.items():
         if name.startswith("BS"):
             yield _binding_from(value["M"])
+
+
+def _sid(binding: Binding) -> str:
+    return binding.sid
+
+
+def _user_from(account_sid: str, service_sid: str, records: list[Item]) -> User | None:
+    """The User an identity record makes: None for no record, or one emptied by deletes."""
+    if not records:
+        return None
+    bindings = tuple(sorted(_bindings_in_record(records[0]), key=_sid))
+    if not bindings:
+        return None
+    return User(account_sid, service_sid, records[0]["sk"]["S"], bindings)
+
+
+def _oldest_if_full(records: list[Item]) -> Binding | None:
+    """The least recently created binding of an identity record at the limit, else None.
+    SIDs begin with their creation time, so the smallest is the oldest."""
+    bindings = list(_bindings_in_record(records[0])) if records else []
+    if len(bindings) < MAX_BINDINGS_PER_IDENTITY:
+        return None
+    return min(bindings, key=_sid)
+
+
+def _visible(binding: Binding, found: _Found) -> bool:
+    """Whether a reader may see the binding: not while its identity is being erased."""
+    return binding.identity not in found.erasing
+
+
+def _not_erasing(erasing: frozenset[str], values: Item) -> str | None:
+    """A filter that leaves out bindings of identities being erased (the values go into
+    `values`, the attribute is `#identity`); None when none is."""
+    clauses = []
+    for position, identity in enumerate(sorted(erasing)):
+        values[f":erasing{position}"] = {"S": identity}
+        clauses.append(f"#identity <> :erasing{position}")
+    return " AND ".join(clauses) or None

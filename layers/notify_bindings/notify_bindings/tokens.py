@@ -3,6 +3,10 @@
 A token says where a page starts - after or before a SID - and nothing else in clear. Its
 MAC also covers the listing's scope (the Service, or the account) and its filters, so a token
 is refused when it is replayed elsewhere or with other filters, or when a byte of it changes.
+
+Listings ordered by something else than SIDs (the Users of a Service, by identity) use key
+tokens: the same MAC over a key of any text (`KeyCursor`), in a version of their own, so that
+neither kind of token is ever read as the other.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from notify_bindings.errors import InvalidPageToken
 
 _PREFIX = "PT"
 _VERSION = 2
+_KEY_VERSION = 3
+_INCLUSIVE = 0x10  # a key cursor's flag, beside its direction: the key itself is included
 _SID_BYTES = 18  # the two-letter prefix and 32 hex digits
 _MAC_BYTES = 16
 
@@ -38,6 +44,15 @@ class PageCursor:
 
     direction: Direction
     sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCursor:
+    """Resume a listing ordered by `key` after (or before) it; `inclusive` includes it."""
+
+    direction: Direction
+    key: str
+    inclusive: bool = False
 
 
 class PageTokens:
@@ -68,6 +83,39 @@ class PageTokens:
             raise InvalidPageToken()
         prefix = body[2:4].decode("ascii", errors="replace")
         return PageCursor(Direction(direction), prefix + body[4:].hex())
+
+    def issue_key(self, scope: str, filters: Filters, cursor: KeyCursor) -> str:
+        flags = cursor.direction.value | (_INCLUSIVE if cursor.inclusive else 0)
+        body = bytes([_KEY_VERSION, flags]) + cursor.key.encode("utf-8")
+        mac = self._mac(scope, filters, body)
+        return _PREFIX + base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
+
+    def read_key(self, token: str, scope: str, filters: Filters) -> KeyCursor:
+        body = self._verified(token, scope, filters)
+        if len(body) < 2 or body[0] != _KEY_VERSION:
+            raise InvalidPageToken()
+        direction, inclusive = body[1] & ~_INCLUSIVE, bool(body[1] & _INCLUSIVE)
+        if direction not in (d.value for d in Direction):
+            raise InvalidPageToken()
+        try:
+            key = body[2:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidPageToken() from None
+        return KeyCursor(Direction(direction), key, inclusive)
+
+    def _verified(self, token: str, scope: str, filters: Filters) -> bytes:
+        """The token's body, once its MAC proves it was issued for this scope and filters."""
+        if not token.startswith(_PREFIX):
+            raise InvalidPageToken()
+        encoded = token[len(_PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise InvalidPageToken() from None
+        body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+        if len(raw) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(scope, filters, body)):
+            raise InvalidPageToken()
+        return body
 
     def _mac(self, scope: str, filters: Filters, body: bytes) -> bytes:
         # The filters' order does not matter to a listing, so it does not matter here either.
