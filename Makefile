@@ -29,7 +29,10 @@ openapi: $(READY)  ## write openapi.json from template.yaml, Twilio's document a
 
 $(READY): requirements-dev.txt layers/notify_bindings/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
+	# --no-compile: byte-compiling every installed module takes ~25 s; Python compiles (and
+	# caches) those a run imports.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile --require-hashes \
+	  -r requirements-dev.txt
 	touch $@
 
 $(BENCH_READY): $(READY) requirements-bench.txt

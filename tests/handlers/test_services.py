@@ -143,9 +143,12 @@ def test_given_service_defaults_then_bindings_take_their_protocol_versions(invok
 
 
 def test_given_a_deleted_service_then_404_at_once_and_purged_through_the_queue(
-    invoke, functions, aws, service_sid, dynamodb
+    invoke, functions, aws, service_sid, dynamodb, monkeypatch
 ):
-    for n in range(120):  # more than a purge page
+    from notify_bindings import store
+
+    monkeypatch.setattr(store, "_PURGE_PAGE", 10)  # pages of 10, so that a few make several
+    for n in range(25):
         create(invoke, service_sid, Identity=f"u{n % 20}", Address=f"t{n}", Tag=["a"])
 
     assert invoke(DELETE_SERVICE, service_path(service_sid)).status == 204
