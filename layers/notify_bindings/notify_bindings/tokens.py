@@ -66,17 +66,8 @@ class PageTokens:
         return _PREFIX + base64.urlsafe_b64encode(body + mac).decode().rstrip("=")
 
     def read(self, token: str, scope: str, filters: Filters) -> PageCursor:
-        if not token.startswith(_PREFIX):
-            raise InvalidPageToken()
-        encoded = token[len(_PREFIX) :]
-        try:
-            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        except (binascii.Error, ValueError):
-            raise InvalidPageToken() from None
-        body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
-        if len(body) != 2 + _SID_BYTES or not hmac.compare_digest(
-            mac, self._mac(scope, filters, body)
-        ):
+        body = self._verified(token, scope, filters)
+        if len(body) != 2 + _SID_BYTES:
             raise InvalidPageToken()
         version, direction = body[0], body[1]
         if version != _VERSION or direction not in (d.value for d in Direction):
