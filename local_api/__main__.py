@@ -28,16 +28,20 @@ from local_api.event_sources import start_pollers
 from local_api.runtime import (
     LocalFunctions,
     LocalQueue,
+    create_event_buses,
     create_queues,
     create_tables,
     dynamodb_client,
     embedded_dynamodb,
     environment_overrides,
+    events_client,
     keep_aws_local,
     put_layers_on_path,
     sqs_client,
+    streams_client,
 )
 from local_api.server import LocalApiServer
+from local_api.stream_sources import Sweeping, TtlSweeper, stream_pollers
 from local_api.template import TEMPLATE_PATH, SamTemplate
 
 ENVIRONMENT_HELP = """environment:
@@ -61,6 +65,7 @@ class LocalApi:
     dynamodb_endpoint: str
     sqs_endpoint: str
     queues: Mapping[str, LocalQueue]
+    buses: list[str]
     accounts: list[DevAccount]
     overridden: list[str]
 
@@ -82,8 +87,15 @@ def running(
         tables = create_tables(dynamodb_client(dynamodb), template)
         sqs = sqs_client(embedded)
         queues = create_queues(sqs, template)
+        buses = create_event_buses(events_client(embedded), template)
         functions = LocalFunctions.start(
-            template, dynamodb, tables, overrides, queues=queues, sqs_endpoint_url=embedded
+            template,
+            dynamodb,
+            tables,
+            overrides,
+            queues=queues,
+            sqs_endpoint_url=embedded,
+            event_buses=buses,
         )
         # The table the layer keeps accounts in, when the template has one.
         accounts_table = functions.environment.get("ACCOUNTS_TABLE")
@@ -96,7 +108,19 @@ def running(
         stack.callback(server.server_close)
         for poller in start_pollers(functions, queues, sqs):
             stack.callback(poller.stop)
-        yield LocalApi(server, dynamodb, embedded, queues, seeded, sorted(overrides))
+        # DynamoDB's TTL and the functions its tables' streams trigger.
+        sweeper = TtlSweeper(dynamodb_client(dynamodb), template, tables)
+        readers = stream_pollers(
+            functions, tables, dynamodb_client(dynamodb), streams_client(dynamodb), sweeper
+        )
+        for reader in readers:
+            reader.start()
+            stack.callback(reader.stop)
+        sweeping = Sweeping(sweeper)
+        sweeping.start()
+        stack.callback(sweeping.stop)
+        bus_names = [name for logical_id, name in buses.items() if "." not in logical_id]
+        yield LocalApi(server, dynamodb, embedded, queues, bus_names, seeded, sorted(overrides))
 
 
 def announce(api: LocalApi) -> None:
@@ -114,6 +138,8 @@ def announce(api: LocalApi) -> None:
         )
     if api.queues:
         lines.append(f"SQS at {api.sqs_endpoint}: {', '.join(api.queues)}")
+    if api.buses:
+        lines.append(f"EventBridge at {api.sqs_endpoint}: {', '.join(api.buses)}")
     if api.overridden:
         lines.append(f"from this environment: {', '.join(api.overridden)}")
     print("\n".join(lines), flush=True)

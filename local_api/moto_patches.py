@@ -1,4 +1,5 @@
-"""Make moto's DynamoDB transactions cost what the transaction touches.
+"""Make moto's DynamoDB transactions cost what the transaction touches, and leave no stream
+record when they are cancelled.
 
 moto 5.2.5's `transact_write_items` deep-copies every table a transaction touches, once per
 item in it, so that it can roll back a cancelled transaction. A write's cost then grows with
@@ -40,6 +41,7 @@ def install() -> None:
 
         def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
             snapshots = [_snapshot(self, entry) for entry in transact_items]
+            streams = _stream_ends(self, transact_items)
             namespace = vars(models)  # the `copy` moto's transaction code looks up
             namespace["copy"] = _CopiesButTables
             try:
@@ -48,12 +50,23 @@ def install() -> None:
                 for snapshot in reversed(snapshots):
                     if snapshot is not None:
                         _restore(self, *snapshot)
+                # moto applies a transaction's writes one by one, each adding a stream record,
+                # and so does the rollback: a cancelled transaction leaves no record behind.
+                for shard, end in streams:
+                    del shard.items[end:]
                 raise
             finally:
                 namespace["copy"] = copy
 
         transact_write_items.item_level_rollback = True  # type: ignore[attr-defined]
         backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _stream_ends(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, int]]:
+    """The stream shard of each table the transaction names, and its length now."""
+    names = {next(iter(entry.values())).get("TableName") for entry in transact_items}
+    shards = [backend.tables[name].stream_shard for name in names if name in backend.tables]
+    return [(shard, len(shard.items)) for shard in shards if shard is not None]
 
 
 def _snapshot(backend: Any, entry: dict[str, Any]) -> tuple[str, dict[str, Any], Any] | None:

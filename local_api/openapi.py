@@ -66,6 +66,7 @@ OPERATION_INPUTS: dict[str, Input] = {
     "ListBinding": Input("query", "notify_bindings.models:ListBindingsQuery"),
     "ListUser": Input("query", "notify_bindings.user_models:ListUsersQuery"),
     "ListUserBinding": Input("query", "notify_bindings.models:ListUserBindingsQuery"),
+    "CreateDeadToken": Input("body", "notify_bindings.dead_token_models:ReportDeadTokenForm"),
 }
 
 # Marks what is ours, not Twilio's: operations, parameters and response properties.
@@ -158,7 +159,8 @@ def generate(template: SamTemplate | None = None, twilio: JsonObject | None = No
                 "and response schemas are those of Twilio's OpenAPI document for Notify v1 "
                 "(twilio/twilio-oai, MIT licence), with this project's limits and errors. "
                 f"What is this API's own - the Users resource, the Bindings list's Address "
-                f"filter, the Service's identity binding limit policy - is marked `{EXTENSION}`. "
+                f"filter, the Service's identity binding limit policy, dead-token feedback - "
+                f"is marked `{EXTENSION}`. "
                 "A method a path does not list answers 405 (see components.responses)."
             ),
         },
@@ -515,6 +517,9 @@ EXTENSION_SCHEMAS: dict[str, JsonObject] = {
     }
 }
 
+# service_models.MAX_BINDING_TTL_DAYS (the layer is imported later, to read the form models).
+MAX_BINDING_TTL_DAYS = 3650
+
 # Properties of ours in Twilio's component schemas, by schema.
 EXTENSION_PROPERTIES: dict[str, JsonObject] = {
     "notify.v1.service": {
@@ -527,7 +532,18 @@ EXTENSION_PROPERTIES: dict[str, JsonObject] = {
                 + EXTENSION_NOTE
             ),
             EXTENSION: True,
-        }
+        },
+        "binding_ttl_days": {
+            "type": "integer",
+            "nullable": True,
+            "minimum": 1,
+            "maximum": MAX_BINDING_TTL_DAYS,
+            "description": (
+                "Days a binding lives after its last create before DynamoDB's TTL deletes it; "
+                "null: bindings never expire. " + EXTENSION_NOTE
+            ),
+            EXTENSION: True,
+        },
     }
 }
 
@@ -555,7 +571,17 @@ EXTENSION_PARAMETERS: dict[str, list[JsonObject]] = {
                     "least recently created binding, in the same write)."
                 ),
                 "schema": {"type": "string", "enum": ["reject", "evict_oldest"]},
-            }
+            },
+            {
+                "name": "BindingTtlDays",
+                "in": "body",
+                "description": (
+                    "A binding not created again within this many days expires (DynamoDB's "
+                    "TTL deletes it, and its removal is published as a change event); empty: "
+                    "bindings never expire. It applies to bindings from their next create."
+                ),
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BINDING_TTL_DAYS},
+            },
         ]
         for operation in ("CreateService", "UpdateService")
     },
@@ -687,12 +713,103 @@ def _delete_user() -> JsonObject:
     }
 
 
+DEAD_REPORT_SCHEMA = "notify-bindings.dead_token_report"
+_DEAD_TOKEN_REASONS = ["unregistered", "invalid"]
+
+
+def _report_dead_token() -> JsonObject:
+    return {
+        "operationId": "CreateDeadToken",
+        "summary": "Report an address a push service rejected: the binding holding it goes",
+        "description": (
+            "The binding at `Address` is deleted, as Twilio deleted a binding whose token APNs "
+            "reported unregistered: only while it holds that address, and only if it is "
+            "`BindingSid` when that is given. Its removal's change event carries `Reason`. An "
+            "address no binding holds (reported again, say) removes nothing: 200, `removed` "
+            "false. The answer never holds the address. In bulk: the stack's DeadTokenQueue."
+        ),
+        "tags": ["NotifyV1DeadToken"],
+        "parameters": [
+            {
+                **copy.deepcopy(_SERVICE_SID_PARAMETER),
+                "description": "The SID of the Service the binding is in.",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "title": "CreateDeadTokenRequest",
+                        "properties": {
+                            "Address": {
+                                "type": "string",
+                                "description": (
+                                    "The address the push service rejected: a device token, "
+                                    "a registration token."
+                                ),
+                            },
+                            "BindingSid": {
+                                "type": "string",
+                                "description": (
+                                    "Only this binding (the one the notification was sent "
+                                    "to), not one registered at the address since."
+                                ),
+                            },
+                            "Reason": {
+                                "type": "string",
+                                "enum": _DEAD_TOKEN_REASONS,
+                                "description": (
+                                    "How the push service rejected it: `unregistered` (the "
+                                    "default: uninstalled, expired, rotated) or `invalid`."
+                                ),
+                            },
+                        },
+                        "required": ["Address"],
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "What the report removed",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{DEAD_REPORT_SCHEMA}"}
+                    }
+                },
+            }
+        },
+    }
+
+
+EXTENSION_SCHEMAS[DEAD_REPORT_SCHEMA] = {
+    "type": "object",
+    "description": "What a dead-token report removed; never the address. " + EXTENSION_NOTE,
+    EXTENSION: True,
+    "properties": {
+        "account_sid": {"type": "string", "pattern": "^AC[0-9a-fA-F]{32}$"},
+        "service_sid": {"type": "string", "pattern": "^IS[0-9a-fA-F]{32}$"},
+        "binding_sid": {
+            "type": "string",
+            "pattern": "^BS[0-9a-fA-F]{32}$",
+            "nullable": True,
+            "description": "The binding removed; null when none was.",
+        },
+        "removed": {"type": "boolean", "description": "Whether a binding was removed."},
+        "reason": {"type": "string", "enum": _DEAD_TOKEN_REASONS},
+    },
+    "required": ["account_sid", "service_sid", "binding_sid", "removed", "reason"],
+}
+
 EXTENSION_OPERATIONS.update(
     {
         "GET /v1/Services/{ServiceSid}/Users": _list_users,
         "GET /v1/Services/{ServiceSid}/Users/{Identity}": _fetch_user,
         "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings": _list_user_bindings,
         "DELETE /v1/Services/{ServiceSid}/Users/{Identity}": _delete_user,
+        "POST /v1/Services/{ServiceSid}/DeadTokens": _report_dead_token,
     }
 )
 

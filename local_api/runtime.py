@@ -117,6 +117,17 @@ def sqs_client(endpoint_url: str | None) -> Any:
     return _client("sqs", endpoint_url)
 
 
+def events_client(endpoint_url: str | None) -> Any:
+    return _client("events", endpoint_url)
+
+
+def streams_client(endpoint_url: str | None) -> Any:
+    # botocore names a stream's account in its endpoint's host (123456789012.streams-ddb...),
+    # which moto's in-process mock does not answer: without an endpoint, the regional one.
+    regional = f"https://streams.dynamodb.{LOCAL_REGION}.amazonaws.com"
+    return _client("dynamodbstreams", endpoint_url or regional)
+
+
 def _client(service: str, endpoint_url: str | None) -> Any:
     return boto3.client(
         service,
@@ -141,7 +152,25 @@ def create_tables(client: Any, template: SamTemplate, prefix: str = "") -> dict[
     for logical_id, properties in template.tables.items():
         if names[logical_id] not in existing:
             client.create_table(**create_table_request(names[logical_id], properties))
+            if "TimeToLiveSpecification" in properties:
+                client.update_time_to_live(
+                    TableName=names[logical_id],
+                    TimeToLiveSpecification=properties["TimeToLiveSpecification"],
+                )
     return names
+
+
+def create_event_buses(client: Any, template: SamTemplate, prefix: str = "") -> dict[str, str]:
+    """Create each EventBridge bus of the template (if missing), named after its logical id;
+    returns what `!Ref` (the name) and `!GetAtt .Arn` of each resolve to."""
+    references = {}
+    existing = {bus["Name"]: bus["Arn"] for bus in client.list_event_buses().get("EventBuses", [])}
+    for logical_id in template.of_type("AWS::Events::EventBus"):
+        name = f"{prefix}{logical_id}"
+        arn = existing.get(name) or client.create_event_bus(Name=name)["EventBusArn"]
+        references[logical_id] = name
+        references[f"{logical_id}.Arn"] = arn
+    return references
 
 
 @dataclass(frozen=True)
@@ -213,6 +242,7 @@ class LocalFunctions:
         *,
         queues: Mapping[str, LocalQueue] | None = None,
         sqs_endpoint_url: str | None = None,
+        event_buses: Mapping[str, str] | None = None,
     ) -> LocalFunctions:
         """Resolve every function's environment and export it to this process.
 
@@ -224,11 +254,14 @@ class LocalFunctions:
             **{k: str(v) for k, v in template.parameters.items()},
             **table_names,
             **queue_references(queues or {}),
+            **(event_buses or {}),
         }
         local = {
             # No endpoint: botocore's default, which moto's in-process mock intercepts.
             "DYNAMODB_ENDPOINT_URL": endpoint_url or "",
             "SQS_ENDPOINT_URL": sqs_endpoint_url or "",
+            # EventBridge is the embedded server's, beside its SQS.
+            "EVENTS_ENDPOINT_URL": sqs_endpoint_url or "",
             "PAGE_TOKEN_SECRET": secrets.token_urlsafe(32),
             **(overrides or {}),
             **LOCAL_CREDENTIALS,

@@ -98,6 +98,18 @@ class SqsEventSource:
 
 
 @dataclass(frozen=True)
+class StreamEventSource:
+    """A `DynamoDB` event of a function: Lambda reads the table's stream and invokes it with
+    batches of records, in order; with ReportBatchItemFailures it retries from the record
+    named, else the whole batch, up to `maximum_retry_attempts` times (-1: until it expires)."""
+
+    table: str  # logical id of the AWS::DynamoDB::Table
+    batch_size: int = 100
+    report_batch_item_failures: bool = False
+    maximum_retry_attempts: int = -1
+
+
+@dataclass(frozen=True)
 class Function:
     logical_id: str
     code_dir: Path
@@ -109,6 +121,7 @@ class Function:
     routes: tuple[Route, ...] = field(default=())
     policies: tuple[Any, ...] = field(default=())
     sqs_sources: tuple[SqsEventSource, ...] = field(default=())
+    stream_sources: tuple[StreamEventSource, ...] = field(default=())
 
     def load_handler(self) -> Handler:
         """Import the handler as Lambda would: layers on the path, the code dir as the root."""
@@ -224,6 +237,16 @@ class SamTemplate:
             for event in events
             if event["Type"] == "SQS" and event["Properties"].get("Enabled", True)
         )
+        stream_sources = tuple(
+            StreamEventSource(
+                _logical_id(event["Properties"]["Stream"]),
+                int(event["Properties"].get("BatchSize", 100)),
+                "ReportBatchItemFailures" in event["Properties"].get("FunctionResponseTypes", []),
+                int(event["Properties"].get("MaximumRetryAttempts", -1)),
+            )
+            for event in events
+            if event["Type"] == "DynamoDB" and event["Properties"].get("Enabled", True)
+        )
         return Function(
             logical_id=name,
             code_dir=self.root / props["CodeUri"],
@@ -235,6 +258,7 @@ class SamTemplate:
             routes=routes,
             policies=tuple(props.get("Policies", [])),
             sqs_sources=sqs_sources,
+            stream_sources=stream_sources,
         )
 
     def _route_authorizer(self, event: Mapping[str, Any]) -> Authorizer | None:
@@ -326,4 +350,7 @@ def create_table_request(name: str, properties: Mapping[str, Any]) -> dict[str, 
     }
     if "GlobalSecondaryIndexes" in properties:
         request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    if "StreamSpecification" in properties:
+        stream = properties["StreamSpecification"]
+        request["StreamSpecification"] = {"StreamEnabled": True, **stream}
     return request

@@ -19,12 +19,19 @@ from local_api.runtime import (
     LOCAL_CREDENTIALS,
     LocalFunctions,
     LocalQueue,
+    create_event_buses,
     create_queues,
     create_tables,
     dynamodb_client,
+    events_client,
     sqs_client,
 )
 from local_api.template import SamTemplate
+from tests.conformance.tally import TALLY
+from tests.faults.summary import FAULTS
+from tests.migrate.summary import MIGRATION
+from tests.model.summary import MODEL_RUNS
+from tests.summaries import Figures, Summary
 
 # Never let a test reach a real AWS account, whatever the machine has configured.
 os.environ.update(LOCAL_CREDENTIALS)
@@ -64,9 +71,17 @@ def dynamodb(aws: dict[str, LocalQueue]) -> Any:
 
 
 @pytest.fixture(scope="session")
-def functions(template: SamTemplate, aws: dict[str, LocalQueue], dynamodb: Any) -> LocalFunctions:
+def event_buses(template: SamTemplate, aws: dict[str, LocalQueue]) -> dict[str, str]:
+    """The template's EventBridge buses in moto: what `!Ref` and `!GetAtt .Arn` of each are."""
+    return create_event_buses(events_client(None), template)
+
+
+@pytest.fixture(scope="session")
+def functions(
+    template: SamTemplate, aws: dict[str, LocalQueue], dynamodb: Any, event_buses: dict[str, str]
+) -> LocalFunctions:
     names = {logical_id: logical_id for logical_id in template.tables}
-    return LocalFunctions.start(template, None, names, queues=aws)
+    return LocalFunctions.start(template, None, names, queues=aws, event_buses=event_buses)
 
 
 @pytest.fixture(scope="session")
@@ -159,3 +174,56 @@ class Invoker:
 @pytest.fixture
 def invoke(functions: LocalFunctions, account: Credentials) -> Invoker:
     return Invoker(functions, account.sid)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the files that hold a `slow` test go first, in the order collected.
+
+    `make test` hands whole files to its workers in collection order (pyproject.toml: --dist
+    loadfile --no-loadscope-reorder); a file of minutes handed out last would run on alone long
+    after the other workers ran out of files. A plain `pytest` keeps the collection order."""
+    if not hasattr(config, "workerinput"):
+        return
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: each file's order is kept
+
+
+# The sections tests add to pytest's closing summary (tests/summaries.py), in print order.
+SUMMARIES: tuple[Summary, ...] = (FAULTS, TALLY, MODEL_RUNS, MIGRATION)
+# Under xdist, on the controller: the figures each worker handed over, and the workers that went
+# down without handing any over (they crashed), by worker id.
+_WORKER_FIGURES: dict[str, dict[str, Figures]] = {}
+_WORKERS_LOST: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its controller prints the summaries
+        workeroutput["summaries"] = {summary.title: summary.figures() for summary in SUMMARIES}
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: unknown when xdist is not loaded
+def pytest_testnodedown(node: Any, error: object) -> None:
+    worker = str(node.gateway.id)
+    figures = getattr(node, "workeroutput", {}).get("summaries")
+    if figures is None:
+        _WORKERS_LOST.append(worker)
+    else:
+        _WORKER_FIGURES[worker] = figures
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    workers = [_WORKER_FIGURES[worker] for worker in sorted(_WORKER_FIGURES, key=_worker_order)]
+    for summary in SUMMARIES:
+        lines = summary.render([summary.figures(), *(w.get(summary.title) for w in workers)])
+        if lines:
+            terminalreporter.section(summary.title)
+            for line in lines:
+                terminalreporter.write_line(line)
+            if _WORKERS_LOST:
+                terminalreporter.write_line(f"  incomplete: {', '.join(_WORKERS_LOST)} crashed")
+
+
+def _worker_order(worker: str) -> tuple[int, str]:
+    """gw2 before gw10."""
+    return (len(worker), worker)

@@ -3,8 +3,8 @@
 It reads the raw items of both tables, not the store's answers, and checks them against the item
 layout that `notify_bindings.store` documents:
 
-- BindingsTable: one address item per address, holding the binding's attributes and
-  `ServiceIdentity`;
+- BindingsTable: one address item per address, holding the binding's attributes,
+  `ServiceIdentity` and, when it expires, `ExpiresAt`;
 - BindingIndexTable: for each address item, a SID item `(ServiceSid, Sid)` and one tag item
   `(ServiceSid#tag#<tag>, Sid)` per index tag (tags, plus the binding type, minus `all`); for a
   binding with at most MAX_COMBINED_TAGS index tags one combination item
@@ -13,7 +13,8 @@ layout that `notify_bindings.store` documents:
   many-tags items in `(ServiceSid#stats, many-tags)` (absent when 0); one identity record
   `(ServiceSid#identity, <identity>)` per identity that has bindings, with `BindingCount` and
   a copy of each binding under its SID. A record emptied by deletes (`BindingCount` 0, no
-  copies, nothing else) is the same as no record.
+  copies, nothing else) is the same as no record. A removal item `(ServiceSid#removed, Sid)`
+  per binding removed in the last two days, saying why (`Removal`), for none that still is.
 
 Every problem found is reported at once, so a failure shows the whole damage.
 """
@@ -29,12 +30,13 @@ from itertools import combinations
 from typing import Any
 
 from notify_bindings.models import IMPLICIT_TAG_ALL, MAX_BINDINGS_PER_IDENTITY
-from notify_bindings.store import MAX_COMBINED_TAGS
+from notify_bindings.store import MAX_COMBINED_TAGS, Removal
 
 Item = dict[str, Any]
 
 _SID = re.compile(r"BS[0-9a-f]{32}")
-_ADDRESS_ONLY = frozenset({"ServiceIdentity"})
+_ADDRESS_ONLY = frozenset({"ServiceIdentity", "ExpiresAt"})
+_REMOVALS = frozenset(removal.value for removal in Removal)
 _INDEX_KEY = frozenset({"pk", "sk"})
 _REQUIRED = frozenset(
     {"Sid", "AccountSid", "ServiceSid", "Identity", "BindingType", "Address", "Tags", "DateCreated"}
@@ -103,6 +105,7 @@ def audit_service(
     # many-tags).
     tag_items: dict[str, dict[tuple[str, ...], Item]] = defaultdict(dict)
     identity_records: dict[str, Item] = {}
+    removal_items: dict[str, Item] = {}
     many_tags_count = 0
     tag_prefix, combination_prefix = f"{service_sid}#tag#", f"{service_sid}#tags#"
     for item in index_items:
@@ -122,6 +125,8 @@ def audit_service(
             many_tags_count = int(item.get("ManyTagBindings", {}).get("N", "0"))
         elif pk == f"{service_sid}#identity":
             identity_records[sk] = item
+        elif pk == f"{service_sid}#removed":
+            removal_items[sk] = item
         else:
             problems.append(f"index item ({pk!r}, {sk!r}) has an unknown partition")
 
@@ -148,6 +153,11 @@ def audit_service(
             problems.append(f"binding {sid}: no tag item for {_named(tags)}")
         for tags in sorted(present - expected_tags):
             problems.append(f"binding {sid}: tag item {_named(tags)} that its tags do not name")
+    for sid, item in sorted(removal_items.items()):
+        if sid in bindings:
+            problems.append(f"removal item {sid}: the binding is still there")
+        if item.get("Removal", {}).get("S") not in _REMOVALS or "RemoveAfter" not in item:
+            problems.append(f"removal item {sid}: no known Removal, or no RemoveAfter")
     many = sum(len(_index_tags(attributes)) > MAX_COMBINED_TAGS for attributes in bindings.values())
     if many_tags_count != many:
         problems.append(

@@ -1,7 +1,8 @@
 """The sample events in events/, one per function, named after its operation: each is what AWS
 sends that function - API Gateway's HTTP API (payload format 2.0) request for a route's function,
 once the authorizer has proved the caller's account; the authorizer's own REQUEST event; Lambda's
-SQS batch for the purge - and invoking the function with it, as
+SQS batches for the purge and the dead tokens; a DynamoDB Streams batch for the change events, with
+a delete by DynamoDB's TTL, which moto's streams cannot make - and invoking the function with it, as
 `sam local invoke <Function> -e events/<operation>.json` does, succeeds.
 
 The events act as one fixed account, whose SID and auth token they carry, and share one fixed
@@ -35,6 +36,7 @@ from notify_bindings.models import DEFAULT_PROTOCOL_VERSION, Binding, BindingTyp
 from notify_bindings.service_models import Service
 from notify_bindings.services import PurgeRequest
 from notify_bindings.sids import is_binding_sid, is_service_sid
+from notify_bindings.store import binding_from
 from tests.factories import new_binding, put_binding
 
 EVENTS_DIR = PROJECT_ROOT / "events"
@@ -52,6 +54,7 @@ FETCH_USER = "GET /v1/Services/{ServiceSid}/Users/{Identity}"
 LIST_USERS = "GET /v1/Services/{ServiceSid}/Users"
 LIST_USER_BINDINGS = "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings"
 DELETE_USER = "DELETE /v1/Services/{ServiceSid}/Users/{Identity}"
+REPORT_DEAD_TOKEN = "POST /v1/Services/{ServiceSid}/DeadTokens"
 UNMATCHED = "$default"
 # The contract: what each route answers to its sample event. The $default route's event is a
 # POST to a binding, which Twilio has no route for, so its answer is 405.
@@ -70,6 +73,7 @@ SUCCESS = {
     LIST_USERS: 200,
     LIST_USER_BINDINGS: 200,
     DELETE_USER: 204,
+    REPORT_DEAD_TOKEN: 200,
 }
 # Who the events act as: the account the authorizer proves from the events' Basic credentials.
 EVENT_ACCOUNT_SID = "AC5d3e9a1f7b2c48e6a0d4f81c9b3e2a76"
@@ -88,6 +92,8 @@ FUNCTIONS = sorted(TEMPLATE.functions)
 ROUTED = sorted(name for name, function in TEMPLATE.functions.items() if function.routes)
 AUTHORIZERS = sorted({r.authorizer.function for r in TEMPLATE.routes if r.authorizer})
 QUEUE_CONSUMERS = sorted(name for name, f in TEMPLATE.functions.items() if f.sqs_sources)
+STREAM_CONSUMERS = sorted(name for name, f in TEMPLATE.functions.items() if f.stream_sources)
+PURGE = "purge_service"  # the operation of the consumer of the purge queue
 
 
 def event_path(function: Function) -> Path:
@@ -238,12 +244,13 @@ def test_given_the_template_when_events_are_listed_then_there_is_exactly_one_per
     assert len(set(operations)) == len(operations)
 
 
-def test_given_the_template_then_each_function_is_invoked_by_a_route_the_authorizer_or_a_queue():
-    kinds = [ROUTED, AUTHORIZERS, QUEUE_CONSUMERS]
+def test_given_the_template_then_each_function_is_invoked_by_a_route_the_authorizer_a_queue_or_a_stream():  # noqa: E501
+    kinds = [ROUTED, AUTHORIZERS, QUEUE_CONSUMERS, STREAM_CONSUMERS]
 
     assert sorted(name for kind in kinds for name in kind) == FUNCTIONS  # each in one kind
     assert AUTHORIZERS
     assert QUEUE_CONSUMERS
+    assert STREAM_CONSUMERS
 
 
 def test_given_the_events_when_read_then_they_act_as_one_account_on_fixed_services_and_one_binding(
@@ -253,7 +260,11 @@ def test_given_the_events_when_read_then_they_act_as_one_account_on_fixed_servic
     paths = [event["rawPath"].split("/") for event in events]
     binding_paths = [path for path in paths if len(path) > 4]
     (authorizer,) = (load_event(template.functions[name]) for name in AUTHORIZERS)
-    (purge,) = (load_event(template.functions[name]) for name in QUEUE_CONSUMERS)
+    (purge,) = (
+        load_event(template.functions[name])
+        for name in QUEUE_CONSUMERS
+        if template.functions[name].code_dir.name == PURGE
+    )
 
     services = {path[3] for path in binding_paths}
     sids = {path[5] for path in binding_paths if len(path) > 5 and path[4] == "Bindings"}
@@ -407,6 +418,65 @@ def test_given_a_queue_consumers_event_when_read_then_it_is_what_lambda_delivers
         }
         (built,) = sqs_event([message], arn)["Records"]
         assert built == record
+
+
+@pytest.mark.parametrize("logical_id", STREAM_CONSUMERS)
+def test_given_a_stream_consumers_event_when_read_then_it_is_what_lambda_delivers_from_its_tables_stream(  # noqa: E501
+    template, logical_id
+):
+    function, event = event_of(template, logical_id)
+    (source,) = function.stream_sources
+    view = template.tables[source.table]["StreamSpecification"]["StreamViewType"]
+    records = event["Records"]
+
+    assert 1 <= len(records) <= source.batch_size
+    sequences = [int(record["dynamodb"]["SequenceNumber"]) for record in records]
+    assert sequences == sorted(set(sequences))  # in stream order, each once
+    names = [record["eventName"] for record in records]
+    assert set(names) <= {"INSERT", "MODIFY", "REMOVE"}
+    for record in records:
+        change = record["dynamodb"]
+        assert record["eventSource"] == "aws:dynamodb"
+        assert re.fullmatch(
+            rf"arn:aws:dynamodb:{record['awsRegion']}:\d{{12}}:table/[\w-]+/stream/[\w:.-]+",
+            record["eventSourceARN"],
+        )
+        assert source.table in record["eventSourceARN"]  # named after its logical id
+        assert change["StreamViewType"] == view
+        assert isinstance(change["ApproximateCreationDateTime"], int)  # epoch seconds
+        assert ("NewImage" in change) == (record["eventName"] != "REMOVE")
+        assert ("OldImage" in change) == (record["eventName"] != "INSERT")
+        for image in (change.get("NewImage"), change.get("OldImage")):
+            if image is not None:
+                binding = binding_from(image)  # an address item of the bindings table
+                assert binding.account_sid == EVENT_ACCOUNT_SID
+                assert {name: image[name] for name in change["Keys"]} == change["Keys"]
+    # A delete by DynamoDB's TTL names DynamoDB as the deleter, as its streams do.
+    expiries = [record for record in records if "userIdentity" in record]
+    assert [record["eventName"] for record in expiries] == ["REMOVE"]
+    assert expiries[0]["userIdentity"] == {
+        "type": "Service",
+        "principalId": "dynamodb.amazonaws.com",
+    }
+
+
+@pytest.mark.parametrize("logical_id", STREAM_CONSUMERS)
+def test_given_a_stream_consumers_event_when_it_is_invoked_with_it_then_no_record_fails(
+    template, functions, event_bindings, logical_id
+):
+    _, event = event_of(template, logical_id)
+    services = {
+        binding_from(image).service_sid
+        for record in event["Records"]
+        for image in (record["dynamodb"].get("NewImage"), record["dynamodb"].get("OldImage"))
+        if image
+    }
+    for service_sid in services:
+        seed_service(service_sid)
+
+    response = functions.invoke(logical_id, copy.deepcopy(event))
+
+    assert response == {"batchItemFailures": []}
 
 
 @pytest.mark.parametrize("operation", [CREATE, CREATE_SERVICE, UPDATE_SERVICE])
@@ -584,7 +654,11 @@ def test_given_the_delete_service_event_when_invoked_then_the_service_is_gone_at
 def test_given_the_purge_event_when_invoked_then_the_deleted_service_and_its_bindings_are_gone(
     template, functions, event_bindings
 ):
-    (purger,) = (template.functions[name] for name in QUEUE_CONSUMERS)
+    (purger,) = (
+        template.functions[name]
+        for name in QUEUE_CONSUMERS
+        if template.functions[name].code_dir.name == PURGE
+    )
     seed_deleted_service(
         new_binding(DELETED_SERVICE_SID, "alice", "device-1", account_sid=EVENT_ACCOUNT_SID),
         new_binding(
@@ -602,3 +676,50 @@ def test_given_the_purge_event_when_invoked_then_the_deleted_service_and_its_bin
 
     assert response == {"batchItemFailures": []}
     assert items_of(DELETED_SERVICE_SID) == []
+
+
+def test_given_the_dead_token_events_when_read_then_they_report_the_address_of_the_events_binding(
+    template,
+):
+    report = load_event(serving(template, REPORT_DEAD_TOKEN))
+    (consumer,) = (
+        template.functions[name]
+        for name in QUEUE_CONSUMERS
+        if template.functions[name].code_dir.name == "report_dead_tokens"
+    )
+    sid = load_event(serving(template, FETCH))["pathParameters"]["Sid"]
+    address = hashlib.sha256(sid.encode()).hexdigest()  # as event_bindings stores it
+
+    form = parse_qs(body_bytes(report).decode(), strict_parsing=True)
+    messages = [json.loads(record["body"]) for record in load_event(consumer)["Records"]]
+
+    assert report["headers"]["content-type"] == FORM
+    assert form == {"Address": [address], "BindingSid": [sid], "Reason": ["unregistered"]}
+    assert {message["account_sid"] for message in messages} == {EVENT_ACCOUNT_SID}
+    assert {message["service_sid"] for message in messages} == {EVENT_SERVICE_SID}
+    assert messages[0] == {
+        "account_sid": EVENT_ACCOUNT_SID,
+        "service_sid": EVENT_SERVICE_SID,
+        "address": address,
+        "binding_sid": sid,
+        "reason": "unregistered",
+    }
+    assert address not in {message["address"] for message in messages[1:]}
+
+
+@pytest.mark.parametrize("operation", ["report_dead_token", "report_dead_tokens"])
+def test_given_a_dead_token_event_when_invoked_then_the_events_binding_is_removed(
+    template, functions, event_bindings, operation
+):
+    (function,) = (f for f in template.functions.values() if f.code_dir.name == operation)
+    (binding,) = event_bindings
+
+    response = functions.invoke(function.logical_id, load_event(function))
+
+    if function.routes:
+        assert response["statusCode"] == 200, response["body"]
+        assert json.loads(response["body"])["binding_sid"] == binding.sid
+    else:
+        assert response == {"batchItemFailures": []}
+    store = dependencies.binding_store()
+    assert store.get(EVENT_ACCOUNT_SID, EVENT_SERVICE_SID, binding.sid) is None

@@ -131,13 +131,19 @@ OUR_OPERATIONS = {
     ("GET", "/v1/Services/{ServiceSid}/Users/{Identity}"),
     ("GET", "/v1/Services/{ServiceSid}/Users/{Identity}/Bindings"),
     ("DELETE", "/v1/Services/{ServiceSid}/Users/{Identity}"),
+    ("POST", "/v1/Services/{ServiceSid}/DeadTokens"),
 }
 OUR_PARAMETERS = {
     ("ListBinding", "Address"),
     ("CreateService", "IdentityBindingLimitPolicy"),
     ("UpdateService", "IdentityBindingLimitPolicy"),
+    ("CreateService", "BindingTtlDays"),
+    ("UpdateService", "BindingTtlDays"),
 }
-OUR_PROPERTIES = {("notify.v1.service", "identity_binding_limit_policy")}
+OUR_PROPERTIES = {
+    ("notify.v1.service", "identity_binding_limit_policy"),
+    ("notify.v1.service", "binding_ttl_days"),
+}
 
 
 def test_given_the_document_then_exactly_what_twilio_lacks_is_marked_and_said_to_be_ours(
@@ -290,3 +296,10 @@ def test_given_no_credentials_when_the_local_api_is_asked_then_it_serves_the_doc
     served = reply.json()
     assert served["servers"] == [{"url": conformance_target.url}]
     assert {**served, "servers": None} == {**json.loads(OUTPUT.read_text()), "servers": None}
+
+
+def test_given_the_documents_limit_on_binding_ttl_days_then_it_is_the_layers():
+    from local_api import openapi
+    from notify_bindings.service_models import MAX_BINDING_TTL_DAYS
+
+    assert openapi.MAX_BINDING_TTL_DAYS == MAX_BINDING_TTL_DAYS

@@ -204,6 +204,13 @@ ROUTES = [
         "DELETE",
         "/v1/Services/{IS}/Users/alice",
     ),
+    # Ours: the address of the target's binding reported dead.
+    Route(
+        "POST /v1/Services/{ServiceSid}/DeadTokens",
+        "POST",
+        "/v1/Services/{IS}/DeadTokens",
+        {"Address": "fcm-auth-target"},
+    ),
     # $default: an unknown path (404 when authenticated) and a known path with a method it
     # does not take (405 when authenticated) are refused before either is looked at.
     Route("$default", "GET", "/v1/Unknown/Path"),

@@ -9,6 +9,7 @@ tests/e2e/test_client_log_privacy.py does the same through the local API."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import traceback
 from collections.abc import Callable, Iterator
@@ -17,8 +18,9 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
-from local_api.events import authorizer_event, http_api_event
-from local_api.runtime import LocalFunctions, LocalQueue
+from local_api.event_sources import SqsPoller
+from local_api.events import authorizer_event, http_api_event, sqs_event
+from local_api.runtime import LocalFunctions, LocalQueue, sqs_client
 from notify_bindings import dependencies
 from notify_bindings.account_store import AccountStore
 from notify_bindings.observability import logger
@@ -41,6 +43,7 @@ from tests.log_privacy import Unloggable, distinctive, messenger_id, phone_numbe
 AUTHORIZER = "AuthorizerFunction"
 CREATE_SERVICE, UPDATE_SERVICE = "CreateServiceFunction", "UpdateServiceFunction"
 DELETE_SERVICE = "DeleteServiceFunction"
+REPORT_DEAD_TOKEN, REPORT_DEAD_TOKENS = "ReportDeadTokenFunction", "ReportDeadTokensFunction"
 
 
 @pytest.fixture
@@ -73,6 +76,9 @@ class ExplodingStore:
             raise KeyError(f"no room for {address}")
         except KeyError as error:
             raise RuntimeError(f"could not store {address}") from error
+
+    def remove_dead_address(self, account_sid: str, service_sid: str, address: str, **_: Any):
+        raise RuntimeError(f"could not remove {address}")
 
 
 def _exploding_authenticate(store: AccountStore, username: str, password: str) -> str | None:
@@ -190,11 +196,36 @@ def test_given_a_whole_scenario_when_every_log_line_is_read_then_none_holds_pers
         assert invoke(CREATE, path, form=form).status == 201
     assert invoke(DELETE_USER, f"{users}/{quote(carol, safe='')}").status == 204
 
+    # Ours: dead tokens, over HTTP (a binding's address, one no binding holds, a refused
+    # report) and in bulk through the queue, as the local API's poller delivers it (a binding's
+    # address, one malformed message and one for an unknown Service, both holding addresses).
+    dead_tokens = f"/v1/Services/{service}/DeadTokens"
+    reported = invoke(REPORT_DEAD_TOKEN, dead_tokens, form={"Address": addresses["fcm"]})
+    assert reported.json()["removed"] is True
+    unheld = {"Address": unloggable.address(distinctive("unheld-token"))}
+    assert invoke(REPORT_DEAD_TOKEN, dead_tokens, form=unheld).json()["removed"] is False
+    refused = {"Address": unloggable.address(distinctive("refused-token")), "Reason": tag}
+    assert invoke(REPORT_DEAD_TOKEN, dead_tokens, form=refused).status == 400
+    queue, sqs = aws["DeadTokenQueue"], sqs_client(None)
+    for report in (
+        {"account_sid": credentials.sid, "service_sid": service, "address": addresses["alexa"]},
+        {"account_sid": credentials.sid, "address": unloggable.address(distinctive("no-sid"))},
+        {"account_sid": credentials.sid, "service_sid": new_sid("IS"), "address": tag},
+    ):
+        sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(report))
+    (source,) = functions.functions[REPORT_DEAD_TOKENS].sqs_sources
+    while SqsPoller(functions, REPORT_DEAD_TOKENS, source, queue, sqs).poll_once():
+        pass
+
     # A failure nobody foresaw, whose message holds the address it was given.
     monkeypatch.setattr(dependencies, "binding_store", ExplodingStore)
     echoed = unloggable.address(distinctive("echoed-address"))
     failed = invoke(CREATE, path, form={"Identity": alice, "BindingType": "apn", "Address": echoed})
     assert failed.status == 500
+    report = {"account_sid": credentials.sid, "service_sid": service, "address": echoed}
+    message = {"MessageId": "m-1", "ReceiptHandle": "r-1", "MD5OfBody": "-"}
+    batch = sqs_event([{**message, "Body": json.dumps(report)}], queue.arn)
+    assert functions.invoke(REPORT_DEAD_TOKENS, batch)["batchItemFailures"]
     monkeypatch.undo()
 
     # The Service's deletion, and its purge through the queue.
@@ -210,6 +241,10 @@ def test_given_a_whole_scenario_when_every_log_line_is_read_then_none_holds_pers
     assert '"Service purged"' in text
     assert '"Oldest binding of the identity evicted"' in text
     assert '"User erased"' in text
+    assert text.count('"Binding of a dead token removed"') == 2
+    assert '"Dead token held by no binding"' in text
+    assert text.count('"Dead token message dropped"') == 2
+    assert '"Dead token message failed"' in text
     assert '"Request failed"' in text
     assert "builtins.RuntimeError" in text
     assert "builtins.KeyError" in text

@@ -190,7 +190,8 @@ def check_alarms(source: Document, translated: Document) -> None:
 
 
 def check_alarm_behaviour(source: Document, translated: Document) -> None:
-    """Every alarm goes off on the first bad period (more than zero), treats a period without
+    """Every alarm goes off on the first bad period (more than zero) - a stream consumer's lag
+    alarm, after minutes of lag -, treats a period without
     data as nothing wrong, and notifies AlarmTopicArn when that is set (optional: empty by
     default, when the alarms have no actions)."""
     parameter = _parameter(translated, ALARM_TOPIC_PARAMETER)
@@ -211,8 +212,13 @@ def check_alarm_behaviour(source: Document, translated: Document) -> None:
     for name, alarm in alarms.items():
         properties = alarm["Properties"]
         assert properties.get("ComparisonOperator") == "GreaterThanThreshold", name
-        assert properties.get("Threshold") == 0, name
-        assert properties.get("EvaluationPeriods") == 1, name
+        if properties.get("MetricName") == "IteratorAge":
+            # A lag, not a fault: a stream consumer minutes behind for minutes on end.
+            assert 0 < properties.get("Threshold", 0) <= 15 * 60 * 1000, name
+            assert properties.get("EvaluationPeriods", 0) <= 15, name
+        else:
+            assert properties.get("Threshold") == 0, name
+            assert properties.get("EvaluationPeriods") == 1, name
         assert properties.get("TreatMissingData") == "notBreaching", name
         assert properties.get("AlarmActions") == actions, name
         assert properties.get("OKActions") == actions, name

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -31,7 +32,14 @@ from local_api.events import (
     sqs_event,
     with_authorizer_context,
 )
-from local_api.runtime import LocalFunctions, LocalQueue, sqs_client
+from local_api.runtime import (
+    LocalFunctions,
+    LocalQueue,
+    dynamodb_client,
+    sqs_client,
+    streams_client,
+)
+from local_api.stream_sources import StreamPoller, TtlSweeper
 from local_api.template import Route, SamTemplate
 from notify_bindings import dependencies
 from notify_bindings.account_store import AccountStore
@@ -66,6 +74,8 @@ BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExe
 # What SAM adds to a function with an SQS event source, for Lambda to poll the queue with the
 # function's role (receive, delete, read its attributes); the function's code never uses it.
 SQS_POLLING_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+# And for a DynamoDB stream event source: reading the stream, for Lambda.
+STREAM_READING_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
 _TRANSACTION_ACTIONS = {
     "Put": "dynamodb:PutItem",
     "Update": "dynamodb:UpdateItem",
@@ -74,7 +84,11 @@ _TRANSACTION_ACTIONS = {
     "Get": "dynamodb:GetItem",
 }
 # The kind of resource each service's actions may name.
-_RESOURCE_TYPES = {"dynamodb": "AWS::DynamoDB::Table", "sqs": "AWS::SQS::Queue"}
+_RESOURCE_TYPES = {
+    "dynamodb": "AWS::DynamoDB::Table",
+    "sqs": "AWS::SQS::Queue",
+    "events": "AWS::Events::EventBus",
+}
 
 
 # -- reading roles ---------------------------------------------------------------------------
@@ -137,6 +151,20 @@ def grants(translated: Document, function: str) -> set[Grant]:
     return granted
 
 
+def lambda_grants(source: Document, function: str) -> set[Grant]:
+    """What Lambda itself does with the function's role: send the record of a stream batch
+    that kept failing to the event source's OnFailure destination (SAM grants it)."""
+    events = source["Resources"][function]["Properties"].get("Events", {}).values()
+    return {
+        (
+            "sqs:SendMessage",
+            event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0],
+        )
+        for event in events
+        if event["Type"] == "DynamoDB" and "DestinationConfig" in event["Properties"]
+    }
+
+
 def functions_serving(source: Document, route_keys: set[str]) -> set[str]:
     return {r.function for r in SamTemplate(source).routes if r.route_key in route_keys}
 
@@ -153,9 +181,11 @@ def check_no_wildcards(source: Document, translated: Document) -> None:
     (and, for a function that a queue feeds, Lambda's polling of it)."""
     for function, definition in SamTemplate(source).functions.items():
         role = role_of(translated, function)
-        managed = [BASIC_EXECUTION_POLICY] + (
-            [SQS_POLLING_POLICY] if definition.sqs_sources else []
-        )
+        managed = [
+            BASIC_EXECUTION_POLICY,
+            *([SQS_POLLING_POLICY] if definition.sqs_sources else []),
+            *([STREAM_READING_POLICY] if definition.stream_sources else []),
+        ]
         assert sorted(role.get("ManagedPolicyArns", [])) == sorted(managed), function
         for statement in allowed_statements(translated, function):
             assert not {"NotAction", "NotResource"} & set(statement), (function, statement)
@@ -182,10 +212,12 @@ def check_read_only(source: Document, translated: Document) -> None:
 def check_least_privilege(
     source: Document, translated: Document, used: dict[str, set[Grant]]
 ) -> None:
-    """Each role allows exactly the calls its function was seen making."""
+    """Each role allows exactly the calls its function was seen making (and what Lambda does
+    with it for the function's event sources: sending a failed stream batch's record to the
+    OnFailure destination)."""
     assert set(used) == set(SamTemplate(source).functions)
     for function, calls in used.items():
-        granted = grants(translated, function)
+        granted = grants(translated, function) - lambda_grants(source, function)
         assert calls - granted == set(), f"{function} would be denied {calls - granted}"
         assert granted - calls == set(), f"{function} may {granted - calls} but never does"
 
@@ -197,7 +229,11 @@ class AwsCalls:
     """A botocore hook for DynamoDB and SQS clients: while recording, each call, written down as
     IAM authorises it."""
 
-    EVENTS = ("before-parameter-build.dynamodb", "before-parameter-build.sqs")
+    EVENTS = (
+        "before-parameter-build.dynamodb",
+        "before-parameter-build.sqs",
+        "before-parameter-build.events",
+    )
 
     def __init__(self, names: dict[str, str]) -> None:
         self._names = names  # physical table name or queue URL -> logical id
@@ -234,6 +270,10 @@ class AwsCalls:
     ) -> Iterator[Grant]:
         if service == "sqs":
             yield f"sqs:{operation}", self._names.get(params["QueueUrl"], params["QueueUrl"])
+        elif service == "events":
+            for entry in params["Entries"]:
+                bus = entry.get("EventBusName", "default")
+                yield f"events:{operation}", self._names.get(bus, bus)
         elif operation in ("TransactWriteItems", "TransactGetItems"):
             for item in params["TransactItems"]:
                 ((kind, request),) = item.items()
@@ -598,6 +638,69 @@ def _unmatched(given: Given) -> None:
     assert given.request(f"{path}/{sid}/Nothing", method="GET")["statusCode"] == 404
 
 
+def _report_dead_tokens(given: Given) -> None:
+    path = f"{service_path(given.service_sid)}/DeadTokens"
+    given.create_binding(given.service_sid, Identity="alice", Address="token-1", Tag="premium")
+    removed = given.request(path, form={"Address": "token-1", "Reason": "invalid"})
+    assert json.loads(removed["body"])["removed"] is True
+    held_by_none = given.request(path, form={"Address": "token-1"})
+    assert json.loads(held_by_none["body"])["removed"] is False
+    unknown = f"{service_path(new_sid('IS'))}/DeadTokens"
+    assert given.request(unknown, form={"Address": "token-1"})["statusCode"] == 404
+
+
+def _consume_dead_tokens(given: Given) -> None:
+    service = given.service_sid
+    given.create_binding(service, Identity="alice", Address="token-1", Tag="premium")
+    (queue,) = given.queues
+    reports = [
+        {"account_sid": given.account_sid, "service_sid": service, "address": "token-1"},
+        {"account_sid": given.account_sid, "service_sid": new_sid("IS"), "address": "token-1"},
+        {"address": "token-1"},  # malformed: dropped
+    ]
+    for report in reports:
+        given.sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(report))
+    delivered = given.deliver(queue, None)
+    assert [response for _, response in delivered] == [{"batchItemFailures": []}] * 3
+
+
+def _publish_changes(given: Given) -> None:
+    """Every kind of record: a create, a replace, a delete (whose cause it reads), a delete by
+    TTL (whose index items it removes), and a delete no write of ours made (for which it reads
+    the Service)."""
+    template = given.template
+    (source,) = template.functions[given.function].stream_sources
+    client = dynamodb_client(None)
+    sweeper = TtlSweeper(client, template, {name: name for name in template.tables})
+    stream = StreamPoller(
+        given.functions,
+        given.function,
+        source,
+        source.table,
+        client,
+        streams_client(None),
+        sweeper,
+        starting_position="LATEST",
+    )
+    stream.open()
+    service = new_service(given.account_sid, binding_ttl_days=1)
+    path = bindings_path(service)
+    given.create_binding(service, Identity="alice", Address="token-1", Tag="premium")
+    replaced = given.create_binding(service, Identity="bob", Address="token-1")
+    assert given.call(DELETE_BINDING, f"{path}/{replaced}")["statusCode"] == 204
+    given.create_binding(service, Identity="carol", Address="token-2")
+    sweeper.sweep_once(now=(dependencies.now() + timedelta(days=2)).timestamp())
+    given.create_binding(service, Identity="dave", Address="token-3")
+    client.delete_item(
+        TableName=source.table,
+        Key={"ServiceSid": {"S": service}, "Address": {"S": "token-3"}},
+    )
+
+    with given.recorder.recording() as calls:
+        assert stream.drain() >= 6
+    given.used.update(calls)
+
+
 # Every path of each function, by what invokes it: its route, or - for the functions that no
 # route serves - the authorizer it is, or the queue it reads.
 SCENARIOS: dict[str, Callable[[Given], None]] = {
@@ -614,9 +717,12 @@ SCENARIOS: dict[str, Callable[[Given], None]] = {
     "GET /v1/Services/{ServiceSid}/Users/{Identity}": _fetch_user,
     "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings": _list_user_bindings,
     "DELETE /v1/Services/{ServiceSid}/Users/{Identity}": _delete_user,
+    "POST /v1/Services/{ServiceSid}/DeadTokens": _report_dead_tokens,
     "$default": _unmatched,
     "authorizer TwilioBasicAuth": _authorize_every_way,
     "SQS ServicePurgeQueue": _purge_until_done,
+    "SQS DeadTokenQueue": _consume_dead_tokens,
+    "Stream BindingsTable": _publish_changes,
 }
 
 
@@ -629,6 +735,8 @@ def invokers(template: SamTemplate) -> dict[str, str]:
     for function in template.functions.values():
         for source in function.sqs_sources:
             invoked[f"SQS {source.queue}"] = function.logical_id
+        for stream in function.stream_sources:
+            invoked[f"Stream {stream.table}"] = function.logical_id
     return invoked
 
 
@@ -637,6 +745,7 @@ def calls_by_function(
     template: SamTemplate,
     functions: LocalFunctions,
     aws: dict[str, LocalQueue],
+    event_buses: dict[str, str],
     account: Credentials,
 ) -> dict[str, set[Grant]]:
     """What each function of the template did through DynamoDB and SQS, on every path it has."""
@@ -647,13 +756,16 @@ def calls_by_function(
         if isinstance(value, dict) and value.get("Ref") in template.tables
     }
     names.update({queue.url: logical_id for logical_id, queue in aws.items()})
+    names.update(
+        {name: logical_id for logical_id, name in event_buses.items() if "." not in logical_id}
+    )
     recorder = AwsCalls(names)
     invoked = invokers(template)
     assert set(SCENARIOS) == set(invoked), "a function is invoked in a way no scenario covers"
 
     used: dict[str, set[Grant]] = {}
     # The clients every function shares (dependencies builds them once per environment).
-    with recorder.hooked(dependencies.dynamodb(), dependencies.sqs()):
+    with recorder.hooked(dependencies.dynamodb(), dependencies.sqs(), dependencies.events()):
         for trigger, scenario in SCENARIOS.items():
             function = invoked[trigger]
             given = Given(

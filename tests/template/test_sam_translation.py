@@ -38,6 +38,8 @@ CONTRACT_ROUTES = {
     "GET /v1/Services/{ServiceSid}/Users/{Identity}": "fetch_user",
     "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings": "list_user_bindings",
     "DELETE /v1/Services/{ServiceSid}/Users/{Identity}": "delete_user",
+    # Ours: dead-token feedback (in bulk, DeadTokenQueue feeds report_dead_tokens).
+    "POST /v1/Services/{ServiceSid}/DeadTokens": "report_dead_token",
     # Everything else: Twilio's 404/405 error JSON rather than API Gateway's own.
     "$default": "unmatched_route",
 }

@@ -27,6 +27,8 @@ def test_given_the_required_variables_only_then_the_optional_settings_take_their
         auth_cache_seconds=60,
         dynamodb_endpoint_url=None,
         sqs_endpoint_url=None,
+        change_event_bus_name=None,
+        events_endpoint_url=None,
         public_base_url=None,
         api_routes=(),
     )
@@ -40,6 +42,8 @@ def test_given_every_variable_then_each_setting_has_its_value():
         "AUTH_CACHE_SECONDS": "0",
         "DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:8000",
         "SQS_ENDPOINT_URL": "http://127.0.0.1:9324",
+        "CHANGE_EVENT_BUS_NAME": "binding-changes",
+        "EVENTS_ENDPOINT_URL": "http://127.0.0.1:4000",
         "PUBLIC_BASE_URL": "https://notify.example.com",
         "API_ROUTES": " GET /v1/Services,\n POST /v1/Services , ,",
         "UNRELATED": "ignored",
@@ -52,6 +56,8 @@ def test_given_every_variable_then_each_setting_has_its_value():
     assert settings.auth_cache_seconds == 0
     assert settings.dynamodb_endpoint_url == "http://127.0.0.1:8000"
     assert settings.sqs_endpoint_url == "http://127.0.0.1:9324"
+    assert settings.change_event_bus_name == "binding-changes"
+    assert settings.events_endpoint_url == "http://127.0.0.1:4000"
     assert settings.public_base_url == "https://notify.example.com"
     assert settings.api_routes == ("GET /v1/Services", "POST /v1/Services")
 

@@ -74,7 +74,7 @@ def test_given_service_defaults_then_each_push_type_takes_its_own():
 
 
 # The Service JSON's fields that are ours, not Twilio's.
-OUR_SERVICE_FIELDS = {"identity_binding_limit_policy"}
+OUR_SERVICE_FIELDS = {"identity_binding_limit_policy", "binding_ttl_days"}
 
 
 def test_given_twilios_spec_then_the_json_has_exactly_its_service_fields_and_ours():

@@ -39,6 +39,7 @@ def create_binding(account_sid: str, service_sid: str, form: CreateBindingForm) 
                 else None
             ),
             date_created=created.replace(microsecond=created.microsecond // 1000 * 1000),
+            expires_at=service.expiry_of(created),
         )
 
     try:

@@ -30,6 +30,10 @@ class Settings:
     # an SQS-compatible one; both unset in AWS.
     dynamodb_endpoint_url: str | None
     sqs_endpoint_url: str | None
+    # The EventBridge bus change events go to (the change-events function only), and an
+    # EventBridge-compatible endpoint (unset in AWS).
+    change_event_bus_name: str | None
+    events_endpoint_url: str | None
     # Public base URL when the API sits behind a custom domain; otherwise derived per request.
     public_base_url: str | None
     # The API's routes ("POST /v1/Services/{ServiceSid}/Bindings, ..."), for telling a wrong
@@ -51,6 +55,8 @@ class Settings:
             auth_cache_seconds=variables.whole_number("AUTH_CACHE_SECONDS", default=60),
             dynamodb_endpoint_url=variables.optional("DYNAMODB_ENDPOINT_URL"),
             sqs_endpoint_url=variables.optional("SQS_ENDPOINT_URL"),
+            change_event_bus_name=variables.optional("CHANGE_EVENT_BUS_NAME"),
+            events_endpoint_url=variables.optional("EVENTS_ENDPOINT_URL"),
             public_base_url=variables.optional("PUBLIC_BASE_URL"),
             api_routes=variables.comma_separated("API_ROUTES"),
         )

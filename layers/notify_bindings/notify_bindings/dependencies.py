@@ -70,6 +70,15 @@ def sqs() -> Any:
 
 
 @cache
+def events() -> Any:
+    return deadline.guard(
+        aws_session().create_client(
+            "events", endpoint_url=settings().events_endpoint_url, config=_CLIENT_CONFIG
+        )
+    )
+
+
+@cache
 def binding_store() -> BindingStore:
     from notify_bindings.store import BindingStore
 
@@ -115,6 +124,7 @@ def reset() -> None:
         aws_session,
         dynamodb,
         sqs,
+        events,
         binding_store,
         service_store,
         page_tokens,

@@ -272,6 +272,9 @@ class Binding:
     credential_sid: str | None
     notification_protocol_version: str | None
     date_created: datetime
+    # When DynamoDB's TTL may delete it (epoch seconds), under the Service's binding_ttl_days;
+    # None: never. Not part of what a client sees, so not of `registers_same_as` either.
+    expires_at: int | None = None
 
     def registers_same_as(self, other: Binding) -> bool:
         """True when creating `other` over `self` would change nothing a client can see."""

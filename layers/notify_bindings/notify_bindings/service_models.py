@@ -55,7 +55,10 @@ CallbackUrl = Annotated[
     AfterValidator(no_control_characters),
     AfterValidator(_http_url),
 ]
-
+# Ten years at most: a longer life is no expiry at all, and may overflow a client's date.
+MAX_BINDING_TTL_DAYS = 3650
+SECONDS_PER_DAY = 86_400
+BindingTtlDays = Annotated[int, Field(ge=1, le=MAX_BINDING_TTL_DAYS, strict=False)]
 
 T = TypeVar("T")
 Setting = Annotated[T | None, BeforeValidator(_empty_is_none)]
@@ -101,6 +104,8 @@ class ServiceForm(BaseModel):
     identity_binding_limit_policy: Annotated[
         Setting[IdentityBindingLimitPolicy], Field(alias="IdentityBindingLimitPolicy")
     ] = None
+    # Ours too: a binding not created again within this many days expires (DynamoDB TTL).
+    binding_ttl_days: Annotated[Setting[BindingTtlDays], Field(alias="BindingTtlDays")] = None
 
     def changes(self) -> dict[str, Any]:
         """The settings this form gives, by their names in `Service`; None clears one."""
@@ -146,6 +151,14 @@ class Service:
     delivery_callback_url: str | None = None
     delivery_callback_enabled: bool = False
     identity_binding_limit_policy: IdentityBindingLimitPolicy = IdentityBindingLimitPolicy.REJECT
+    binding_ttl_days: int | None = None
+
+    def expiry_of(self, created: datetime) -> int | None:
+        """When a binding created at `created` expires (epoch seconds), under this Service's
+        binding_ttl_days; None when bindings never expire."""
+        if self.binding_ttl_days is None:
+            return None
+        return int(created.timestamp()) + self.binding_ttl_days * SECONDS_PER_DAY
 
     def default_protocol_version(self, kind: BindingType) -> str | None:
         """The Service's protocol version for `kind`, when it sets one."""
@@ -200,6 +213,7 @@ class ServiceResource(BaseModel):
     delivery_callback_url: str | None
     delivery_callback_enabled: bool
     identity_binding_limit_policy: str  # ours, not Twilio's
+    binding_ttl_days: int | None  # ours
 
     @classmethod
     def of(cls, service: Service, base_url: str) -> ServiceResource:

@@ -192,12 +192,16 @@ def _attr(value: object) -> dict[str, Any] | None:
         return None
     if isinstance(value, bool):
         return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
     return {"S": str(value)}
 
 
 def _value(attribute: dict[str, Any] | None) -> Any:
     if attribute is None:
         return None
+    if "N" in attribute:
+        return int(attribute["N"])
     return attribute["BOOL"] if "BOOL" in attribute else attribute["S"]
 
 

@@ -54,8 +54,9 @@ blocks nothing and is finished by whoever comes next.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from itertools import combinations
@@ -113,6 +114,12 @@ _EVICT_OLDEST = IdentityBindingLimitPolicy.EVICT_OLDEST
 # A binding with at most this many index tags is listed under every combination of them. It is
 # the most tags a list can filter by, so that every list by tags names one partition.
 MAX_COMBINED_TAGS = MAX_TAG_FILTERS
+# A removal item outlives the stream record it explains (a stream keeps records 24 hours),
+# then DynamoDB's TTL deletes it (the index table's TTL attribute is RemoveAfter).
+REMOVAL_RECORD_SECONDS = 2 * 86_400
+# An unchanged re-create moves a binding's expiry on only when that moves it by a day or more:
+# an app that registers at every start costs one write a day, not one per start.
+EXPIRY_REFRESH_SECONDS = 86_400
 
 
 class MissingService(Exception):
@@ -123,6 +130,25 @@ class Outcome(Enum):
     CREATED = "created"
     REPLACED = "replaced"
     UNCHANGED = "unchanged"
+
+
+class Removal(Enum):
+    """Why a binding went, as its change event names it. Every write that removes a binding
+    records why beside it, in the same transaction (a removal item, see `removal_key`): the
+    stream of the bindings table shows only that the address item went. Two causes write no
+    removal item: DynamoDB's TTL (the stream names it as the deleter) and the purge of a
+    deleted Service (the Service item tells)."""
+
+    DELETED = "deleted"
+    ERASED = "erased"
+    EVICTED = "evicted"
+    DEAD_ADDRESS = "dead_address"
+    EXPIRED = "expired"
+    SERVICE_DELETED = "service_deleted"
+
+
+# A removal and its detail (how a push service reported an address dead, say).
+RemovalCause = tuple[Removal, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,7 +441,11 @@ class BindingStore:
                 self.erase(account_sid, service_sid, new.identity)
                 continue
             if current is not None and current.registers_same_as(new):
-                return PutResult(current, Outcome.UNCHANGED)
+                if not _expiry_moves(current, new.expires_at):
+                    return PutResult(current, Outcome.UNCHANGED)
+                if self._move_expiry(current, new.expires_at, retries):
+                    return PutResult(replace(current, expires_at=new.expires_at), Outcome.UNCHANGED)
+                continue  # replaced or deleted meanwhile, or the outcome is unknown: look again
 
             evicted = None
             if full == new.identity and (current is None or current.identity != new.identity):
@@ -433,7 +463,7 @@ class BindingStore:
             self._add_to_index(plan, new)
             evicted_guard = None
             if evicted is not None:
-                evicted_guard = self._remove_binding(plan, evicted)
+                evicted_guard = self._remove_binding(plan, evicted, Removal.EVICTED)
             many_tags = _has_many_tags(new) - _has_many_tags(current) - _has_many_tags(evicted)
             self._count_many_tags(plan, service_sid, many_tags)
             moved_at = grow_at = shrink_at = None
@@ -514,7 +544,7 @@ class BindingStore:
         """Delete an identity's oldest binding while the identity is still at its limit."""
         plan = Transaction()
         self._guard_service(plan, account_sid, evicted.service_sid)
-        self._remove_binding(plan, evicted)
+        self._remove_binding(plan, evicted, Removal.EVICTED)
         self._count_many_tags(plan, evicted.service_sid, -_has_many_tags(evicted))
         plan.add(
             "Update",
@@ -540,36 +570,159 @@ class BindingStore:
 
     def delete(self, account_sid: str, service_sid: str, sid: str) -> Binding | None:
         """Delete the binding; None when there is no such binding (any more)."""
+        return self._remove(
+            account_sid,
+            service_sid,
+            lambda: self.get(account_sid, service_sid, sid),
+            Removal.DELETED,
+        )
+
+    def remove_dead_address(
+        self,
+        account_sid: str,
+        service_sid: str,
+        address: str,
+        *,
+        binding_sid: str | None = None,
+        detail: str | None = None,
+    ) -> Binding | None:
+        """Delete the binding at `address`, reported dead by a push service (`detail` says
+        how), and only while it holds that address: when `binding_sid` is given, only if it
+        is still that binding (not one registered there since). The binding removed, or None.
+        Raises MissingService when the Service is not the account's."""
+
+        # The binding found first is the one reported: a look again (after a transaction was
+        # cancelled) must not take one registered at the address meanwhile, after the report.
+        reported = binding_sid
+
+        def holder() -> Binding | None:
+            nonlocal reported
+            key = _address_key(service_sid, address)
+            found = self._read_with_service(account_sid, service_sid, {self._bindings_table: [key]})
+            if found is None:
+                raise MissingService()
+            held = [_binding_from(item) for item in found.items[self._bindings_table]]
+            current = next(
+                (
+                    binding
+                    for binding in held
+                    if _visible(binding, found) and reported in (None, binding.sid)
+                ),
+                None,
+            )
+            if current is not None:
+                reported = current.sid
+            return current
+
+        return self._remove(account_sid, service_sid, holder, Removal.DEAD_ADDRESS, detail)
+
+    def _remove(
+        self,
+        account_sid: str,
+        service_sid: str,
+        look: Callable[[], Binding | None],
+        removal: Removal,
+        detail: str | None = None,
+    ) -> Binding | None:
+        """Remove the binding `look` finds, for `removal`; None when it finds none (any more)."""
         retries = self._retries()
-        deleting: Binding | None = None  # set once a transaction's outcome is unknown
+        removing: Binding | None = None  # set once a transaction's outcome is unknown
         while retries.remain():
-            current = self.get(account_sid, service_sid, sid)
+            current = look()
             if current is None:
-                return deleting  # the delete may have been ours: either way it is gone
+                return removing  # the removal may have been ours: either way it is gone
             plan = Transaction()
             service_guard = self._guard_service(plan, account_sid, service_sid)
-            address_guard = plan.add(
-                "Delete",
-                self._bindings_table,
-                Key=_address_key(current.service_sid, current.address),
-                **_holds(current),
-            )
-            self._remove_from_index(plan, current)
+            address_guard = self._remove_binding(plan, current, removal, detail)
             self._count_many_tags(plan, service_sid, -_has_many_tags(current))
             shrink_at = self._shrink_identity(plan, current)
             try:
                 plan.run(self._client)
             except Cancelled as cancelled:
                 if any(cancelled.failed(at) for at in (service_guard, address_guard, shrink_at)):
-                    continue  # deleted or replaced meanwhile: the next look finds it gone
+                    continue  # removed or replaced meanwhile: the next look finds it gone
                 retries.failed(throttled=cancelled.throttled)
                 continue
             except Unavailable:
-                deleting = current  # it may have happened: the next look tells
+                removing = current  # it may have happened: the next look tells
                 retries.failed()
                 continue
             return current
         raise retries.exhausted()
+
+    def forget_expired(self, binding: Binding) -> bool:
+        """Remove what indexes and counts a binding DynamoDB's TTL deleted (its address item):
+        its index items, its place in the many-tags count and in its identity record. False
+        when that was done already (a stream record delivered again) or the binding was
+        removed otherwise meanwhile."""
+        retries = self._retries()
+        while retries.remain():
+            plan = Transaction()
+            keys = _index_keys(binding)
+            sid_at = plan.add(
+                "Delete",
+                self._index_table,
+                Key=keys[0],
+                ConditionExpression="Sid = :sid",
+                ExpressionAttributeValues={":sid": {"S": binding.sid}},
+            )
+            for key in keys[1:]:
+                plan.add("Delete", self._index_table, Key=key)
+            self._count_many_tags(plan, binding.service_sid, -_has_many_tags(binding))
+            shrink_at = self._shrink_identity(plan, binding)
+            try:
+                plan.run(self._client)
+            except Cancelled as cancelled:
+                if cancelled.failed(sid_at) or cancelled.failed(shrink_at):
+                    return False  # forgotten already, or erased, purged: nothing is left
+                retries.failed(throttled=cancelled.throttled)
+                continue
+            except Unavailable:
+                retries.failed()  # it may have happened: the conditions tell next time
+                continue
+            return True
+        raise retries.exhausted()
+
+    def removal_of(self, service_sid: str, sids: list[str]) -> dict[str, RemovalCause]:
+        """Why each of these bindings was removed, for those whose removal recorded it."""
+        keys = [(self._index_table, removal_key(service_sid, sid)) for sid in sids]
+        found: dict[str, RemovalCause] = {}
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            batch: dict[str, list[Item]] = {}
+            for table, key in keys[start : start + BATCH_GET_LIMIT]:
+                batch.setdefault(table, []).append(key)
+            for item in batch_get(self._client, batch, self._retries()).get(self._index_table, []):
+                detail = item.get("Detail", {}).get("S")
+                found[item["sk"]["S"]] = (Removal(item["Removal"]["S"]), detail)
+        return found
+
+    def _move_expiry(self, binding: Binding, expires_at: int | None, retries: Retries) -> bool:
+        """Set the expiry of the binding's address item (it is the only item TTL deletes)
+        while it still holds the binding; False when it does not, or the outcome is unknown."""
+        if expires_at is None:
+            update: dict[str, Any] = {"UpdateExpression": "REMOVE ExpiresAt"}
+            values: Item = {}
+        else:
+            update = {"UpdateExpression": "SET ExpiresAt = :expires"}
+            values = {":expires": {"N": str(expires_at)}}
+        try:
+            with translated_errors():
+                self._client.update_item(
+                    TableName=self._bindings_table,
+                    Key=_address_key(binding.service_sid, binding.address),
+                    ConditionExpression="Sid = :sid",
+                    ExpressionAttributeValues={":sid": {"S": binding.sid}, **values},
+                    **update,
+                )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            retries.lost_race()
+            return False
+        except Unavailable:
+            retries.failed()
+            return False
+        return True
 
     def erase(self, account_sid: str, service_sid: str, identity: str) -> bool:
         """Delete every binding of the identity, and its identity record; False when it has
@@ -641,7 +794,7 @@ class BindingStore:
         room = MAX_TRANSACTION_ITEMS - 3  # the Service, the identity record, the count of tags
         chunk: list[Binding] = []
         for binding in bindings:
-            size = 1 + len(_index_keys(binding))  # its address item, then its index items
+            size = 2 + len(_index_keys(binding))  # its address, index and removal items
             if size > room:
                 break
             chunk.append(binding)
@@ -670,7 +823,7 @@ class BindingStore:
         else:  # all in this one transaction, or one in the middle of a marked erasure
             self._guard_service(plan, account_sid, service_sid)
         for binding in chunk:
-            self._remove_binding(plan, binding)
+            self._remove_binding(plan, binding, Removal.ERASED)
         self._count_many_tags(plan, service_sid, -sum(map(_has_many_tags, chunk)))
         names = {f"#b{n}": binding.sid for n, binding in enumerate(chunk)}
         present = " AND ".join(f"attribute_exists({name})" for name in names)
@@ -758,11 +911,21 @@ class BindingStore:
                 Limit=_PURGE_PAGE,
             )
         records = response.get("Items", [])
-        keys = [*records, _stats_key(service_sid)]  # no binding is left to count
+        with translated_errors():
+            response = self._client.query(
+                TableName=self._index_table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": _removals_partition(service_sid)}},
+                ProjectionExpression="pk, sk",
+                ConsistentRead=True,
+                Limit=_PURGE_PAGE,
+            )
+        removals = response.get("Items", [])
+        keys = [*records, *removals, _stats_key(service_sid)]  # no binding is left to count
         batch_write_deletes(
             self._client, [(self._index_table, key) for key in keys], self._retries()
         )
-        return not records
+        return not records and not removals
 
     def _guard_service(self, plan: Transaction, account_sid: str, service_sid: str) -> int:
         return plan.add(
@@ -781,9 +944,12 @@ class BindingStore:
         for key in _index_keys(binding):
             plan.add("Delete", self._index_table, Key=key)
 
-    def _remove_binding(self, plan: Transaction, binding: Binding) -> int:
-        """Its address item (while it still holds it) and its index items; the index of the
-        address item's delete, whose condition fails if the binding was replaced meanwhile."""
+    def _remove_binding(
+        self, plan: Transaction, binding: Binding, removal: Removal, detail: str | None = None
+    ) -> int:
+        """Its address item (while it still holds it) and its index items, and a removal item
+        that says why; the index of the address item's delete, whose condition fails if the
+        binding was replaced meanwhile."""
         guard = plan.add(
             "Delete",
             self._bindings_table,
@@ -791,6 +957,7 @@ class BindingStore:
             **_holds(binding),
         )
         self._remove_from_index(plan, binding)
+        plan.add("Put", self._index_table, Item=_removal_item(binding, removal, detail))
         return guard
 
     def _count_many_tags(self, plan: Transaction, service_sid: str, change: int) -> None:
@@ -840,6 +1007,33 @@ def _tags_partition(service_sid: str, tags: list[str] | tuple[str, ...]) -> str:
         return f"{service_sid}#tag#{tags[0]}"
     # JSON: unambiguous whatever the tags hold, and readable in the console.
     return f"{service_sid}#tags#{json.dumps(list(tags), ensure_ascii=False, separators=(',', ':'))}"
+
+
+def _removals_partition(service_sid: str) -> str:
+    return f"{service_sid}#removed"
+
+
+def removal_key(service_sid: str, sid: str) -> Item:
+    """The key of the item that records why binding `sid` was removed."""
+    return {"pk": {"S": _removals_partition(service_sid)}, "sk": {"S": sid}}
+
+
+def _removal_item(binding: Binding, removal: Removal, detail: str | None) -> Item:
+    item: Item = {
+        **removal_key(binding.service_sid, binding.sid),
+        "Removal": {"S": removal.value},
+        "RemoveAfter": {"N": str(int(time.time()) + REMOVAL_RECORD_SECONDS)},
+    }
+    if detail is not None:
+        item["Detail"] = {"S": detail}
+    return item
+
+
+def _expiry_moves(current: Binding, expires_at: int | None) -> bool:
+    """Whether an unchanged re-create moves the binding's expiry (see EXPIRY_REFRESH_SECONDS)."""
+    if current.expires_at is None or expires_at is None:
+        return current.expires_at != expires_at
+    return abs(expires_at - current.expires_at) >= EXPIRY_REFRESH_SECONDS
 
 
 def _many_tags_partition(service_sid: str) -> str:
@@ -902,11 +1096,16 @@ def _holds(binding: Binding | None) -> dict[str, Any]:
 
 
 def _address_item(binding: Binding) -> Item:
-    return {
+    item = {
         **_address_key(binding.service_sid, binding.address),
         **_binding_attributes(binding),
         "ServiceIdentity": {"S": f"{binding.service_sid}#{binding.identity}"},
     }
+    if binding.expires_at is not None:
+        # Only the address item expires: TTL's delete shows in the table's stream, whose
+        # consumer then removes the index items (`forget_expired`).
+        item["ExpiresAt"] = {"N": str(binding.expires_at)}
+    return item
 
 
 def _binding_attributes(binding: Binding) -> Item:
@@ -939,7 +1138,13 @@ def _binding_from(item: Item) -> Binding:
         credential_sid=item.get("CredentialSid", {}).get("S"),
         notification_protocol_version=item.get("NotificationProtocolVersion", {}).get("S"),
         date_created=datetime.fromisoformat(item["DateCreated"]["S"]),
+        expires_at=int(item["ExpiresAt"]["N"]) if "ExpiresAt" in item else None,
     )
+
+
+def binding_from(item: Item) -> Binding:
+    """The binding an item of the bindings table holds (a stream record's image, say)."""
+    return _binding_from(item)
 
 
 def _bindings_in_record(record: Item) -> Iterator[Binding]:

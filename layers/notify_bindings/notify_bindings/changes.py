@@ -1,0 +1,276 @@
+"""Change events: what each record of the bindings table's stream means, published to an
+EventBridge bus.
+
+The bindings table holds one item per address, so its stream holds every change of every
+binding, in order per address (and so per binding), at least once:
+
+- INSERT: a binding was created at a free address;
+- MODIFY: a new binding replaced the one at its address (another SID), or an unchanged
+  re-create moved the binding's expiry (the same SID: no event);
+- REMOVE: the binding went. Why, the stream does not say: DynamoDB's TTL names itself as the
+  deleter; every other removal wrote a removal item beside it (see `store.Removal`), except the
+  purge of a deleted Service, whose Service item says so.
+
+An expiry is the one removal no transaction of ours made: its index items and its place in
+its identity's count are still there, and this is where they go (`BindingStore.forget_expired`).
+
+Events never carry the address. Each has an `event_id`, the stream record's, the same however
+often the record is delivered, and a `sequence`, the record's sequence number: EventBridge
+does not keep order between deliveries, so a consumer that cares orders a binding's events by
+it (compared as integers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from notify_bindings.models import Binding
+from notify_bindings.observability import failure, logger
+from notify_bindings.store import BindingStore, Removal, RemovalCause, binding_from
+
+SOURCE = "notify-bindings"
+# PutEvents takes at most 10 entries.
+PUT_EVENTS_LIMIT = 10
+# How DynamoDB's TTL appears as the deleter in a stream record.
+TTL_DELETER = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+
+class Change(Enum):
+    CREATED = "created"
+    REPLACED = "replaced"
+    DELETED = Removal.DELETED.value
+    ERASED = Removal.ERASED.value
+    EVICTED = Removal.EVICTED.value
+    DEAD_ADDRESS = Removal.DEAD_ADDRESS.value
+    EXPIRED = Removal.EXPIRED.value
+    SERVICE_DELETED = Removal.SERVICE_DELETED.value
+    # A removal whose cause was not recorded: none of ours, but a hand-made delete, say.
+    REMOVED = "removed"
+
+    @property
+    def detail_type(self) -> str:
+        """The event's DetailType, for EventBridge rules: "Binding Created", ..."""
+        return "Binding " + self.value.replace("_", " ").title()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    event_id: str
+    sequence: str
+    change: Change
+    binding: Binding  # the binding created, or the one that went
+    occurred_at: datetime
+    previous: Binding | None = None  # the binding a replace replaced
+    reason: str | None = None  # how a push service reported a dead address
+
+    def detail(self) -> dict[str, Any]:
+        """The event's detail: SIDs, identity and binding type; never the address."""
+        detail: dict[str, Any] = {
+            "event_id": self.event_id,
+            "sequence": self.sequence,
+            "change": self.change.value,
+            "account_sid": self.binding.account_sid,
+            "service_sid": self.binding.service_sid,
+            "binding_sid": self.binding.sid,
+            "identity": self.binding.identity,
+            "binding_type": self.binding.binding_type.value,
+            "occurred_at": self.occurred_at.isoformat(timespec="seconds"),
+        }
+        if self.previous is not None:
+            detail["previous_binding_sid"] = self.previous.sid
+            detail["previous_identity"] = self.previous.identity
+            detail["previous_binding_type"] = self.previous.binding_type.value
+        if self.reason is not None:
+            detail["reason"] = self.reason
+        return detail
+
+    def entry(self, bus_name: str) -> dict[str, Any]:
+        """The PutEvents entry."""
+        return {
+            "Source": SOURCE,
+            "DetailType": self.change.detail_type,
+            "Detail": json.dumps(self.detail(), ensure_ascii=False, separators=(",", ":")),
+            "EventBusName": bus_name,
+            "Time": self.occurred_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """What the publisher needs of one record of a DynamoDB stream event."""
+
+    event_id: str
+    sequence: str
+    name: str  # INSERT, MODIFY or REMOVE
+    new: Binding | None
+    old: Binding | None
+    occurred_at: datetime
+    by_ttl: bool
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> StreamRecord:
+        change = record["dynamodb"]
+        new, old = change.get("NewImage"), change.get("OldImage")
+        return cls(
+            event_id=record["eventID"],
+            sequence=change["SequenceNumber"],
+            name=record["eventName"],
+            new=binding_from(new) if new else None,
+            old=binding_from(old) if old else None,
+            occurred_at=_moment(change.get("ApproximateCreationDateTime")),
+            by_ttl=_is_ttl(record.get("userIdentity")),
+        )
+
+    @property
+    def removed_by_us(self) -> Binding | None:
+        """The binding a removal of ours (not TTL's) took; None for any other record."""
+        return self.old if self.name == "REMOVE" and not self.by_ttl else None
+
+
+def changes(
+    records: Sequence[StreamRecord],
+    store: BindingStore,
+    service_gone: Callable[[str, str], bool],
+) -> Iterator[tuple[StreamRecord, ChangeEvent | None]]:
+    """Each record with the event it makes (None: no event, an expiry refresh), in order.
+
+    Expired bindings are forgotten (their index items removed) as their record comes: a
+    failure there raises, and the records before it have been yielded. `service_gone(account,
+    service)` tells whether a Service has been deleted."""
+    causes = _causes(records, store)
+    for record in records:
+        yield record, _event(record, causes, store, service_gone)
+
+
+def _causes(records: Sequence[StreamRecord], store: BindingStore) -> dict[str, RemovalCause]:
+    """Why the bindings our removals took went, as their removal items say: one read."""
+    by_service: dict[str, list[str]] = {}
+    for record in records:
+        if (binding := record.removed_by_us) is not None:
+            by_service.setdefault(binding.service_sid, []).append(binding.sid)
+    causes: dict[str, RemovalCause] = {}
+    for service_sid, sids in by_service.items():
+        causes.update(store.removal_of(service_sid, sids))
+    return causes
+
+
+def _event(
+    record: StreamRecord,
+    causes: Mapping[str, RemovalCause],
+    store: BindingStore,
+    service_gone: Callable[[str, str], bool],
+) -> ChangeEvent | None:
+
+    def made(
+        change: Change,
+        binding: Binding,
+        previous: Binding | None = None,
+        reason: str | None = None,
+    ) -> ChangeEvent:
+        return ChangeEvent(
+            record.event_id, record.sequence, change, binding, record.occurred_at, previous, reason
+        )
+
+    if record.name == "INSERT" and record.new is not None:
+        return made(Change.CREATED, record.new)
+    if record.name == "MODIFY" and record.new is not None and record.old is not None:
+        if record.new.sid == record.old.sid:
+            return None  # the same binding, its expiry moved on
+        return made(Change.REPLACED, record.new, previous=record.old)
+    if record.name != "REMOVE" or record.old is None:
+        raise ValueError(f"unexpected stream record {record.name}")
+    binding = record.old
+    if record.by_ttl:
+        store.forget_expired(binding)
+        return made(Change.EXPIRED, binding)
+    cause = causes.get(binding.sid)
+    if cause is not None:
+        removal, reason = cause
+        return made(Change(removal.value), binding, reason=reason)
+    if service_gone(binding.account_sid, binding.service_sid):
+        return made(Change.SERVICE_DELETED, binding)
+    return made(Change.REMOVED, binding)
+
+
+def _is_ttl(identity: Any) -> bool:
+    return isinstance(identity, Mapping) and all(
+        identity.get(key) == value for key, value in TTL_DELETER.items()
+    )
+
+
+def _moment(value: Any) -> datetime:
+    """ApproximateCreationDateTime: epoch seconds in Lambda's events (a string elsewhere)."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except ValueError:
+            moment = datetime.fromisoformat(value)
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+@dataclass
+class Published:
+    """The outcome of publishing a batch: how many events went, and the first record that did
+    not (None: all did)."""
+
+    events: int = 0
+    failed_at: StreamRecord | None = None
+
+    def response(self) -> dict[str, Any]:
+        """Lambda's answer for a stream batch with ReportBatchItemFailures: Lambda retries from
+        the failed record on, so order per binding holds."""
+        failures = [] if self.failed_at is None else [{"itemIdentifier": self.failed_at.sequence}]
+        return {"batchItemFailures": failures}
+
+
+def publish(
+    raw_records: Sequence[Mapping[str, Any]],
+    *,
+    store: BindingStore,
+    put_events: Callable[..., Any],
+    bus_name: str,
+    service_gone: Callable[[str, str], bool],
+) -> Published:
+    """Publish the events of a stream batch in order, PUT_EVENTS_LIMIT at a time, stopping at
+    the first record whose event could not be made or published."""
+    records = [StreamRecord.of(record) for record in raw_records]
+    outcome = Published()
+    pending: list[tuple[StreamRecord, dict[str, Any]]] = []
+
+    def flush() -> bool:
+        if not pending:
+            return True
+        response = put_events(Entries=[entry for _, entry in pending])
+        results = response.get("Entries", [])
+        for position, (record, _) in enumerate(pending):
+            result = results[position] if position < len(results) else {"ErrorCode": "Missing"}
+            if "ErrorCode" in result or "EventId" not in result:
+                outcome.failed_at = record
+                return False
+            outcome.events += 1
+        pending.clear()
+        return True
+
+    done = 0  # records whose event was made (or that make none)
+    try:
+        for record, event in changes(records, store, service_gone):
+            if event is not None:
+                pending.append((record, event.entry(bus_name)))
+            done += 1
+            if len(pending) == PUT_EVENTS_LIMIT and not flush():
+                return outcome
+        flush()
+    except Exception as error:
+        # Making an event failed (a read, an expiry's clean-up) or PutEvents did: Lambda
+        # retries from the first record not published. Logged by type, never by message.
+        outcome.failed_at = pending[0][0] if pending else records[done]
+        logger.warning("Publishing change events stopped", extra=failure(error))
+    return outcome

@@ -1,0 +1,331 @@
+"""Change events: the bindings table's stream (moto's) read as Lambda's event source reads it,
+PublishChangesFunction invoked with each batch, and what reaches the EventBridge bus (moto's,
+through a rule to a queue) - one event per create, replace and removal, each removal named
+by its cause, in order, never with the address; and expiry: DynamoDB's TTL imitated by the
+local sweeper, after which the indexes and counts are exact.
+
+moto's stream records never name a deleter, so its TTL deletes cannot be told from ours: the
+local sweeper marks its own (as DynamoDB's stream would), and `test_recorded_ttl_event.py`
+checks the function against a record as DynamoDB Streams writes one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local_api.runtime import LocalFunctions, sqs_client, streams_client
+from local_api.stream_sources import StreamPoller, TtlSweeper
+from local_api.template import SamTemplate
+from notify_bindings import dependencies
+from tests.conftest import Invoker, new_service
+from tests.invariants import assert_service_consistent
+
+FUNCTION = "PublishChangesFunction"
+BUS = "ChangeEventBus"
+CREATE = "CreateBindingFunction"
+DELETE = "DeleteBindingFunction"
+DELETE_USER = "DeleteUserFunction"
+LIST = "ListBindingsFunction"
+DAY = 86_400
+
+
+@pytest.fixture
+def sweeper(template: SamTemplate, dynamodb: Any) -> TtlSweeper:
+    return TtlSweeper(dynamodb, template, {name: name for name in template.tables})
+
+
+@pytest.fixture
+def stream(
+    template: SamTemplate, functions: LocalFunctions, dynamodb: Any, sweeper: TtlSweeper
+) -> StreamPoller:
+    """The function's event source mapping, from the end of the stream as it is now."""
+    (source,) = template.functions[FUNCTION].stream_sources
+    poller = StreamPoller(
+        functions,
+        FUNCTION,
+        source,
+        source.table,
+        dynamodb,
+        streams_client(None),
+        sweeper,
+        starting_position="LATEST",
+    )
+    poller.open()
+    return poller
+
+
+def bindings(service_sid: str) -> str:
+    return f"/v1/Services/{service_sid}/Bindings"
+
+
+def create(invoke: Invoker, service_sid: str, **form: Any) -> dict[str, Any]:
+    reply = invoke(CREATE, bindings(service_sid), form={"BindingType": "fcm", **form})
+    assert reply.status == 201, reply.body
+    created: dict[str, Any] = reply.json()
+    return created
+
+
+def audit(dynamodb: Any, service_sid: str) -> Any:
+    return assert_service_consistent(dynamodb, "BindingsTable", "BindingIndexTable", service_sid)
+
+
+def changes(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(event["detail"]["change"], event["detail"]["binding_sid"]) for event in events]
+
+
+def test_given_a_create_an_unchanged_recreate_a_replace_and_a_delete_when_published_then_one_event_each_in_order_and_never_the_address(  # noqa: E501
+    invoke, service_sid, stream, bus
+):
+    first = create(invoke, service_sid, Identity="alice", Address="token-secret-1", Tag="beta")
+    create(invoke, service_sid, Identity="alice", Address="token-secret-1", Tag="beta")
+    second = create(invoke, service_sid, Identity="bob", Address="token-secret-1")
+    assert invoke(DELETE, f"{bindings(service_sid)}/{second['sid']}").status == 204
+
+    stream.drain()
+    events = bus.events(service_sid)
+
+    assert changes(events) == [
+        ("created", first["sid"]),
+        ("replaced", second["sid"]),
+        ("deleted", second["sid"]),
+    ]
+    assert [event["detail-type"] for event in events] == [
+        "Binding Created",
+        "Binding Replaced",
+        "Binding Deleted",
+    ]
+    created, replaced, deleted = (event["detail"] for event in events)
+    assert created["identity"] == "alice"
+    assert created["binding_type"] == "fcm"
+    assert replaced["identity"] == "bob"
+    assert replaced["previous_binding_sid"] == first["sid"]
+    assert replaced["previous_identity"] == "alice"
+    assert deleted["account_sid"] == first["account_sid"]
+    assert all(event["source"] == "notify-bindings" for event in events)
+    assert len({event["detail"]["event_id"] for event in events}) == 3
+    sequences = [int(event["detail"]["sequence"]) for event in events]
+    assert sequences == sorted(sequences)
+    assert "token-secret-1" not in json.dumps(events)
+
+
+def test_given_an_erasure_an_eviction_and_a_deleted_service_when_published_then_each_removal_names_its_cause(  # noqa: E501
+    invoke, account, service_sid, stream, bus, functions, aws
+):
+    erased = [create(invoke, service_sid, Identity="carol", Address=f"c-{n}") for n in range(2)]
+    assert invoke(DELETE_USER, f"/v1/Services/{service_sid}/Users/carol").status == 204
+    evicting = new_service(account.sid, identity_binding_limit_policy="evict_oldest")
+    made = [create(invoke, evicting, Identity="dave", Address=f"d-{n}") for n in range(21)]
+
+    stream.drain()
+
+    removals = [c for c in changes(bus.events(service_sid)) if c[0] != "created"]
+    assert sorted(removals) == sorted(("erased", binding["sid"]) for binding in erased)
+    evictions = [c for c in changes(bus.events(evicting)) if c[0] not in ("created",)]
+    assert evictions == [("evicted", made[0]["sid"])]
+
+    # A deleted Service's bindings go with its purge, which records no cause: the Service does.
+    reply = invoke("DeleteServiceFunction", f"/v1/Services/{evicting}")
+    assert reply.status == 204
+    purge = functions.functions["PurgeServiceFunction"].sqs_sources[0]
+    queue = aws[purge.queue]
+    sqs = sqs_client(None)
+    while messages := sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        for message in messages:
+            from local_api.events import sqs_event
+
+            functions.invoke("PurgeServiceFunction", sqs_event([message], queue.arn))
+            sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+    stream.drain()
+    purged = changes(bus.events(evicting))
+    assert sorted(purged) == sorted(("service_deleted", b["sid"]) for b in made[1:])
+
+
+def test_given_a_service_with_a_binding_ttl_when_its_binding_expires_then_the_event_is_expired_and_every_index_and_count_is_exact(  # noqa: E501
+    invoke, account, stream, bus, sweeper, dynamodb
+):
+    service_sid = new_service(account.sid, binding_ttl_days=30)
+    kept = create(invoke, service_sid, Identity="erin", Address="kept", Tag="beta")
+    expiring = create(invoke, service_sid, Identity="erin", Address="old", Tag="beta")
+    item = dynamodb.get_item(
+        TableName="BindingsTable",
+        Key={"ServiceSid": {"S": service_sid}, "Address": {"S": "old"}},
+    )["Item"]
+    expires_at = int(item["ExpiresAt"]["N"])
+    created = datetime.fromisoformat(item["DateCreated"]["S"])
+    assert expires_at == int(created.timestamp()) + 30 * DAY
+    # Only one expires: the other was created again since (as an app does at every start).
+    dynamodb.update_item(
+        TableName="BindingsTable",
+        Key={"ServiceSid": {"S": service_sid}, "Address": {"S": "kept"}},
+        UpdateExpression="SET ExpiresAt = :later",
+        ExpressionAttributeValues={":later": {"N": str(expires_at + 10 * DAY)}},
+    )
+
+    assert sweeper.sweep_once(now=expires_at) >= 1
+    stream.drain()
+
+    assert changes(bus.events(service_sid)) == [
+        ("created", kept["sid"]),
+        ("created", expiring["sid"]),
+        ("expired", expiring["sid"]),
+    ]
+    after = audit(dynamodb, service_sid)  # no index item, count or copy of it is left
+    assert after.sids == {kept["sid"]}
+    assert after.sids_by_identity == {"erin": (kept["sid"],)}
+    listed = invoke(LIST, bindings(service_sid), query={"Tag": "beta"}).json()["bindings"]
+    assert [binding["sid"] for binding in listed] == [kept["sid"]]
+    by_identity = invoke(LIST, bindings(service_sid), query={"Identity": "erin"}).json()
+    assert [binding["sid"] for binding in by_identity["bindings"]] == [kept["sid"]]
+
+
+def test_given_a_batch_delivered_twice_when_published_then_the_events_repeat_with_their_ids_and_the_counts_stay_exact(  # noqa: E501
+    invoke, account, template, functions, dynamodb, bus
+):
+    service_sid = new_service(account.sid, binding_ttl_days=1)
+    binding = create(invoke, service_sid, Identity="frank", Address="gone")
+    stays = create(invoke, service_sid, Identity="frank", Address="stays")
+    key = {"ServiceSid": {"S": service_sid}, "Address": {"S": "gone"}}
+    (source,) = template.functions[FUNCTION].stream_sources
+    sweeper = TtlSweeper(dynamodb, template, {name: name for name in template.tables})
+    poller = StreamPoller(
+        functions,
+        FUNCTION,
+        source,
+        source.table,
+        dynamodb,
+        streams_client(None),
+        sweeper,
+        starting_position="LATEST",
+    )
+    poller.open()
+    dynamodb.update_item(  # created again since: it stays
+        TableName="BindingsTable",
+        Key={"ServiceSid": {"S": service_sid}, "Address": {"S": "stays"}},
+        UpdateExpression="SET ExpiresAt = ExpiresAt + :days",
+        ExpressionAttributeValues={":days": {"N": str(10 * DAY)}},
+    )
+    expires_at = int(
+        dynamodb.get_item(TableName="BindingsTable", Key=key)["Item"]["ExpiresAt"]["N"]
+    )
+    assert sweeper.sweep_once(now=expires_at) >= 1
+    records = poller.streams.get_records(ShardIterator=poller._iterator)["Records"]
+    event = {"Records": [poller._as_lambda_gives(record) for record in records]}
+    assert any(record.get("userIdentity") for record in event["Records"])
+
+    assert functions.invoke(FUNCTION, event) == {"batchItemFailures": []}
+    assert functions.invoke(FUNCTION, event) == {"batchItemFailures": []}  # delivered again
+
+    first, again = (e for e in bus.events(service_sid) if e["detail"]["change"] == "expired")
+    assert first["detail"] == again["detail"]  # the same event_id: a consumer sees one change
+    assert first["detail"]["binding_sid"] == binding["sid"]
+    # Forgotten once: the second clean-up found nothing left to take (no count went below).
+    assert audit(dynamodb, service_sid).sids_by_identity == {"frank": (stays["sid"],)}
+
+
+def test_given_put_events_failing_in_the_middle_when_published_then_lambda_resumes_at_the_first_unpublished_record_and_order_holds(  # noqa: E501
+    invoke, service_sid, stream, bus, monkeypatch
+):
+    made = [create(invoke, service_sid, Identity="gina", Address=f"g-{n}") for n in range(12)]
+    events = dependencies.events()
+    real = events.put_events
+    calls = {"n": 0}
+
+    def failing_second_call(**request: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            entries = request["Entries"]
+            answer = real(Entries=entries[:1])  # the first goes, the rest fail
+            failed = [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]
+            return {
+                "FailedEntryCount": len(entries) - 1,
+                "Entries": answer["Entries"] + failed * (len(entries) - 1),
+            }
+        return real(**request)
+
+    monkeypatch.setattr(events, "put_events", failing_second_call)
+    stream.drain()
+
+    published = changes(bus.events(service_sid))
+    assert published == [("created", binding["sid"]) for binding in made]
+    assert calls["n"] == 3  # 10 went, then 1 of 2, then the one that failed, again
+
+
+def test_given_an_unchanged_recreate_when_a_day_has_passed_then_its_expiry_moves_on_with_no_event_and_not_before(  # noqa: E501
+    invoke, account, stream, bus, dynamodb, monkeypatch
+):
+    service_sid = new_service(account.sid, binding_ttl_days=7)
+    made = create(invoke, service_sid, Identity="hal", Address="token")
+    key = {"ServiceSid": {"S": service_sid}, "Address": {"S": "token"}}
+
+    def expiry() -> int:
+        return int(dynamodb.get_item(TableName="BindingsTable", Key=key)["Item"]["ExpiresAt"]["N"])
+
+    first = expiry()
+    start = dependencies.now()
+    monkeypatch.setattr(dependencies, "now", lambda: start + timedelta(hours=23))
+    create(invoke, service_sid, Identity="hal", Address="token")
+    assert expiry() == first  # within a day: no write
+    monkeypatch.setattr(dependencies, "now", lambda: start + timedelta(days=2))
+    again = create(invoke, service_sid, Identity="hal", Address="token")
+    assert again["sid"] == made["sid"]
+    assert expiry() == int((start + timedelta(days=2)).timestamp()) + 7 * DAY
+
+    stream.drain()
+    assert changes(bus.events(service_sid)) == [("created", made["sid"])]
+
+
+def test_given_a_create_refused_at_the_identity_limit_when_published_then_it_left_no_record_and_no_event(  # noqa: E501
+    invoke, service_sid, stream, bus
+):
+    for number in range(20):
+        create(invoke, service_sid, Identity="ivy", Address=f"i-{number}")
+    stream.drain()
+    bus.events(service_sid)
+
+    refused = invoke(
+        CREATE,
+        bindings(service_sid),
+        form={"BindingType": "fcm", "Identity": "ivy", "Address": "x"},
+    )
+    assert refused.status == 400
+
+    assert stream.drain() == 0
+    assert bus.events(service_sid) == []
+
+
+@pytest.mark.parametrize("days", ["0", "3651", "ten", "1.5"])
+def test_given_a_binding_ttl_out_of_range_when_a_service_is_created_or_updated_then_400(
+    invoke, service_sid, days
+):
+    created = invoke("CreateServiceFunction", "/v1/Services", form={"BindingTtlDays": days})
+    updated = invoke(
+        "UpdateServiceFunction", f"/v1/Services/{service_sid}", form={"BindingTtlDays": days}
+    )
+
+    assert (created.status, updated.status) == (400, 400)
+    assert created.json()["code"] == 20001
+
+
+def test_given_a_binding_ttl_when_set_and_cleared_then_the_service_shows_it(invoke, service_sid):
+    path = f"/v1/Services/{service_sid}"
+    assert invoke("FetchServiceFunction", path).json()["binding_ttl_days"] is None
+
+    assert (
+        invoke("UpdateServiceFunction", path, form={"BindingTtlDays": "90"}).json()[
+            "binding_ttl_days"
+        ]
+        == 90
+    )
+    assert invoke("FetchServiceFunction", path).json()["binding_ttl_days"] == 90
+    assert (
+        invoke("UpdateServiceFunction", path, form={"BindingTtlDays": ""}).json()[
+            "binding_ttl_days"
+        ]
+        is None
+    )
