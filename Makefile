@@ -15,8 +15,11 @@ NODE_DEPS := tests/node/node_modules/.package-lock.json
 run: $(READY)  ## serve the API on http://127.0.0.1:$(PORT) with an embedded DynamoDB
 	PORT=$(PORT) $(BIN)/python -m local_api
 
+# pytest runs on every core (pytest-xdist; at most 4 workers, as the longest test file bounds the
+# run anyway); `make test PYTEST_WORKERS=0` runs it in one process, as a plain `pytest` does.
+PYTEST_WORKERS ?= auto
 test: $(READY) $(NODE_DEPS) lint  ## lint, type-check, cfn-lint the template, run every test
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --maxprocesses 4
 
 lint: $(READY)
 	$(BIN)/ruff check .
@@ -78,7 +81,8 @@ audit: $(READY) $(TOOLS_READY)  ## sam validate --lint, sam build, pip-audit, ba
 	@echo "audit: built layer $$(du -sk .aws-sam/build/BindingsLayer | cut -f1) KiB"
 	$(TOOLS)/bin/python scripts/audit_dependencies.py \
 	  layers/notify_bindings/requirements.txt requirements-dev.txt requirements-tools.txt
-	$(TOOLS)/bin/bandit --quiet -c pyproject.toml -r layers functions local_api notify_admin
+	$(TOOLS)/bin/bandit --quiet -c pyproject.toml -r layers functions local_api notify_admin \
+	  notify_migrate
 
 clean:
 	rm -rf $(VENV) .venv-sam $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules

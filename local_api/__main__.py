@@ -41,7 +41,7 @@ from local_api.runtime import (
     streams_client,
 )
 from local_api.server import LocalApiServer
-from local_api.stream_sources import Sweeping, TtlSweeper, stream_pollers
+from local_api.stream_sources import SWEEP_SECONDS, Sweeping, TtlSweeper, stream_pollers
 from local_api.template import TEMPLATE_PATH, SamTemplate
 
 ENVIRONMENT_HELP = """environment:
@@ -51,6 +51,8 @@ ENVIRONMENT_HELP = """environment:
                          the development account to create (both or neither);
                          without them an account is generated at each start
   NOTIFY_DEV_ACCOUNTS    more accounts to create: AC...:token,AC...:token
+  TTL_SWEEP_SECONDS      how often DynamoDB's TTL is imitated: items whose TTL attribute
+                         has passed are deleted (5; each sweep scans the tables)
 
   Any variable the template declares for a function (AUTH_CACHE_SECONDS, say) that is set
   here overrides the template's value, as `sam local --env-vars` does:
@@ -116,11 +118,20 @@ def running(
         for reader in readers:
             reader.start()
             stack.callback(reader.stop)
-        sweeping = Sweeping(sweeper)
+        sweeping = Sweeping(sweeper, _seconds(environ.get("TTL_SWEEP_SECONDS"), SWEEP_SECONDS))
         sweeping.start()
         stack.callback(sweeping.stop)
         bus_names = [name for logical_id, name in buses.items() if "." not in logical_id]
         yield LocalApi(server, dynamodb, embedded, queues, bus_names, seeded, sorted(overrides))
+
+
+def _seconds(value: str | None, default: float) -> float:
+    if not value:
+        return default
+    seconds = float(value)
+    if not seconds > 0:
+        raise ValueError(f"expected a number of seconds above 0, not {value!r}")
+    return seconds
 
 
 def announce(api: LocalApi) -> None:

@@ -20,6 +20,7 @@ from local_api.runtime import LOCAL_CREDENTIALS, create_tables, dynamodb_client,
 from local_api.template import PROJECT_ROOT, SamTemplate
 from notify_bindings.account_store import AccountStore
 
+pytestmark = pytest.mark.slow  # a minute or more in all (pyproject.toml)
 TABLE = "AccountsTable"
 ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
 KEY_SID = re.compile(r"SK[0-9a-f]{32}")

@@ -1,15 +1,15 @@
 """Conformance: the local API (`python -m local_api`, as `make run` serves it) that generated
-requests go to, and a summary of them at the end of the run."""
+requests go to. What they got back is summed up at the end of the run (tally.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
+from schemathesis.pytest.plugin import SchemathesisFunction
 
-from tests.conformance.support import TALLY, Target
+from tests.conformance.support import Target
 from tests.e2e.support import running_local_api
 
 
@@ -24,17 +24,16 @@ def conformance_target() -> Iterator[Target]:
         target.delete_created()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not TALLY.cases:
-        return
-    terminalreporter.section("schemathesis")
-    for document, count in TALLY.cases.items():
-        answered = {
-            operation: dict(sorted(statuses.items()))
-            for operation, statuses in TALLY.statuses[document].items()
-        }
-        terminalreporter.write_line(f"{document}: {count} generated cases")
-        for operation, statuses in sorted(answered.items()):
-            terminalreporter.write_line(f"  {operation}: {statuses}")
-        for why, times in sorted(TALLY.set_aside[document].items()):
-            terminalreporter.write_line(f"  set aside {times}x, deliberate: {why}")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Gives the item of each operation that schemathesis generates a node ID of its own.
+
+    schemathesis names them `test_...[GET /v1/Services]`, but pytest 9 builds a node ID from the
+    function's name and parameters alone: every operation of a test shares one ID. A serial run
+    runs them all the same; xdist (`make test`) hands tests to its workers by node ID, and would
+    run only one operation of each test (test_given_the_runs_above_... would then fail).
+    """
+    for item in items:
+        if isinstance(item, SchemathesisFunction) and item.operation_label:
+            if item.nodeid.endswith(f"[{item.operation_label}]"):
+                continue  # already its own, as before pytest 9
+            item._id = item._id.with_params(item.operation_label)

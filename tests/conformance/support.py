@@ -1,5 +1,5 @@
 """What the conformance tests share: the local API with objects that generated cases can act
-on, and a tally of what those cases got back.
+on (the tally of what those cases got back is in tally.py).
 
 Generated path parameters are mostly well-formed SIDs that name nothing, and would only ever
 meet a 404. `Target.prepare` swaps each well-formed one for a SID that exists: a Service of
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,26 +24,6 @@ from tests.e2e.support import Credentials
 
 SID = re.compile(r"^(IS|BS)[0-9a-fA-F]{32}$")
 IDENTITY = "conformance"  # the identity of the target's binding
-
-
-@dataclass
-class Tally:
-    """Generated cases per document, the statuses each operation answered, and the failures
-    set aside as deliberate differences (by the reason design.md gives)."""
-
-    cases: Counter[str] = field(default_factory=Counter)
-    statuses: dict[str, dict[str, Counter[int]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
-    )
-
-    set_aside: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-
-    def record(self, document: str, operation: str, status: int) -> None:
-        self.cases[document] += 1
-        self.statuses[document][operation][status] += 1
-
-
-TALLY = Tally()
 
 
 @dataclass

@@ -36,8 +36,10 @@ from schemathesis.specs.openapi.checks import (
 
 from local_api.openapi import OUTPUT as OPENAPI_DOCUMENT
 from local_api.openapi import TWILIO_DOCUMENT
-from tests.conformance.support import TALLY, Target
+from tests.conformance.support import Target
+from tests.conformance.tally import TALLY
 
+pytestmark = pytest.mark.slow  # a minute or more in all (pyproject.toml)
 SEED = 20261126
 EXAMPLES_PER_OPERATION = 20
 CONFIG: dict[str, Any] = {

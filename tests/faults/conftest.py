@@ -20,10 +20,7 @@ from local_api.events import LambdaContext
 from local_api.runtime import LocalFunctions
 from tests.conftest import Credentials, Invoker
 from tests.faults.injector import FAULT_NAMES, FaultInjector, VirtualClock
-
-# What every fault test injected and ran, for the summary at the end of the session.
-_INJECTORS: list[tuple[str, FaultInjector]] = []
-_INVOCATIONS: list[int] = [0]
+from tests.faults.summary import FAULTS
 
 
 @pytest.fixture
@@ -66,7 +63,7 @@ def inject(
         )
         injector.install(dependencies.dynamodb())
         injectors.append(injector)
-        _INJECTORS.append((request.node.name, injector))
+        FAULTS.storms.append((request.node.name, injector))
         return injector
 
     yield install
@@ -108,7 +105,7 @@ class ClockedFunctions:
         finally:
             elapsed = self.clock.now() - context._started
             self.durations.append((logical_id, elapsed, function.timeout))
-            _INVOCATIONS[0] += 1
+            FAULTS.invocations += 1
         return response
 
     def overran(self) -> list[tuple[str, float, int]]:
@@ -135,17 +132,3 @@ def clocked(functions: LocalFunctions, clock: VirtualClock) -> ClockedFunctions:
 def timed_invoke(clocked: ClockedFunctions, account: Credentials) -> Invoker:
     """`invoke` of tests/conftest.py, on the virtual clock."""
     return Invoker(clocked, account.sid)  # type: ignore[arg-type] # the same two members
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _INJECTORS:
-        return
-    injected = sum(injector.total_injected for _, injector in _INJECTORS)
-    attempts = sum(injector.total_attempts for _, injector in _INJECTORS)
-    terminalreporter.section("DynamoDB faults")
-    terminalreporter.write_line(
-        f"{injected} faults injected into {attempts} DynamoDB attempts of "
-        f"{_INVOCATIONS[0]} invocations, in {len(_INJECTORS)} storms"
-    )
-    for name, injector in _INJECTORS:
-        terminalreporter.write_line(f"  {name}: {injector.summary()}")

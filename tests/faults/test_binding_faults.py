@@ -24,6 +24,7 @@ from tests.faults.oracle import Bindings, State, refused
 from tests.handlers.helpers import CREATE, DELETE, FETCH, LIST, bindings_path
 from tests.invariants import assert_service_consistent
 
+pytestmark = pytest.mark.slow  # a minute or more in all (pyproject.toml)
 ADDRESSES = [f"device-{n}" for n in range(8)] + ["+15005550006", "+15005550007"]
 IDENTITIES = ["alice", "bob", "carol"]
 # One identity, more addresses than its limit of 20 bindings, mostly creates: it reaches it.

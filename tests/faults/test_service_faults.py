@@ -34,6 +34,7 @@ from tests.handlers.test_services import (
 )
 from tests.invariants import assert_service_consistent
 
+pytestmark = pytest.mark.slow  # a minute or more in all (pyproject.toml)
 NAMES = ["red", "green", "blue"]
 STEPS = 120
 PURGE_PAGE = 100

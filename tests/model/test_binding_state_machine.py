@@ -17,9 +17,10 @@ frequent. In CI the run is deterministic (the "model-ci" profile: derandomized, 
 steps). To look much harder locally, with fresh random examples each run and failures kept in
 `.hypothesis/` to be replayed first next time:
 
-    NOTIFY_MODEL_PROFILE=model-thorough .venv/bin/pytest tests/model -s
+    NOTIFY_MODEL_PROFILE=model-thorough .venv/bin/pytest tests/model
 
-(`model-thorough` runs 200 sequences of up to 100 steps; `-s` shows the step count.)
+(`model-thorough` runs 200 sequences of up to 100 steps; the "model-based test" section of
+pytest's closing summary shows the step count.)
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ from tests.model.reference_model import (
     Prediction,
     pages,
 )
+from tests.model.summary import MODEL_RUNS
 
 settings.register_profile(
     "model-ci",
@@ -655,8 +657,9 @@ def own_tables(template: SamTemplate, aws: dict[str, LocalQueue]) -> Iterator[Ow
         client.delete_table(TableName=name)
 
 
+@pytest.mark.slow
 def test_given_random_sequences_of_operations_then_the_api_always_agrees_with_the_model(
-    invoke, account, dynamodb, functions, own_tables, capsys, record_property
+    invoke, account, dynamodb, functions, own_tables, record_property
 ):
     world = World(invoke, account.sid, dynamodb, functions, own_tables)
     BindingMachine.world = world
@@ -666,11 +669,10 @@ def test_given_random_sequences_of_operations_then_the_api_always_agrees_with_th
 
     elapsed = time.monotonic() - started
     record_property("model_steps", world.steps)
-    with capsys.disabled():
-        print(
-            f"\nmodel-based test ({PROFILE}): {world.steps} steps in {world.sequences} "
-            f"sequences, {elapsed:.1f} s; {dict(sorted(world.seen.items()))}"
-        )
+    MODEL_RUNS.add(
+        f"{PROFILE}: {world.steps} steps in {world.sequences} "
+        f"sequences, {elapsed:.1f} s; {dict(sorted(world.seen.items()))}"
+    )
     assert world.steps >= MIN_STEPS
     # The pools are small so that the contract's edge cases happen: check that they did.
     for case in (
