@@ -17,8 +17,10 @@ log = logging.getLogger("local_api.sqs")
 # SQS hands out at most 10 messages a receive; Lambda gathers larger batches over a window.
 _MAX_RECEIVE = 10
 # Short polls, then this pause while the queue is empty: a long poll would hold the embedded
-# server's one-request-at-a-time lock (see runtime.embedded_dynamodb) for its whole wait.
+# server's one-request-at-a-time lock (see runtime.embedded_dynamodb) for its whole wait. The
+# pause doubles while the queue stays empty, up to MAX_IDLE_SECONDS: an idle server idles.
 IDLE_SECONDS = 0.2
+MAX_IDLE_SECONDS = 1.0
 
 
 def processed_records(
@@ -105,14 +107,18 @@ class SqsPoller:
         return len(messages)
 
     def _run(self) -> None:
+        pause = IDLE_SECONDS
         while not self._stopping.is_set():
             try:
                 received = self.poll_once()
             except Exception:  # the server stopping, say; keep polling until told to stop
                 log.exception("polling %s for %s failed", self.queue.logical_id, self.function)
                 received = 0
-            if not received:
-                self._stopping.wait(IDLE_SECONDS)
+            if received:
+                pause = IDLE_SECONDS
+            else:
+                self._stopping.wait(pause)
+                pause = min(pause * 2, MAX_IDLE_SECONDS)
 
 
 def start_pollers(

@@ -28,7 +28,9 @@ from local_api.template import SamTemplate, StreamEventSource
 
 log = logging.getLogger("local_api.streams")
 
+# As for queues (event_sources): a pause that doubles while the stream has nothing new.
 IDLE_SECONDS = 0.2
+MAX_IDLE_SECONDS = 1.0
 SWEEP_SECONDS = 5.0
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
@@ -238,14 +240,18 @@ class StreamPoller:
         return dict(shaped)
 
     def _run(self) -> None:
+        pause = IDLE_SECONDS
         while not self._stopping.is_set():
             try:
                 read = self.poll_once()
             except Exception:  # the server stopping, say; keep polling until told to stop
                 log.exception("reading the stream of %s for %s failed", self.table, self.function)
                 read = 0
-            if not read:
-                self._stopping.wait(IDLE_SECONDS)
+            if read:
+                pause = IDLE_SECONDS
+            else:
+                self._stopping.wait(pause)
+                pause = min(pause * 2, MAX_IDLE_SECONDS)
 
 
 class Sweeping:
