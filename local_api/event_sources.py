@@ -4,23 +4,19 @@ receives batches, invokes the function with them, and deletes what it processed.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from local_api.events import sqs_event
+from local_api.polling import PollingThread
 from local_api.runtime import LocalFunctions, LocalQueue
 from local_api.template import SqsEventSource
 
 log = logging.getLogger("local_api.sqs")
 
 # SQS hands out at most 10 messages a receive; Lambda gathers larger batches over a window.
+# Receives are short polls (see local_api.polling).
 _MAX_RECEIVE = 10
-# Short polls, then this pause while the queue is empty: a long poll would hold the embedded
-# server's one-request-at-a-time lock (see runtime.embedded_dynamodb) for its whole wait. The
-# pause doubles while the queue stays empty, up to MAX_IDLE_SECONDS: an idle server idles.
-IDLE_SECONDS = 0.2
-MAX_IDLE_SECONDS = 1.0
 
 
 def processed_records(
@@ -47,7 +43,7 @@ def processed_records(
     return [record for record in records if record["messageId"] not in failed]
 
 
-class SqsPoller:
+class SqsPoller(PollingThread):
     """What one event source mapping does: poll, invoke, delete."""
 
     def __init__(
@@ -63,19 +59,7 @@ class SqsPoller:
         self.source = source
         self.queue = queue
         self.client = client
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"sqs-{queue.logical_id}-{function}", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop polling; a batch being processed finishes first (within `timeout`)."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        super().__init__(f"sqs-{queue.logical_id}-{function}")
 
     def poll_once(self) -> int:
         """Receive one batch, invoke the function with it, delete what it processed; returns
@@ -105,20 +89,6 @@ class SqsPoller:
                 ],
             )
         return len(messages)
-
-    def _run(self) -> None:
-        pause = IDLE_SECONDS
-        while not self._stopping.is_set():
-            try:
-                received = self.poll_once()
-            except Exception:  # the server stopping, say; keep polling until told to stop
-                log.exception("polling %s for %s failed", self.queue.logical_id, self.function)
-                received = 0
-            if received:
-                pause = IDLE_SECONDS
-            else:
-                self._stopping.wait(pause)
-                pause = min(pause * 2, MAX_IDLE_SECONDS)
 
 
 def start_pollers(

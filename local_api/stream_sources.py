@@ -23,14 +23,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from local_api.polling import PollingThread
 from local_api.runtime import LocalFunctions
 from local_api.template import SamTemplate, StreamEventSource
 
 log = logging.getLogger("local_api.streams")
 
-# As for queues (event_sources): a pause that doubles while the stream has nothing new.
-IDLE_SECONDS = 0.2
-MAX_IDLE_SECONDS = 1.0
 SWEEP_SECONDS = 5.0
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
@@ -129,7 +127,7 @@ class TtlSweeper:
         return [part["AttributeName"] for part in schema]
 
 
-class StreamPoller:
+class StreamPoller(PollingThread):
     """What one DynamoDB event source mapping does: read the stream, invoke, move on."""
 
     def __init__(
@@ -156,37 +154,28 @@ class StreamPoller:
         self._arn = ""
         self._iterator: str | None = None
         self._attempts = 0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"stream-{table}-{function}", daemon=True
-        )
+        super().__init__(f"stream-{table}-{function}")
 
     def start(self) -> None:
         self.open()
-        self._thread.start()
+        super().start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+    def next_batch(self) -> dict[str, Any] | None:
+        """The event the function is invoked with next (None: nothing new yet). Reading it
+        does not move the poller on: the next poll delivers the same records."""
+        event, _ = self._read()
+        return event
 
     def poll_once(self) -> int:
         """Read one batch, invoke the function with it, move on; the number of records read."""
-        if self._iterator is None:
-            self.open()
-        size = self.source.batch_size
-        answer = self.streams.get_records(ShardIterator=self._iterator, Limit=size)
-        records = answer.get("Records", [])
-        after = answer["NextShardIterator"]
-        if not records:
+        event, after = self._read()
+        if event is None:
             self._iterator = after
             return 0
-        event = {"Records": [self._as_lambda_gives(record) for record in records]}
+        records = event["Records"]
         try:
             response = self.functions.invoke(self.function, event)
-            resume = failed_sequence(
-                event["Records"], response, self.source.report_batch_item_failures
-            )
+            resume = failed_sequence(records, response, self.source.report_batch_item_failures)
         except Exception:
             log.exception("%s failed on a batch of %d records", self.function, len(records))
             resume = str(records[0]["dynamodb"]["SequenceNumber"])
@@ -225,6 +214,16 @@ class StreamPoller:
             StreamArn=self._arn, ShardId=self._shard, ShardIteratorType=self._position
         )["ShardIterator"]
 
+    def _read(self) -> tuple[dict[str, Any] | None, str]:
+        """The next batch as Lambda's event (None: none yet), and the iterator past it."""
+        if self._iterator is None:
+            self.open()
+        size = self.source.batch_size
+        answer = self.streams.get_records(ShardIterator=self._iterator, Limit=size)
+        records = answer.get("Records", [])
+        event = {"Records": [self._as_lambda_gives(record) for record in records]}
+        return (event if records else None), answer["NextShardIterator"]
+
     def _as_lambda_gives(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """A record as Lambda's event carries it: epoch seconds, the stream's ARN, and the
         deleter's identity for TTL's deletes."""
@@ -239,44 +238,18 @@ class StreamPoller:
             shaped["userIdentity"] = dict(TTL_IDENTITY)
         return dict(shaped)
 
-    def _run(self) -> None:
-        pause = IDLE_SECONDS
-        while not self._stopping.is_set():
-            try:
-                read = self.poll_once()
-            except Exception:  # the server stopping, say; keep polling until told to stop
-                log.exception("reading the stream of %s for %s failed", self.table, self.function)
-                read = 0
-            if read:
-                pause = IDLE_SECONDS
-            else:
-                self._stopping.wait(pause)
-                pause = min(pause * 2, MAX_IDLE_SECONDS)
 
-
-class Sweeping:
+class Sweeping(PollingThread):
     """The sweeper on a thread of its own, every `interval` seconds."""
 
     def __init__(self, sweeper: TtlSweeper, interval: float = SWEEP_SECONDS) -> None:
         self.sweeper = sweeper
-        self.interval = interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ttl-sweeper", daemon=True)
+        self.idle_seconds = self.max_idle_seconds = interval
+        super().__init__("ttl-sweeper")
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                self.sweeper.sweep_once()
-            except Exception:
-                log.exception("the TTL sweep failed")
+    def poll_once(self) -> int:
+        self.sweeper.sweep_once()
+        return 0  # then a pause of `interval`, whatever it deleted
 
 
 def stream_pollers(
