@@ -82,7 +82,7 @@ audit: $(READY) $(TOOLS_READY)  ## sam validate --lint, sam build, pip-audit, ba
 	$(TOOLS)/bin/python scripts/audit_dependencies.py \
 	  layers/notify_bindings/requirements.txt requirements-dev.txt requirements-tools.txt
 	$(TOOLS)/bin/bandit --quiet -c pyproject.toml -r layers functions local_api notify_admin \
-	  notify_migrate
+	  notify_migrate notify_cli
 
 clean:
 	rm -rf $(VENV) .venv-sam $(TOOLS) .aws-sam .pytest_cache .mypy_cache .ruff_cache tests/node/node_modules

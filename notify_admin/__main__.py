@@ -8,13 +8,11 @@ of them are stored.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -27,6 +25,7 @@ from notify_bindings.account_store import (
 )
 from notify_bindings.errors import ApiError
 from notify_bindings.sids import ACCOUNT_SID_PATTERN
+from notify_cli.output import Output
 
 PROG = "notify-admin"
 LOCAL_TABLE = "AccountsTable"  # the local API names its tables by logical id
@@ -51,24 +50,6 @@ CACHE_NOTE = (
 
 class NotFound(Exception):
     """What the command names does not exist."""
-
-
-@dataclass
-class Output:
-    """Results to stdout, as text or JSON; notes and warnings to stderr."""
-
-    as_json: bool
-    out: TextIO = sys.stdout
-    err: TextIO = sys.stderr
-
-    def result(self, data: Any, text: str) -> None:
-        if self.as_json:
-            print(json.dumps(data, indent=2), file=self.out)
-        elif text:
-            print(text, file=self.out)
-
-    def note(self, text: str) -> None:
-        print(text, file=self.err)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -24,8 +23,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, TextIO
+from typing import IO, Any
 
+from notify_cli.output import Output
 from notify_migrate.records import dumps, record_json
 from notify_migrate.remote import (
     DEFAULT_PAGE_SIZE,
@@ -79,24 +79,6 @@ class UsageError(Exception):
 
 
 @dataclass
-class Output:
-    """Results to stdout, as text or JSON; notes and warnings to stderr."""
-
-    as_json: bool
-    out: TextIO = sys.stdout
-    err: TextIO = sys.stderr
-
-    def result(self, data: Any, text: str) -> None:
-        if self.as_json:
-            print(json.dumps(data, indent=2, ensure_ascii=False), file=self.out)
-        elif text:
-            print(text, file=self.out)
-
-    def note(self, text: str) -> None:
-        print(text, file=self.err)
-
-
-@dataclass
 class Run:
     """What a command shares with main: its summary, and the event that stops its threads."""
 
@@ -110,7 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Export to stdout: the summary goes to stderr, beside the progress bar.
     data_to_stdout = getattr(args, "output", None) == "-"
-    output = Output(args.json, out=sys.stderr if data_to_stdout else sys.stdout, err=sys.stderr)
+    output = Output(
+        args.json,
+        out=sys.stderr if data_to_stdout else sys.stdout,
+        err=sys.stderr,
+        ensure_ascii=False,
+    )
     run = Run(Summary(args.command_name), Progress(args.progress), threading.Event())
     received: list[int] = []
 

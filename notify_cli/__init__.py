@@ -1,0 +1,1 @@
+"""What the project's command-line tools (notify-admin, notify-migrate) share."""
