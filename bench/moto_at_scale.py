@@ -1,7 +1,7 @@
 """moto, fast enough for a Service of 100,000 bindings, counting what it always counts.
 
-Four things make moto 5.2.5 too slow for that; each is narrowed here, and only the first
-leaves out any of moto's own code:
+Four things make moto 5.2.5 too slow for that; each is narrowed, and only the first leaves
+out any of moto's own code:
 
 - Writing. A BatchWriteItem request spends most of its time in botocore's and moto's
   (de)serialisation, and each item written re-measures the whole item for every attribute it
@@ -9,41 +9,32 @@ leaves out any of moto's own code:
   (about a million items) would take over 10 minutes. `store()`, the last resort, puts Items
   into moto's tables as its put_item stores them, without put_item's checks (key types and
   sizes, the 400 KB limit, the condition): for items shaped like ones that passed them.
-- Querying. moto answers a Query on a table's own key by gathering every item of the table,
-  sorting them all, keeping the partition's, sorting those, and walking them from the first
-  to find where the key range and the ExclusiveStartKey begin: about a second per request at
-  100k. While `frozen()`, a forward Query on a table's own key (no sort-key condition, or a
-  BETWEEN one) still runs moto's own query code, but hands it, in place of the whole table,
-  the partition's items in sort-key order from where the request starts (bisected in a sorted
-  copy of the partition made once) to one past where it must stop: its Limit, or the item
-  that takes its answer past moto's 1 MB, and one more item past the key range. moto walks
-  those exactly as it would walk them in the whole table (key condition, Limit, the 1 MB cap,
-  ScannedCount, LastEvaluatedKey, then the filter) and never reaches the items left out.
-- Copying. moto deep-copies every item a Query evaluates, and measures each item's size twice
-  per request. While `frozen()`, the fast path copies the list, not the items (nothing
-  downstream changes them: the filter reads them, the response serialises them), and an
-  item's size is measured once.
+- Querying. Everywhere the project runs moto, local_api.moto_patches narrows a Query on a
+  table's own key to the part of the partition that moto's walk can reach, sorting the
+  partition per request (about a quarter of a second for a partition of 100,000). While
+  `frozen()`, the partition is sorted once and kept, and an item's size (which moto measures
+  twice per item per request) is measured once.
 - Answering and comparing. moto serialises each answer against the service model, attribute
   value by attribute value: half a millisecond per item returned. `faster()` answers reads
   (GetItem, BatchGetItem, Query, Scan) with their result dumped as JSON, which is what that
   serialiser makes of them; and it short-cuts the value moto compares a string attribute by
   (moto tries five other types before concluding it is the string itself).
 
-tests/unit/test_moto_at_scale.py checks that answers and counts are moto's own. Everything
-else goes to moto untouched. The sorted copies and sizes are only right while no item is
+tests/bench/test_moto_at_scale.py checks that answers and counts are moto's own. Everything
+else goes to moto untouched. The kept partitions and sizes are only right while no item is
 written: leave `frozen()` before writing.
 """
 
 from __future__ import annotations
 
-import copy as _copy
 import importlib
 import json
 import threading
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from local_api import moto_patches
 
 _lock = threading.Lock()
 # (table name, partition key value) -> (sort-key values, items), both in sort-key order
@@ -145,28 +136,18 @@ def frozen() -> Iterator[None]:
     Table = _moto("dynamodb.models.table").Table  # noqa: N806 - classes
 
     with _lock:
-        moto_query, moto_size = Table.query, Item.size
-        Table.query = _query_from_partitions(moto_query)
+        patched_query, moto_size = Table.query, Item.size
+        Table.query = moto_patches.partition_query(moto_patches.motos_query(), _partition)
         Item.size = _size_measured_once(moto_size)
     try:
         yield
     finally:
         with _lock:
-            Table.query, Item.size = moto_query, moto_size
+            Table.query, Item.size = patched_query, moto_size
             _partitions.clear()
             for item in _sized:
                 item.__dict__.pop("_frozen_size", None)
             _sized.clear()
-
-
-class _ShallowCopies:
-    """What the fast path's query sees as `copy`: the list is copied, not the items."""
-
-    @staticmethod
-    def deepcopy(value: Any, memo: Any = None) -> Any:
-        return list(value) if isinstance(value, list) else _copy.deepcopy(value, memo)
-
-    copy = staticmethod(_copy.copy)
 
 
 def _size_measured_once(moto_size: Callable[[Any], int]) -> Callable[[Any], int]:
@@ -180,88 +161,6 @@ def _size_measured_once(moto_size: Callable[[Any], int]) -> Callable[[Any], int]
     return size
 
 
-def _query_from_partitions(moto_query: Callable[..., Any]) -> Callable[..., Any]:
-    table_module = _moto("dynamodb.models.table")
-
-    def query(
-        self: Any,
-        hash_key: Any,
-        range_comparison: str | None,
-        range_objs: list[Any],
-        limit: int | None,
-        exclusive_start_key: dict[str, Any] | None,
-        scan_index_forward: bool,
-        projection_expressions: Any,
-        index_name: str | None = None,
-        consistent_read: bool = False,
-        filter_expression: Any = None,
-        hash_key_conditions: list[Any] | None = None,
-        range_key_conditions: list[Any] | None = None,
-        **filter_kwargs: Any,
-    ) -> Any:
-        arguments = [
-            hash_key,
-            range_comparison,
-            range_objs,
-            limit,
-            exclusive_start_key,
-            scan_index_forward,
-            projection_expressions,
-            index_name,
-            consistent_read,
-            filter_expression,
-        ]
-        conditions = {
-            "hash_key_conditions": hash_key_conditions,
-            "range_key_conditions": range_key_conditions,
-            **filter_kwargs,
-        }
-        sort_key = self.range_key_attr
-        usable = (
-            index_name is None
-            and hash_key is not None
-            and sort_key is not None
-            and self.range_key_type == "S"  # the sorted copy compares strings
-            and scan_index_forward is not False
-            and not projection_expressions  # a projection might change the copies
-            and not filter_kwargs  # the legacy QueryFilter
-            and len(hash_key_conditions or []) <= 1
-            and (
-                (range_comparison is None and not range_key_conditions)
-                or (
-                    range_comparison == "BETWEEN"
-                    and [name for name, *_ in range_key_conditions or []] == [sort_key]
-                )
-            )
-        )
-        if not usable:
-            return moto_query(self, *arguments, **conditions)
-        keys, items = _partition(self, hash_key)
-        first, end = 0, len(keys)
-        if range_comparison == "BETWEEN":
-            first = bisect_left(keys, range_objs[0].value)
-            end = bisect_right(keys, range_objs[1].value)
-        if exclusive_start_key:
-            start_after = next(iter(exclusive_start_key[sort_key].values()))
-            first = max(first, bisect_right(keys, start_after))
-        candidates, past_range = _evaluated(
-            items, first, end, limit, table_module.RESULT_SIZE_LIMIT
-        )
-        arguments[4] = None  # the ExclusiveStartKey: the candidates begin after it
-        if not past_range:  # every candidate is in the key range: no need to compare
-            arguments[1], arguments[2] = None, []
-            conditions["range_key_conditions"] = []
-        self.all_items = lambda: candidates  # where moto's query gathers the partition
-        table_module.copy = _ShallowCopies
-        try:
-            return moto_query(self, *arguments, **conditions)
-        finally:
-            table_module.copy = _copy
-            del self.all_items
-
-    return query
-
-
 def _partition(table: Any, hash_key: Any) -> tuple[list[Any], list[Any]]:
     cache_key = (table.name, hash_key)
     stored = table.items.get(hash_key, {})
@@ -271,21 +170,3 @@ def _partition(table: Any, hash_key: Any) -> tuple[list[Any], list[Any]]:
         cached = ([item.range_key.value for item in items], items)
         _partitions[cache_key] = cached
     return cached
-
-
-def _evaluated(
-    items: list[Any], first: int, end: int, limit: int | None, cap: int
-) -> tuple[list[Any], bool]:
-    """The items moto's walk reaches: from `first` to the one where Limit or the size cap stops
-    it, or to the end of the key range and one item beyond it; and whether that one is there."""
-    if limit:
-        stop = min(first + limit + 1, end)
-    else:
-        size, stop = 0, first
-        while stop < end and size <= cap:
-            size += items[stop].size()
-            stop += 1
-    past_range = stop == end and end < len(items)
-    if past_range:
-        stop += 1  # moto looks at the first item past the range before it stops
-    return items[first:stop], past_range

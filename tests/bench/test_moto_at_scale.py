@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -17,8 +18,13 @@ PARTITIONS = {"big": 200, "small": 30}
 
 @pytest.fixture(scope="module")
 def table(dynamodb: Any) -> Iterator[str]:
+    with filled_table(dynamodb, "MotoAtScaleTest") as name:
+        yield name
+
+
+@contextmanager
+def filled_table(dynamodb: Any, name: str) -> Iterator[str]:
     """A (pk, sk) table whose "big" partition holds more than moto's 1 MB per request."""
-    name = "MotoAtScaleTest"
     dynamodb.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
@@ -45,8 +51,10 @@ def table(dynamodb: Any) -> Iterator[str]:
     for start in range(0, len(items), 25):
         requests = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
         dynamodb.batch_write_item(RequestItems={name: requests})
-    yield name
-    dynamodb.delete_table(TableName=name)
+    try:
+        yield name
+    finally:
+        dynamodb.delete_table(TableName=name)
 
 
 def pages(dynamodb: Any, request: dict[str, Any]) -> list[dict[str, Any]]:
