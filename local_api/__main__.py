@@ -2,8 +2,10 @@
 Gateway would (each route's Lambda authorizer first), and run its SQS-triggered functions, as
 Lambda's event sources would.
 
-An embedded moto server holds the template's DynamoDB tables and SQS queues. DynamoDB can be
-another DynamoDB-compatible endpoint instead (DynamoDB Local, say); SQS stays embedded.
+An embedded moto holds the template's DynamoDB tables, SQS queues and EventBridge buses: the
+functions reach it in this process, and anyone else through its server on a loopback port.
+DynamoDB can be another DynamoDB-compatible endpoint instead (DynamoDB Local, say); SQS and
+EventBridge stay embedded.
 Development accounts are created at start-up and printed with their auth tokens.
 
 GET /openapi.json answers the API's OpenAPI document (openapi.json, written by
@@ -36,6 +38,7 @@ from local_api.runtime import (
     environment_overrides,
     events_client,
     keep_aws_local,
+    moto_in_process,
     put_layers_on_path,
     sqs_client,
     streams_client,
@@ -84,20 +87,17 @@ def running(
     keep_aws_local()
     put_layers_on_path(template)
     with ExitStack() as stack:
+        # The functions and pollers reach the embedded moto in this process (their clients
+        # name no endpoint); its server answers everyone else from the same data.
+        stack.enter_context(moto_in_process())
         embedded = stack.enter_context(embedded_dynamodb())
-        dynamodb = environ.get("DYNAMODB_ENDPOINT_URL") or embedded
+        dynamodb = environ.get("DYNAMODB_ENDPOINT_URL") or None
         tables = create_tables(dynamodb_client(dynamodb), template)
-        sqs = sqs_client(embedded)
+        sqs = sqs_client(None)
         queues = create_queues(sqs, template)
-        buses = create_event_buses(events_client(embedded), template)
+        buses = create_event_buses(events_client(None), template)
         functions = LocalFunctions.start(
-            template,
-            dynamodb,
-            tables,
-            overrides,
-            queues=queues,
-            sqs_endpoint_url=embedded,
-            event_buses=buses,
+            template, dynamodb, tables, overrides, queues=queues, event_buses=buses
         )
         # The table the layer keeps accounts in, when the template has one.
         accounts_table = functions.environment.get("ACCOUNTS_TABLE")
@@ -122,7 +122,9 @@ def running(
         sweeping.start()
         stack.callback(sweeping.stop)
         bus_names = [name for logical_id, name in buses.items() if "." not in logical_id]
-        yield LocalApi(server, dynamodb, embedded, queues, bus_names, seeded, sorted(overrides))
+        yield LocalApi(
+            server, dynamodb or embedded, embedded, queues, bus_names, seeded, sorted(overrides)
+        )
 
 
 def _seconds(value: str | None, default: float) -> float:

@@ -1,5 +1,6 @@
 """The template's functions running in this process against a DynamoDB endpoint (an embedded
-moto server by default, or any DynamoDB-compatible endpoint) and the embedded server's SQS."""
+moto by default, or any DynamoDB-compatible endpoint) and the embedded moto's SQS and
+EventBridge."""
 
 from __future__ import annotations
 
@@ -58,12 +59,13 @@ _QUEUE_ATTRIBUTES = (
 def embedded_dynamodb() -> Iterator[str]:
     """A moto server on a free loopback port; yields its endpoint URL. It serves SQS too.
 
-    It answers one request at a time. moto's DynamoDB is not thread-safe: a transaction
-    snapshots whole tables, and a cancelled one restores them, undoing writes that other
-    requests made meanwhile. DynamoDB makes every request atomic; one at a time does too.
-    SQS stays under the same lock, as moto's SQS is not thread-safe either (two receives can
-    take the same message; a delete rebuilds the queue's list, losing a message sent
-    meanwhile). So nothing here long-polls: a long poll would hold the lock for its wait.
+    It answers one request at a time (with `moto_in_process`, whose requests take the same
+    lock). moto's DynamoDB is not thread-safe: a transaction snapshots the items it names,
+    and a cancelled one restores them, undoing writes that other requests made meanwhile.
+    DynamoDB makes every request atomic; one at a time does too. SQS stays under the same
+    lock, as moto's SQS is not thread-safe either (two receives can take the same message; a
+    delete rebuilds the queue's list, losing a message sent meanwhile). So nothing here
+    long-polls: a long poll would hold the lock for its wait.
     """
     from moto.server import ThreadedMotoServer
 
@@ -82,15 +84,48 @@ def embedded_dynamodb() -> Iterator[str]:
         server.stop()
 
 
+@contextmanager
+def moto_in_process() -> Iterator[None]:
+    """Meanwhile, this process's boto3 clients that name no endpoint (botocore's default AWS
+    endpoints) are answered by moto in this process, from the data `embedded_dynamodb`'s
+    server holds (moto keeps one set of backends a process), under the server's lock.
+
+    The local API's functions and pollers reach moto this way, with no connection and no HTTP
+    on either side: a create through the local API takes about 40% less CPU than over HTTP.
+    Enter it before the server starts: starting moto's mock empties its backends. Clients
+    naming an endpoint (another DynamoDB, say) still go to it.
+    """
+    from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    moto_patches.install()
+    stubber = BotocoreStubber.__call__
+
+    def one_at_a_time(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        with _ONE_AT_A_TIME:
+            return stubber(self, event_name, request, **kwargs)
+
+    with mock_aws():
+        keep_aws_local()  # the mock sets credentials of its own
+        BotocoreStubber.__call__ = one_at_a_time  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            BotocoreStubber.__call__ = stubber  # type: ignore[method-assign]
+
+
+# moto answers one request at a time, over HTTP or in process (see embedded_dynamodb).
+_ONE_AT_A_TIME = threading.Lock()
+
+
 class _OneRequestAtATime:
-    """WSGI middleware that runs the application, and reads its response, under one lock."""
+    """WSGI middleware that runs the application, and reads its response, under the lock."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self._app = app
-        self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        with self._lock:
+        with _ONE_AT_A_TIME:
             response = self._app(environ, start_response)
             try:
                 return [b"".join(response)]

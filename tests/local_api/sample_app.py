@@ -145,7 +145,7 @@ FILES = {
         import boto3
 
         def handler(event, context):
-            sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"])
+            sqs = boto3.client("sqs", endpoint_url=os.environ["SQS_ENDPOINT_URL"] or None)
             entries = [
                 {"Id": str(number), **message}
                 for number, message in enumerate(json.loads(event["body"]))

@@ -28,6 +28,8 @@ from local_api.template import PROJECT_ROOT
 from tests.local_api.sample_app import write_sample_app
 
 STARTUP_SECONDS = 60
+# A queue's URL as moto names it in process (the functions' view of the embedded SQS).
+IN_PROCESS_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/{}"
 _BANNER = re.compile(
     r"notify-bindings local API on (http://127\.0\.0\.1:\d+) \(DynamoDB at (http://127\.0\.0\.1:\d+)\)"
 )
@@ -231,13 +233,20 @@ def test_given_aws_credentials_in_the_shell_when_served_then_functions_keep_the_
     assert environment["AWS_PROFILE"] is None
 
 
-def test_given_queue_references_when_served_then_they_name_the_embedded_queues(local_api):
+def test_given_queue_references_when_served_then_functions_reach_the_embedded_moto_in_process(
+    local_api,
+):
     environment = environment_of_functions(local_api)
 
-    assert environment["SQS_ENDPOINT_URL"] == local_api.dynamodb_url  # the one embedded server
-    assert environment["DYNAMODB_ENDPOINT_URL"] == local_api.dynamodb_url
-    assert environment["WORK_QUEUE_URL"] == f"{local_api.dynamodb_url}/123456789012/WorkQueue"
+    # No endpoint: botocore's default ones, which the embedded moto answers in the process.
+    assert environment["SQS_ENDPOINT_URL"] == environment["DYNAMODB_ENDPOINT_URL"] == ""
+    assert environment["WORK_QUEUE_URL"] == IN_PROCESS_QUEUE_URL.format("WorkQueue")
     assert str(environment["DEAD_LETTER_QUEUE_ARN"]).endswith(":WorkDeadLetterQueue")
+    # ... and the embedded server, from the same data
+    server = sqs_client(local_api.dynamodb_url)
+    assert server.get_queue_url(QueueName="WorkQueue")["QueueUrl"].startswith(
+        local_api.dynamodb_url
+    )
 
 
 def test_given_help_when_asked_then_it_says_which_shell_variables_override_the_template(capsys):
@@ -266,10 +275,8 @@ def test_given_an_external_dynamodb_when_started_then_it_holds_the_data_and_sqs_
 
     assert api.dynamodb_url == functions["DYNAMODB_ENDPOINT_URL"] == external
     assert {ACCOUNT_SID, EXTRA_SID} <= {item["Sid"]["S"] for item in items}
-    sqs_endpoint = str(functions["SQS_ENDPOINT_URL"])
-    assert sqs_endpoint.startswith("http://127.0.0.1:")
-    assert sqs_endpoint != external
-    assert str(functions["WORK_QUEUE_URL"]).startswith(sqs_endpoint)
+    assert functions["SQS_ENDPOINT_URL"] == ""  # the embedded moto, in the process
+    assert functions["WORK_QUEUE_URL"] == IN_PROCESS_QUEUE_URL.format("WorkQueue")
 
 
 # -- the development accounts ------------------------------------------------------------------
