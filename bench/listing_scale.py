@@ -178,6 +178,23 @@ class Population:
                 )
         return cls(account_sid, service_sid, first_day, bindings, identities, by_identity)
 
+    @classmethod
+    def of(cls, bindings: Sequence[Any]) -> Population:
+        """These bindings of one Service, to be written in this order."""
+        by_identity: dict[str, list[int]] = {}
+        for position, binding in enumerate(bindings):
+            by_identity.setdefault(binding.identity, []).append(position)
+        first_day = min(binding.date_created for binding in bindings).date()
+        first = bindings[0]
+        return cls(
+            first.account_sid,
+            first.service_sid,
+            first_day,
+            list(bindings),
+            list(by_identity),
+            by_identity,
+        )
+
     def items(self, written: int, size: int) -> list[tuple[str, dict[str, Any]]]:
         """(logical table, item) for the bindings [written, size): what the store's
         transactions would have written, identity records rewritten with their new copies;
