@@ -25,18 +25,7 @@ def table(dynamodb: Any) -> Iterator[str]:
 @contextmanager
 def filled_table(dynamodb: Any, name: str) -> Iterator[str]:
     """A (pk, sk) table whose "big" partition holds more than moto's 1 MB per request."""
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-    )
+    create_pairs_table(dynamodb, name)
     rng = random.Random(7)
     items = [
         {
@@ -55,6 +44,22 @@ def filled_table(dynamodb: Any, name: str) -> Iterator[str]:
         yield name
     finally:
         dynamodb.delete_table(TableName=name)
+
+
+def create_pairs_table(dynamodb: Any, name: str) -> None:
+    """A table keyed by the strings pk and sk."""
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+    )
 
 
 def pages(dynamodb: Any, request: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,24 +13,14 @@ from botocore.exceptions import ClientError
 
 from local_api import moto_patches
 from local_api.runtime import dynamodb_client, embedded_dynamodb
+from tests.bench.test_moto_at_scale import create_pairs_table, filled_table, pages, queries
 
 
 @pytest.fixture(scope="module")
 def client():
     with embedded_dynamodb() as endpoint:
         client = dynamodb_client(endpoint)
-        client.create_table(
-            TableName="PatchedPairs",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_pairs_table(client, "PatchedPairs")
         yield client
 
 
@@ -125,8 +115,6 @@ def motos_own_query() -> Iterator[None]:
 def test_given_the_query_patch_when_querying_then_answers_and_counts_are_motos(dynamodb):
     # Given a table with a partition past moto's 1 MB a request, and the same queries asked
     # of moto's own code (key ranges, limits, filters, no sort-key condition, backwards)
-    from tests.bench.test_moto_at_scale import filled_table, pages, queries
-
     with filled_table(dynamodb, "PatchedQueries") as table:
         requests = list(queries(table))
         with motos_own_query():
@@ -146,18 +134,7 @@ def test_given_writes_between_pages_when_paging_then_the_patched_query_sees_them
     # Given a partition paged 4 items at a time, and writes ahead of the reader between pages:
     # an item replaced, one deleted, one inserted
     client, table = dynamodb, "PagedWhileWritten"
-    client.create_table(
-        TableName=table,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_pairs_table(client, table)
 
     def walk(partition: str) -> list[dict[str, Any]]:
         for n in range(20):
