@@ -154,6 +154,9 @@ class StreamPoller(PollingThread):
         self._arn = ""
         self._iterator: str | None = None
         self._attempts = 0
+        # Sequence numbers of the sweeper's deletes read and not yet moved past: a batch read
+        # again (a retry, or after next_batch) still names DynamoDB as their deleter.
+        self._swept: set[str] = set()
         super().__init__(f"stream-{table}-{function}")
 
     def start(self) -> None:
@@ -180,7 +183,7 @@ class StreamPoller(PollingThread):
             log.exception("%s failed on a batch of %d records", self.function, len(records))
             resume = str(records[0]["dynamodb"]["SequenceNumber"])
         if resume is None:
-            self._attempts, self._iterator = 0, after
+            self._move_past(records, after)
             return len(records)
         self._attempts += 1
         limit = self.source.maximum_retry_attempts
@@ -188,7 +191,7 @@ class StreamPoller(PollingThread):
             first = str(records[0]["dynamodb"]["SequenceNumber"])
             log.error("%s: gave up on the batch from %s", self.function, first)
             self.gave_up.append(first)
-            self._attempts, self._iterator = 0, after
+            self._move_past(records, after)
             return len(records)
         self._iterator = self.streams.get_shard_iterator(
             StreamArn=self._arn,
@@ -214,6 +217,10 @@ class StreamPoller(PollingThread):
             StreamArn=self._arn, ShardId=self._shard, ShardIteratorType=self._position
         )["ShardIterator"]
 
+    def _move_past(self, records: list[dict[str, Any]], after: str) -> None:
+        self._attempts, self._iterator = 0, after
+        self._swept.difference_update(record["dynamodb"]["SequenceNumber"] for record in records)
+
     def _read(self) -> tuple[dict[str, Any] | None, str]:
         """The next batch as Lambda's event (None: none yet), and the iterator past it."""
         if self._iterator is None:
@@ -230,11 +237,13 @@ class StreamPoller(PollingThread):
         shaped = json.loads(json.dumps(record, default=_epoch_seconds))
         shaped["eventSourceARN"] = self._arn
         change = shaped["dynamodb"]
+        sequence = change["SequenceNumber"]
         if (
             shaped["eventName"] == "REMOVE"
             and self.sweeper is not None
-            and self.sweeper.took(self.table, change["Keys"])
+            and (sequence in self._swept or self.sweeper.took(self.table, change["Keys"]))
         ):
+            self._swept.add(sequence)
             shaped["userIdentity"] = dict(TTL_IDENTITY)
         return dict(shaped)
 

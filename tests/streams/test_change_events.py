@@ -244,6 +244,40 @@ def test_given_put_events_failing_in_the_middle_when_published_then_lambda_resum
     assert calls["n"] == 3  # 10 went, then 1 of 2, then the one that failed, again
 
 
+def test_given_a_ttl_delete_whose_batch_failed_when_delivered_again_then_it_is_still_published_as_expired(  # noqa: E501
+    invoke, account, dynamodb, stream, sweeper, bus, monkeypatch
+):
+    # Given a binding DynamoDB's TTL deleted, and the first PutEvents of its change failing
+    service_sid = new_service(account.sid, binding_ttl_days=1)
+    lapsed = create(invoke, service_sid, Identity="gail", Address="lapsed")
+    stream.drain()
+    key = {"ServiceSid": {"S": service_sid}, "Address": {"S": "lapsed"}}
+    item = dynamodb.get_item(TableName="BindingsTable", Key=key)["Item"]
+    assert sweeper.sweep_once(now=int(item["ExpiresAt"]["N"])) == 1
+    events = dependencies.events()
+    real = events.put_events
+    calls = {"n": 0}
+
+    def failing_first_call(**request: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            failed = {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}
+            return {"FailedEntryCount": 1, "Entries": [failed] * len(request["Entries"])}
+        return real(**request)
+
+    monkeypatch.setattr(events, "put_events", failing_first_call)
+
+    # When the event source delivers the record, and again after the reported failure
+    stream.drain()
+
+    # Then the second delivery still names DynamoDB as the deleter: the binding expired
+    assert calls["n"] == 2
+    assert changes(bus.events(service_sid)) == [
+        ("created", lapsed["sid"]),
+        ("expired", lapsed["sid"]),
+    ]
+
+
 def test_given_an_unchanged_recreate_when_a_day_has_passed_then_its_expiry_moves_on_with_no_event_and_not_before(  # noqa: E501
     invoke, account, stream, bus, dynamodb, monkeypatch
 ):
