@@ -190,17 +190,18 @@ def populate(api: Api, service_sid: str, bindings: list[dict[str, Any]]) -> floa
 def write_straight_in(api: Api, service_sid: str, wanted: list[dict[str, Any]]) -> float:
     """Put the bindings straight into the API's tables, as the store's transactions would
     have written them (bench.listing_scale's items, which tests/bench hold to the store's own
-    writes), 25 items a BatchWriteItem; the seconds taken. The time order of their SIDs and
-    dates is the order of `wanted`. The API's stream reads them as it reads any write."""
+    writes), 25 items a BatchWriteItem from WRITERS threads; the seconds taken. The time order
+    of their SIDs and dates is the order of `wanted`. The API's stream reads them as it reads
+    any write."""
     from notify_bindings.models import Binding, BindingType
     from notify_bindings.sids import new_binding_sid
 
     account_sid = api.api.account.username
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=len(wanted))
+    first_created = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=len(wanted))
     bindings = []
     for n, binding in enumerate(wanted):
         kind = BindingType(binding["binding_type"])
-        created = start + timedelta(milliseconds=n)
+        created = first_created + timedelta(milliseconds=n)
         bindings.append(
             Binding(
                 sid=new_binding_sid(created),
@@ -224,7 +225,7 @@ def write_straight_in(api: Api, service_sid: str, wanted: list[dict[str, Any]]) 
     tables = {table: table for table, _ in ours}  # the local API names tables by logical id
     client = dynamodb_client(api.api.dynamodb_url)
     # Each item once, in any order: a few writers keep the server busy while one prepares.
-    shares = [ours[start::WRITERS] for start in range(WRITERS)]
+    shares = [ours[writer::WRITERS] for writer in range(WRITERS)]
     started = time.monotonic()
     with ThreadPoolExecutor(WRITERS) as pool:
         list(pool.map(lambda share: listing_scale.write(client, tables, share), shares))
