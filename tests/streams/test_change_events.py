@@ -73,6 +73,27 @@ def audit(dynamodb: Any, service_sid: str) -> Any:
     return assert_service_consistent(dynamodb, "BindingsTable", "BindingIndexTable", service_sid)
 
 
+def put_events_failing(monkeypatch: Any, *, call: int, sent: int) -> dict[str, int]:
+    """The layer's PutEvents, but its `call`-th call publishes only its first `sent` entries
+    and answers InternalFailure for the rest; returns the count of calls, as it grows."""
+    events = dependencies.events()
+    real = events.put_events
+    calls = {"n": 0}
+
+    def put_events(**request: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] != call:
+            return real(**request)
+        entries = request["Entries"]
+        published = real(Entries=entries[:sent])["Entries"] if sent else []
+        failed = {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}
+        unpublished = len(entries) - len(published)
+        return {"FailedEntryCount": unpublished, "Entries": published + [failed] * unpublished}
+
+    monkeypatch.setattr(events, "put_events", put_events)
+    return calls
+
+
 def changes(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(event["detail"]["change"], event["detail"]["binding_sid"]) for event in events]
 
@@ -220,23 +241,7 @@ def test_given_put_events_failing_in_the_middle_when_published_then_lambda_resum
     invoke, service_sid, stream, bus, monkeypatch
 ):
     made = [create(invoke, service_sid, Identity="gina", Address=f"g-{n}") for n in range(12)]
-    events = dependencies.events()
-    real = events.put_events
-    calls = {"n": 0}
-
-    def failing_second_call(**request: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            entries = request["Entries"]
-            answer = real(Entries=entries[:1])  # the first goes, the rest fail
-            failed = [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}]
-            return {
-                "FailedEntryCount": len(entries) - 1,
-                "Entries": answer["Entries"] + failed * (len(entries) - 1),
-            }
-        return real(**request)
-
-    monkeypatch.setattr(events, "put_events", failing_second_call)
+    calls = put_events_failing(monkeypatch, call=2, sent=1)  # the first goes, the rest fail
     stream.drain()
 
     published = changes(bus.events(service_sid))
@@ -254,18 +259,7 @@ def test_given_a_ttl_delete_whose_batch_failed_when_delivered_again_then_it_is_s
     key = {"ServiceSid": {"S": service_sid}, "Address": {"S": "lapsed"}}
     item = dynamodb.get_item(TableName="BindingsTable", Key=key)["Item"]
     assert sweeper.sweep_once(now=int(item["ExpiresAt"]["N"])) == 1
-    events = dependencies.events()
-    real = events.put_events
-    calls = {"n": 0}
-
-    def failing_first_call(**request: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            failed = {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}
-            return {"FailedEntryCount": 1, "Entries": [failed] * len(request["Entries"])}
-        return real(**request)
-
-    monkeypatch.setattr(events, "put_events", failing_first_call)
+    calls = put_events_failing(monkeypatch, call=1, sent=0)
 
     # When the event source delivers the record, and again after the reported failure
     stream.drain()
