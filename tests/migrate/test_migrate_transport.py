@@ -305,17 +305,25 @@ def item(number: int, identity: str, address: str, tags: list[str] | None = None
     return Item(f"line {number}", record, None, {}, line=number)
 
 
-def test_given_records_of_one_identity_when_loaded_by_many_workers_then_they_are_written_in_order():
-    target = FakeTarget([], refuse=set())
-    summary = Summary("import")
-    loader = Loader(
+def quiet_loader(
+    target: FakeTarget, summary: Summary, *, workers: int, keep_existing: bool = False
+) -> Loader:
+    """A Loader into `target` without a progress bar or a rejects file."""
+    return Loader(
         target,  # type: ignore[arg-type]
         summary,
-        workers=8,
+        workers=workers,
         progress=Progress(False),
         rejects=None,
         stopping=threading.Event(),
+        keep_existing=keep_existing,
     )
+
+
+def test_given_records_of_one_identity_when_loaded_by_many_workers_then_they_are_written_in_order():
+    target = FakeTarget([], refuse=set())
+    summary = Summary("import")
+    loader = quiet_loader(target, summary, workers=8)
     items = [item(n, "alice" if n % 2 else f"user{n}", f"addr{n}-slow") for n in range(40)]
 
     loader.load(items, "import", len(items))
@@ -332,14 +340,7 @@ def test_given_a_target_holding_some_records_when_loaded_then_only_the_others_ar
     ]
     target = FakeTarget(held, refuse={"refused"})
     summary = Summary("import")
-    loader = Loader(
-        target,  # type: ignore[arg-type]
-        summary,
-        workers=4,
-        progress=Progress(False),
-        rejects=None,
-        stopping=threading.Event(),
-    )
+    loader = quiet_loader(target, summary, workers=4)
     loader.read_target(1000)
 
     loader.load(
@@ -371,15 +372,7 @@ def test_given_keep_existing_when_a_record_differs_from_the_binding_held_then_th
     held = [binding_json("moved", identity="bob", sid="BS" + "e" * 32)]
     target = FakeTarget(held, refuse=set())
     summary = Summary("migrate")
-    loader = Loader(
-        target,  # type: ignore[arg-type]
-        summary,
-        workers=2,
-        progress=Progress(False),
-        rejects=None,
-        stopping=threading.Event(),
-        keep_existing=True,
-    )
+    loader = quiet_loader(target, summary, workers=2, keep_existing=True)
     loader.read_target(1000)
 
     loader.load([item(1, "alice", "moved"), item(2, "carol", "new")], "migrate")
