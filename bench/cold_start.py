@@ -34,13 +34,20 @@ Where the milliseconds go, two ways:
   pydantic, Powertools, our layer and handler, and the standard library (a shared standard
   module counts for whoever imports it first).
 
+As deployed: byte-code caches are warm on both sides above, as they are for a layer built by
+layers/notify_bindings/Makefile (what `sam build` runs), which ships every module compiled.
+A layer shipped without byte-code (as BuildMethod python3.13 builds it) is compiled at every
+cold start, since /opt is read-only on Lambda. Both are measured for CreateBindingFunction: the
+layer is built here by its Makefile (this machine's wheels), a copy of it is stripped of its
+__pycache__ directories, and each is loaded alone (PYTHONPATH, PYTHONDONTWRITEBYTECODE=1) next
+to a baseline that imports boto3 from the compiled layer.
+
 The Lambda runtime is python3.13. When a python3.13 is found (`pyenv which python3.13`, pyenv's
-3.13, or on PATH) that can import the layer's dependencies (from its site-packages, or from
---lambda-deps, a directory such as `pip install --target DIR -r
-layers/notify_bindings/requirements.txt` builds for it), the comparison runs on it too.
+3.13, or on PATH), the comparison runs on it too, with the layer's dependencies from its
+site-packages, from --lambda-deps DIR, or else from a layer the Makefile builds for it here.
 
 Run: .venv/bin/python -m bench.cold_start [--runs 11] [--function CreateBindingFunction ...]
-     [--lambda-deps DIR]
+     [--lambda-deps DIR] [--no-layer-build]
 Writes bench/results/cold_start.json.
 """
 
@@ -54,6 +61,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -61,8 +69,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.layer_build import LayerBuildFailed, build_layer, without_bytecode
 from local_api.runtime import LOCAL_CREDENTIALS, LocalQueue, keep_aws_local, queue_references
-from local_api.template import Function, SamTemplate, resolve_environment
+from local_api.template import PROJECT_ROOT, Function, SamTemplate, resolve_environment
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cold_start.json"
 TARGET_RATIO = 1.25
@@ -287,9 +296,8 @@ def child_environment(
     return environment
 
 
-def lambda_python(child: Child) -> tuple[str | None, str]:
-    """A Python of the Lambda runtime's version that can import the layer's dependencies with
-    `child`'s environment, or None and why not."""
+def lambda_python() -> tuple[str | None, str]:
+    """A Python of the Lambda runtime's version, or None and why there is none."""
     candidates = []
     pyenv = shutil.which("pyenv")
     if pyenv:
@@ -305,21 +313,31 @@ def lambda_python(child: Child) -> tuple[str | None, str]:
     if on_path:
         candidates.append(on_path)
     for python in dict.fromkeys(candidates):
-        candidate = Child(python, child.cwd, child.environment)
         try:
-            version = candidate.run("import sys; print('%d.%d' % sys.version_info[:2])")
+            version = subprocess.run(
+                [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
         except OSError:
             continue
-        if version.returncode != 0 or version.stdout.strip() != LAMBDA_VERSION:
-            continue
-        if candidate.run("import boto3, pydantic, aws_lambda_powertools").returncode == 0:
-            return python, f"{python} can import the layer's dependencies"
-        return None, (
-            f"{python} is Python {LAMBDA_VERSION} but cannot import the layer's dependencies "
-            "(boto3, pydantic, aws_lambda_powertools: not in its site-packages; see "
-            f"--lambda-deps); figures are for the bench's Python only"
-        )
+        if version.returncode == 0 and version.stdout.strip() == LAMBDA_VERSION:
+            return python, f"Python {LAMBDA_VERSION} found ({shown(python)})"
     return None, f"no python{LAMBDA_VERSION} found (pyenv, PATH); figures are for the bench's only"
+
+
+def imports_layer_dependencies(child: Child) -> bool:
+    return child.run("import boto3, pydantic, aws_lambda_powertools").returncode == 0
+
+
+def shown(path: str | Path) -> str:
+    """`path` as the report shows it: relative to the project, or by its name alone."""
+    path = Path(path)
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return path.name
 
 
 @dataclass(frozen=True)
@@ -529,6 +547,104 @@ def print_breakdown(label: str, breakdown: Mapping[str, Any]) -> None:
         print(f"    {ms:7.1f} ms  {name}")
 
 
+DEPLOYED_BASELINE = "baseline, boto3 from the compiled layer"
+DEPLOYED_COMPILED = "layer with byte-code (its Makefile, as sam build ships it)"
+DEPLOYED_SOURCE = "layer without byte-code (as BuildMethod python3.13 shipped it)"
+
+
+def as_deployed(
+    template: SamTemplate,
+    function: Function,
+    requests: Mapping[str, FirstRequest],
+    scratch: Path,
+    runs: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """`function`'s first request with the layer as built for Lambda, alone on the path, with
+    its byte-code and without; a baseline importing boto3 from the same layer."""
+    compiled = build_layer(scratch / "compiled")
+    source_only = without_bytecode(compiled, scratch / "source-only")
+
+    def child(layer: Path) -> Child:
+        environment = child_environment(template, function)
+        environment["PYTHONPATH"] = str(layer)
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"
+        return Child(sys.executable, function.code_dir, environment)
+
+    code = requests[function.logical_id].code
+    measured = measure(
+        [
+            Job(DEPLOYED_BASELINE, child(compiled), BASELINE),
+            Job(DEPLOYED_COMPILED, child(compiled), code),
+            Job(DEPLOYED_SOURCE, child(source_only), code),
+        ],
+        runs,
+    )
+    floor = measured[DEPLOYED_BASELINE].medians()
+    rows, figures = [], {"baseline": floor}
+    print(f"\nas deployed, {function.logical_id} (medians, ms inside the child)")
+    for label in (DEPLOYED_COMPILED, DEPLOYED_SOURCE):
+        ours = measured[label].medians()
+        ratio = ours["inside_ms"] / floor["inside_ms"]
+        print(f"  {ours['inside_ms']:6.0f} ({ratio:.2f}x) cpu {ours['cpu_ms']:5.0f}  {label}")
+        figures[label] = {**ours, "ratio": ratio}
+        rows.append(
+            {
+                "target": f"cold start as deployed: {function.logical_id}, {label}",
+                "figure": (
+                    f"{ours['inside_ms']:.0f} ms ({ratio:.2f}x the {floor['inside_ms']:.0f} ms "
+                    "baseline)"
+                ),
+                "limit": "no target: how the layer is built decides it",
+                "met": True,
+                "detail": f"CPU {ours['cpu_ms']:.0f} vs {floor['cpu_ms']:.0f} ms",
+            }
+        )
+    return rows, figures
+
+
+def on_lambda_python(
+    template: SamTemplate,
+    functions: Sequence[Function],
+    args: argparse.Namespace,
+    scratch: Path,
+    rows: list[dict[str, Any]],
+) -> tuple[dict[str, Any], str]:
+    """The comparison again on the Lambda runtime's Python version when one is found, with the
+    layer's dependencies from its site-packages, --lambda-deps or a layer built for it here.
+    Appends its rows to `rows`; returns its figures and what was used."""
+    python, why = lambda_python()
+    if python is None:
+        print(f"\npython{LAMBDA_VERSION}: {why}")
+        return {}, why
+    extra_path = [str(args.lambda_deps.resolve())] if args.lambda_deps else []
+    first = functions[0]
+    probe = Child(python, first.code_dir, child_environment(template, first, extra_path))
+    if imports_layer_dependencies(probe):
+        why += ", with the layer's dependencies " + (
+            "of --lambda-deps" if extra_path else "of its site-packages"
+        )
+    elif args.lambda_deps or args.no_layer_build:
+        why += ", but it cannot import the layer's dependencies (see --lambda-deps)"
+        print(f"\npython{LAMBDA_VERSION}: {why}")
+        return {}, why
+    else:
+        try:
+            extra_path = [str(build_layer(scratch / "python313", python=python))]
+        except LayerBuildFailed as failed:
+            print(failed, file=sys.stderr)
+            why += ", but the layer's Makefile could not build a layer for it (its output above)"
+            print(f"\npython{LAMBDA_VERSION}: {why}")
+            return {}, why
+        why += ", with the layer's dependencies from a layer its Makefile built for it here"
+    print(f"\npython{LAMBDA_VERSION}: {why}")
+    jobs, requests = function_jobs(python, template, functions, extra_path)
+    lambda_rows, figures = rows_for(
+        f"Python {LAMBDA_VERSION}", functions, requests, measure(jobs, args.runs)
+    )
+    rows += lambda_rows
+    return figures, why
+
+
 def selected(template: SamTemplate, names: Iterable[str] | None) -> list[Function]:
     functions = template.functions
     if not names:
@@ -545,6 +661,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=11, help="rounds (at least 9 for the target)")
     parser.add_argument("--function", action="append", help="only this function (repeatable)")
+    parser.add_argument(
+        "--no-layer-build", action="store_true", help="never build the layer (pip, ~15 s)"
+    )
     parser.add_argument(
         "--lambda-deps",
         type=Path,
@@ -587,22 +706,17 @@ def main() -> None:
         + ", ".join(f"{g} {ms:.0f} ms" for g, ms in baseline_breakdown["groups_self_ms"].items())
     )
 
-    extra_path = [str(args.lambda_deps.resolve())] if args.lambda_deps else []
-    first = functions[0]
-    python313, why = lambda_python(
-        Child(sys.executable, first.code_dir, child_environment(template, first, extra_path))
-    )
-    print(f"\npython{LAMBDA_VERSION}: {why}")
-    lambda_figures: dict[str, Any] = {}
-    if python313 is not None:
-        jobs_313, requests_313 = function_jobs(python313, template, functions, extra_path)
-        lambda_rows, lambda_figures = rows_for(
-            f"Python {LAMBDA_VERSION}", functions, requests_313, measure(jobs_313, args.runs)
+    with tempfile.TemporaryDirectory() as scratch:
+        deployed_rows, deployed = (
+            as_deployed(template, breakdown_function, requests, Path(scratch), args.runs)
+            if with_ladder and not args.no_layer_build
+            else ([], {})
         )
-        rows += lambda_rows
+        rows += deployed_rows
+        lambda_figures, why = on_lambda_python(template, functions, args, Path(scratch), rows)
 
     notes = [
-        f"Python {version} ({sys.executable}); each figure is a median of {args.runs} fresh "
+        f"Python {version} ({shown(sys.executable)}); each figure is a median of {args.runs} fresh "
         "processes; every round runs a baseline before every two functions, in reverse order "
         "every other round, and each function is compared with the median of all baselines.",
         "Function = import the handler module (Lambda's init) + dependencies.settings() + the "
@@ -611,9 +725,10 @@ def main() -> None:
         "Timed inside the child with perf_counter from its first line to its last: the "
         f"interpreter's start-up is outside the figures (bare start-up {bare_ms:.0f} ms). The "
         "child ends with os._exit, as Lambda never tears an interpreter down on a cold start.",
-        "Byte-code caches (__pycache__) are warm on both sides. `sam build` ships no .pyc "
-        "files and a layer is read-only on Lambda, so there the layer's modules are compiled at "
-        "every cold start, boto3's among them when the layer ships it.",
+        "Byte-code caches (__pycache__) are warm on both sides, as in the layer `sam build` "
+        "makes with layers/notify_bindings/Makefile. The rows 'as deployed' load that layer "
+        "alone, with its byte-code and with none (as BuildMethod python3.13 shipped it: a "
+        "layer is read-only on Lambda, so its modules were compiled at every cold start).",
         "The ladder measures what each part adds once the previous ones are loaded; "
         "-X importtime counts a standard module shared by several packages for the first one "
         "that imports it.",
@@ -626,7 +741,8 @@ def main() -> None:
                 "title": "Cold start versus import boto3 + a DynamoDB client",
                 "rows": rows,
                 "notes": notes,
-                "python": f"{version} ({sys.executable})",
+                "python": f"{version} ({shown(sys.executable)})",
+                "as_deployed": deployed,
                 "runs": args.runs,
                 "bare_interpreter_start_ms": bare_ms,
                 "functions": figures,

@@ -17,10 +17,9 @@ delete-Service function sent. Every invocation must succeed (no 5xx); the outcom
 
 Layer size: when `sam build` has built .aws-sam/build/BindingsLayer, its size unzipped and
 zipped (deflate, in a temporary file), noting when its notify_bindings differs from the
-source; when there is none, or it is stale, an equivalent directory is built with pip
-(`pip install --target python/ --require-hashes -r layers/notify_bindings/requirements.txt
---no-deps --only-binary=:all: --no-compile`, for manylinux2014_aarch64 / cp313 as the template's
-arm64 python3.13 layer, else for this platform, which the figures then say) plus the package.
+source; when there is none, or it is stale, an equivalent directory is built by the layer's
+Makefile (as `sam build` runs it), for manylinux2014_aarch64 / cp313 as the template's arm64
+python3.13 layer, else for this platform (which the figures then say), compiled by this Python.
 That asks the package index (pip's cache spares repeated downloads); --no-layer-build skips it.
 
 Run: .venv/bin/python -m bench.memory [--invocations 200] [--function CreateBindingFunction ...]
@@ -46,6 +45,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench.layer_build import LAMBDA_WHEELS, LayerBuildFailed
+from bench.layer_build import build_layer as build_layer_with_makefile
 from local_api.events import authorizer_event as authorizer_request
 from local_api.events import http_api_event, sqs_event, with_authorizer_context
 from local_api.runtime import (
@@ -64,8 +65,7 @@ LIMIT_MB = 100.0
 BUILT_LAYER = PROJECT_ROOT / ".aws-sam" / "build" / "BindingsLayer"
 LAYER_SOURCE = PROJECT_ROOT / "layers" / "notify_bindings"
 PACKAGE = "notify_bindings"
-LAMBDA_PLATFORM = ["--platform", "manylinux2014_aarch64", "--python-version", "3.13"]
-LAMBDA_PLATFORM += ["--implementation", "cp"]
+PYTHON_VERSION = "{}.{}".format(*sys.version_info[:2])
 _MARKER = "MEMORY-RESULT "
 
 # The embedded moto server, in a process of its own: prints its endpoint, serves until stdin
@@ -468,38 +468,19 @@ def package_differs(built: Path) -> list[str]:
 
 
 def build_layer(target: Path) -> tuple[bool, str]:
-    """An equivalent of `sam build`'s layer in `target` (python/...): the pinned dependencies
-    for the template's platform if pip can fetch them, else for this one. True if arm64."""
-    python = target / "python"
-    base = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-compile",
-        "--target",
-        str(python),
-        "--require-hashes",
-        "-r",
-        str(LAYER_SOURCE / "requirements.txt"),
-        "--no-deps",
-        "--only-binary=:all:",
-    ]
+    """An equivalent of `sam build`'s layer in `target` (python/...), by the layer's Makefile:
+    with the template's wheels (arm64, cp313) if pip can fetch them, else this platform's.
+    True if arm64."""
     errors = ""
-    for platform, arm64 in ((LAMBDA_PLATFORM, True), ([], False)):
-        shutil.rmtree(python, ignore_errors=True)
-        finished = subprocess.run([*base, *platform], capture_output=True, text=True, check=False)
-        if finished.returncode == 0:
-            shutil.copytree(
-                LAYER_SOURCE / PACKAGE,
-                python / PACKAGE,
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
-            how = "manylinux2014_aarch64 cp313 wheels" if arm64 else "this platform's wheels"
-            return arm64, f"pip install --target ({how}) + {PACKAGE}"
-        errors += finished.stderr[-800:]
+    for wheels, arm64 in ((LAMBDA_WHEELS, True), ("", False)):
+        shutil.rmtree(target / "python", ignore_errors=True)
+        try:
+            build_layer_with_makefile(target, wheels=wheels)
+        except LayerBuildFailed as failed:
+            errors += f"{failed}\n"
+            continue
+        how = "manylinux2014_aarch64 cp313 wheels" if arm64 else "this platform's wheels"
+        return arm64, f"the layer's Makefile ({how}, byte-code of Python {PYTHON_VERSION})"
     raise RuntimeError(f"pip could not build the layer:\n{errors}")
 
 
