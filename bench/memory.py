@@ -623,7 +623,7 @@ def main() -> None:
     size_rows, sizes, size_notes = layer_sizes(build=not args.no_layer_build)
     rows += size_rows
     notes = [
-        f"Python {sys.version.split()[0]} ({sys.executable}); memory is ru_maxrss of the "
+        f"Python {sys.version.split()[0]}; memory is ru_maxrss of the "
         "function's own process (KiB on Linux, shown in MiB); the moto server runs in another.",
         "The process holds the interpreter, the handler and its imports, its events (read "
         "from stdin before the import) and nothing else; Lambda's runtime client adds its own "

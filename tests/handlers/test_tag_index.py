@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from notify_bindings import store
 from notify_bindings.store import MAX_COMBINED_TAGS
 from tests.conftest import Reply
 from tests.handlers.helpers import DELETE, LIST, bindings_path, create
@@ -178,3 +179,55 @@ def test_given_many_tag_bindings_replaced_and_deleted_then_the_index_is_exact_an
     again = tagged(*MANY)
     assert invoke(DELETE, f"{bindings_path(service_sid)}/{again}").status == 204
     assert_service_consistent(dynamodb, *TABLES, service_sid)
+
+
+def test_given_many_tag_bindings_that_rarely_match_when_listed_by_two_then_each_page_stops_at_the_read_budget_and_none_is_missed(  # noqa: E501
+    invoke, service_sid, tagged, monkeypatch
+):
+    budget = 4
+    monkeypatch.setattr(store, "MANY_TAGS_READ_BUDGET", budget)
+    wanted = []
+    for _ in range(2 * budget):  # pages that find nothing before their budget runs out
+        tagged(*MANY, "x")
+    for number in range(24):
+        if number == 12:  # and pages in the middle that find nothing, both ways
+            for _ in range(2 * budget):
+                tagged(*MANY, "x")
+        if number % 8 == 7:
+            wanted.append(tagged(*MANY, "x", "y"))  # many-tags, listed
+        elif number % 8 == 3:
+            wanted.append(tagged("x", "y"))  # the combination's own partition, listed
+        else:
+            tagged(*MANY, "x")  # many-tags, not listed: what the filter reads for nothing
+
+    forward, reads = [], []
+    reply: Reply | None = None
+    query: Any = {"Tag": ["x", "y"], "PageSize": 2}
+    path = bindings_path(service_sid)
+    while True:
+        with items_read() as read:
+            reply = invoke(LIST, path, query=query)
+        assert reply.status == 200, reply.body
+        forward.append(sids(reply))
+        reads.append(read.total)
+        next_url = reply.json()["meta"]["next_page_url"]
+        if not next_url:
+            break
+        parts = urlsplit(next_url)
+        path, query = parts.path, parse_qsl(parts.query)
+
+    assert [sid for page in forward for sid in page] == wanted
+    assert forward[0] == []  # a page the budget cut short before it found anything
+    assert any(len(page) == 1 for page in forward[:-1])
+    # The Service and the stats item, the page (and one more) of the combination's
+    # partition, and the budget of the many-tags partition.
+    assert max(reads) <= 2 + 3 + budget, reads
+
+    backward: list[list[str]] = []
+    while previous_url := reply.json()["meta"]["previous_page_url"]:
+        parts = urlsplit(previous_url)
+        reply = invoke(LIST, parts.path, query=parse_qsl(parts.query))
+        assert reply.status == 200, reply.body
+        backward.insert(0, sids(reply))
+    assert [sid for page in backward for sid in page] + forward[-1] == wanted
+    assert backward[0] == []  # back to the start, through the bindings before the first match

@@ -208,11 +208,18 @@ def write_item(write: Callable[[], T], retries: Retries) -> T:
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """Items in key order, and whether more exist on either side of them."""
+    """Items in key order, and whether more exist on either side of them.
+
+    A page cut short by a read budget covers more keys than its items: `first_key` (reading
+    backwards) or `last_key` (forwards) is then the last key it read, where the next page
+    starts - past keys that matched nothing, so that no page reads them again.
+    """
 
     items: list[T]
     more_before: bool
     more_after: bool
+    first_key: str | None = None
+    last_key: str | None = None
 
 
 def window(
@@ -232,12 +239,24 @@ def merged(
     pages: Sequence[Page[T]], key: Callable[[T], str], size: int, *, forward: bool
 ) -> Page[T]:
     """One page out of pages of disjoint items read from the same cursor in one direction:
-    the first `size` of them in that direction, and more on a side if any page had more."""
+    the first `size` of them in that direction, and more on a side if any page had more.
+    When a page was cut short by a read budget, the keys beyond where it stopped are unread
+    for it: the merged page ends there too, and the next one resumes from there."""
     items = sorted((item for page in pages for item in page.items), key=key)
     before = any(page.more_before for page in pages)
     after = any(page.more_after for page in pages)
     if forward:
+        stops = [page.last_key for page in pages if page.last_key is not None]
+        if stops:
+            items = [item for item in items if key(item) <= min(stops)]
+            if len(items) <= size:
+                return Page(items, before, True, last_key=min(stops))
         return Page(items[:size], before, after or len(items) > size)
+    stops = [page.first_key for page in pages if page.first_key is not None]
+    if stops:
+        items = [item for item in items if key(item) >= max(stops)]
+        if len(items) <= size:
+            return Page(items, True, after, first_key=max(stops))
     return Page(items[-size:] if size else [], before or len(items) > size, after)
 
 
@@ -261,12 +280,15 @@ def query_page(
     cursor: PageCursor | None,
     size: int,
     parse: Callable[[Item], T],
+    read_budget: int | None = None,
 ) -> Page[T]:
     """One page of `scope` in sort-key order, resuming just past the cursor's SID.
 
     It reads one item beyond the page to know whether another page follows. The cursor
     narrows the key range itself (not ExclusiveStartKey), so a token can never point outside
-    the range it was issued for.
+    the range it was issued for. With a `read_budget`, a filtered range stops after reading
+    about that many items (whatever they matched) and the page ends where it stopped: the cost
+    and time of a page stay bounded however rarely the filter matches.
     """
     low, high = scope.low, scope.high
     forward = cursor is None or cursor.direction is Direction.AFTER
@@ -292,22 +314,49 @@ def query_page(
     }
     if scope.filter_expression:
         request["FilterExpression"] = scope.filter_expression
-    found = [parse(item) for item in _query(client, request, wanted=size + 1)]
+    read = _query(client, request, wanted=size + 1, budget=read_budget)
+    found = [parse(item) for item in read.items]
     more = len(found) > size
     items = found[:size]
+    stopped = None if more else read.stopped_at
     if forward:
-        return Page(items, cursor is not None, more)
+        return Page(items, cursor is not None, more or stopped is not None, last_key=stopped)
     items.reverse()
-    return Page(items, more, True)
+    return Page(items, more or stopped is not None, True, first_key=stopped)
 
 
-def _query(client: DynamoDBClient, request: dict[str, Any], wanted: int) -> list[Item]:
+@dataclass(frozen=True, slots=True)
+class _Read:
+    items: list[Item]
+    stopped_at: str | None  # the sort key of the last item read, when the budget ran out
+
+
+def _query(
+    client: DynamoDBClient, request: dict[str, Any], wanted: int, budget: int | None
+) -> _Read:
+    """Up to `wanted` items of the query; `budget` bounds the items read in all. DynamoDB's
+    Limit counts items read, not matched: after a round trip that its filter thinned, a query
+    asks for what the rate of matches so far predicts the rest needs - at most twice what it
+    asked before - so that a rare match costs few round trips."""
     found: list[Item] = []
+    read = 0
+    limit = wanted
     while len(found) < wanted:
+        if budget is not None:
+            limit = min(limit, budget - read)
         with translated_errors():
-            response = client.query(**request, Limit=wanted - len(found))
+            response = client.query(**request, Limit=limit)
         found += response.get("Items", [])
-        if "LastEvaluatedKey" not in response:
+        read += int(response.get("ScannedCount", limit))
+        last = response.get("LastEvaluatedKey")
+        if last is None:
             break
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    return found
+        request["ExclusiveStartKey"] = last
+        needed = wanted - len(found)
+        if budget is not None and read >= budget and needed > 0:
+            return _Read(found, last[request["ExpressionAttributeNames"]["#sk"]]["S"])
+        # As many as the rate of matches so far says the rest needs, at most twice as many as
+        # the last round trip read (and exactly the rest when nothing is filtered out).
+        expected = -(-needed * read // len(found)) if found else 2 * limit
+        limit = max(needed, min(expected, 2 * limit))
+    return _Read(found, None)

@@ -33,12 +33,13 @@ def listing(
     scope: str,
     filters: Filters,
 ) -> Listing[T]:
-    """The page with tokens for its neighbours. They start just past its first and last SIDs;
-    an empty page (its items deleted meanwhile) leads back to the SID its cursor named."""
+    """The page with tokens for its neighbours. They start just past its first and last SIDs
+    (or the keys it read up to, when a read budget cut it short); an empty page (its items
+    deleted meanwhile) leads back to the SID its cursor named."""
     tokens = dependencies.page_tokens()
     filters = list(filters)
-    first = sid_of(page.items[0]) if page.items else None
-    last = sid_of(page.items[-1]) if page.items else None
+    first = page.first_key or (sid_of(page.items[0]) if page.items else None)
+    last = page.last_key or (sid_of(page.items[-1]) if page.items else None)
     if not page.items and cursor is not None:
         if cursor.direction is Direction.AFTER:
             first = successor(cursor.sid)

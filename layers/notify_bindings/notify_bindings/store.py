@@ -34,7 +34,9 @@ tags (k <= MAX_COMBINED_TAGS) has 2^k - 1 tag and combination items - 1, 3, 7, 1
 k = 1..5 - so four explicit tags and a type cost 31 items where single-tag items alone would
 cost 5. Bindings with more index tags than that (Twilio allows 20 tags) would need thousands,
 so they get the many-tags item instead, and a list by several tags in a Service that has any
-reads and filters that partition too: its cost then grows with the number of such bindings.
+reads and filters that partition too: its cost then grows with the number of such bindings, but
+a page reads at most MANY_TAGS_READ_BUDGET of them, and ends short (even empty) with a cursor
+past what it read when they match too rarely.
 
 Every item that describes a binding carries the same attributes, so any of them answers a read.
 Every operation reads the caller's Service in the same round trip as the binding, and every
@@ -110,6 +112,10 @@ ERASING = "ErasingIdentities"
 # ends short, with a next_page_url that carries on after them.
 USERS_SKIPPED_PER_PAGE = 100
 _USERS_QUERY_CHUNK = 25
+# A page of a list by several tags reads at most about this many items of the many-tags
+# partition (which it filters): when they hold too few matches, the page ends short, with a
+# next_page_url that carries on after them, so that no page's time or cost grows with it.
+MANY_TAGS_READ_BUDGET = 1000
 _EVICT_OLDEST = IdentityBindingLimitPolicy.EVICT_OLDEST
 # A binding with at most this many index tags is listed under every combination of them. It is
 # the most tags a list can filter by, so that every list by tags names one partition.
@@ -276,7 +282,9 @@ class BindingStore:
             filter_values=values,
             filter_names={"#identity": "Identity"} if hiding else {},
         )
-        others = query_page(self._client, many, cursor, size, _binding_from)
+        others = query_page(
+            self._client, many, cursor, size, _binding_from, read_budget=MANY_TAGS_READ_BUDGET
+        )
         forward = cursor is None or cursor.direction is Direction.AFTER
         return merged([page, others], lambda binding: binding.sid, size, forward=forward)
 
