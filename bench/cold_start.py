@@ -34,6 +34,11 @@ Where the milliseconds go, two ways:
   pydantic, Powertools, our layer and handler, and the standard library (a shared standard
   module counts for whoever imports it first).
 
+Instructions: where valgrind is installed, each function's first request and the baseline are
+also run once under callgrind, which counts the machine instructions they execute: the same on
+every run, so a cross-check of the CPU-time ratios that a busy machine cannot disturb
+(--no-instructions skips it; ~20 s a function, on every core).
+
 As deployed: byte-code caches are warm on both sides above, as they are for a layer built by
 layers/notify_bindings/Makefile (what `sam build` runs), which ships every module compiled.
 A layer shipped without byte-code (as BuildMethod python3.13 builds it) is compiled at every
@@ -47,7 +52,7 @@ The Lambda runtime is python3.13. When a python3.13 is found (`pyenv which pytho
 site-packages, from --lambda-deps DIR, or else from a layer the Makefile builds for it here.
 
 Run: .venv/bin/python -m bench.cold_start [--runs 11] [--function CreateBindingFunction ...]
-     [--lambda-deps DIR] [--no-layer-build]
+     [--lambda-deps DIR] [--no-layer-build] [--no-instructions]
 Writes bench/results/cold_start.json.
 """
 
@@ -65,6 +70,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -547,6 +553,59 @@ def print_breakdown(label: str, breakdown: Mapping[str, Any]) -> None:
         print(f"    {ms:7.1f} ms  {name}")
 
 
+_CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
+
+
+def instructions(child: Child, code: tuple[str, str]) -> int:
+    """The machine instructions a fresh interpreter runs for `code` (valgrind's callgrind counts
+    them): the same on every run, whatever else the machine is doing."""
+    program = "\n".join([*code, "import os", "os._exit(0)"])
+    child.run(program)  # byte-code caches written first, as before every timed run
+    finished = subprocess.run(
+        [*_CALLGRIND, child.python, "-c", program],
+        cwd=child.cwd,
+        env=dict(child.environment),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    counted = [line for line in finished.stderr.splitlines() if "Collected :" in line]
+    if finished.returncode != 0 or not counted:
+        raise RuntimeError(f"valgrind failed in {child.cwd}:\n{finished.stderr[-2000:]}")
+    return int(counted[-1].split()[-1])
+
+
+def instruction_rows(
+    jobs: Sequence[Job], functions: Sequence[Function]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Each function's first request and the baseline, in instructions: a cross-check of the
+    CPU-time ratios that no other process on the machine can disturb."""
+    wanted = {job.label: job for job in jobs if job.label != BARE_LABEL}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        found = pool.map(lambda job: instructions(job.child, job.code), wanted.values())
+        counted = dict(zip(wanted, found, strict=True))
+    floor = counted[BASELINE_LABEL]
+    rows = []
+    print(f"\ninstructions (valgrind), baseline {floor / 1e6:,.0f} M")
+    for function in functions:
+        ours = counted[function.logical_id]
+        ratio = ours / floor
+        print(f"  {function.logical_id:<26} {ours / 1e6:7,.0f} M {ratio:.2f}x")
+        rows.append(
+            {
+                "target": f"cold start in instructions: {function.logical_id}",
+                "figure": (
+                    f"{ratio:.2f}x ({ours / 1e6:,.0f} M vs {floor / 1e6:,.0f} M instructions)"
+                ),
+                "limit": "no target: a cross-check of the CPU-time ratio, free of noise",
+                "met": True,
+                "detail": "valgrind --tool=callgrind, the same code as the timed child",
+            }
+        )
+    return rows, counted
+
+
 DEPLOYED_BASELINE = "baseline, boto3 from the compiled layer"
 DEPLOYED_COMPILED = "layer with byte-code (its Makefile, as sam build ships it)"
 DEPLOYED_SOURCE = "layer without byte-code (as BuildMethod python3.13 shipped it)"
@@ -665,6 +724,11 @@ def main() -> None:
         "--no-layer-build", action="store_true", help="never build the layer (pip, ~15 s)"
     )
     parser.add_argument(
+        "--no-instructions",
+        action="store_true",
+        help="skip the instruction counts (valgrind, when installed; ~20 s a function)",
+    )
+    parser.add_argument(
         "--lambda-deps",
         type=Path,
         help=f"a directory with the layer's dependencies for python{LAMBDA_VERSION}",
@@ -706,6 +770,10 @@ def main() -> None:
         + ", ".join(f"{g} {ms:.0f} ms" for g, ms in baseline_breakdown["groups_self_ms"].items())
     )
 
+    counted: dict[str, int] = {}
+    if shutil.which("valgrind") and not args.no_instructions:
+        instruction_table, counted = instruction_rows(jobs, functions)
+        rows += instruction_table
     with tempfile.TemporaryDirectory() as scratch:
         deployed_rows, deployed = (
             as_deployed(template, breakdown_function, requests, Path(scratch), args.runs)
@@ -743,6 +811,7 @@ def main() -> None:
                 "notes": notes,
                 "python": f"{version} ({shown(sys.executable)})",
                 "as_deployed": deployed,
+                "instructions": counted,
                 "runs": args.runs,
                 "bare_interpreter_start_ms": bare_ms,
                 "functions": figures,

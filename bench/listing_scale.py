@@ -317,7 +317,7 @@ class Case:
     pages: int = 1
 
     def filters(self) -> Any:
-        from notify_bindings.models import ListBindingsQuery
+        from notify_bindings.binding_forms import ListBindingsQuery
 
         return ListBindingsQuery.model_validate(_form(self.query)).filters()
 
@@ -445,8 +445,8 @@ class Lister:
     def without_deadline(self, query: Sequence[tuple[str, str]]) -> tuple[list[str], PageRead]:
         """The page the handler would list (notify_bindings.bindings.list_bindings), with no
         invocation and so no deadline."""
+        from notify_bindings.binding_forms import ListBindingsQuery
         from notify_bindings.bindings import list_bindings
-        from notify_bindings.models import ListBindingsQuery
 
         asked = ListBindingsQuery.model_validate(_form(query))
         with reading(self.functions_client) as (reads, trips):

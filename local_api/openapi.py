@@ -5,8 +5,8 @@ Every route of template.yaml (but `$default`) becomes an operation. A route Twil
 schemas, its request body and its success responses, so a client generated from either
 document sends the same requests. To those the generator adds what is ours:
 
-- the limits our request models declare (layers/notify_bindings: `models.py`,
-  `service_models.py`), read from their JSON schemas and validators rather than repeated here;
+- the limits our request models declare (layers/notify_bindings: `binding_forms.py`,
+  `service_api.py`), read from their JSON schemas and validators rather than repeated here;
 - the errors we answer, as Twilio's error JSON `{code, message, more_info, status}`;
 - HTTP Basic security, and the local API's address as the server.
 
@@ -59,13 +59,13 @@ class Input:
 
 # The model that validates each operation's input, by Twilio's operationId.
 OPERATION_INPUTS: dict[str, Input] = {
-    "CreateService": Input("body", "notify_bindings.service_models:ServiceForm", True),
-    "UpdateService": Input("body", "notify_bindings.service_models:ServiceForm", True),
-    "ListService": Input("query", "notify_bindings.service_models:ListServicesQuery"),
-    "CreateBinding": Input("body", "notify_bindings.models:CreateBindingForm"),
-    "ListBinding": Input("query", "notify_bindings.models:ListBindingsQuery"),
+    "CreateService": Input("body", "notify_bindings.service_api:ServiceForm", True),
+    "UpdateService": Input("body", "notify_bindings.service_api:ServiceForm", True),
+    "ListService": Input("query", "notify_bindings.service_api:ListServicesQuery"),
+    "CreateBinding": Input("body", "notify_bindings.binding_forms:CreateBindingForm"),
+    "ListBinding": Input("query", "notify_bindings.binding_forms:ListBindingsQuery"),
     "ListUser": Input("query", "notify_bindings.user_models:ListUsersQuery"),
-    "ListUserBinding": Input("query", "notify_bindings.models:ListUserBindingsQuery"),
+    "ListUserBinding": Input("query", "notify_bindings.binding_forms:ListUserBindingsQuery"),
     "CreateDeadToken": Input("body", "notify_bindings.dead_token_models:ReportDeadTokenForm"),
 }
 

@@ -7,7 +7,9 @@ How long that takes is measured by `bench/cold_start.py`, not here; this checks 
 it loaded, so that a heavy import coming back fails CI:
 
 - boto3 (and s3transfer, which boto3 imports) is never loaded: clients come from botocore;
-- the authorizer loads neither pydantic nor the binding and service models and stores.
+- the authorizer loads neither pydantic nor the binding and service models and stores;
+- a function loads only the request and resource models it uses: pydantic builds every model
+  of a module as the module is imported, so another function's models cost a cold start time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,27 @@ from local_api.runtime import LocalFunctions
 from local_api.template import Function, SamTemplate
 
 FUNCTIONS = sorted(SamTemplate.load().functions)
+# Modules of models that only some functions use, and the functions that use them.
+MODEL_MODULES = {
+    "notify_bindings.binding_forms": {
+        "CreateBindingFunction",
+        "ListBindingsFunction",
+        "ListUserBindingsFunction",
+    },
+    "notify_bindings.service_api": {
+        "CreateServiceFunction",
+        "FetchServiceFunction",
+        "ListServicesFunction",
+        "UpdateServiceFunction",
+    },
+    "notify_bindings.user_models": {
+        "DeleteUserFunction",
+        "FetchUserFunction",
+        "ListUserBindingsFunction",
+        "ListUsersFunction",
+    },
+    "notify_bindings.dead_token_models": {"ReportDeadTokenFunction", "ReportDeadTokensFunction"},
+}
 
 # Prints the modules loaded once the handler is imported and its clients created.
 _LOAD = """
@@ -100,3 +123,12 @@ def test_given_the_authorizer_when_loaded_then_neither_pydantic_nor_the_resource
         "notify_bindings.store",
         "notify_bindings.service_store",
     }
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_given_a_function_when_loaded_then_it_builds_only_the_models_it_uses(
+    name: str, loaded: dict[str, Any]
+) -> None:
+    models = {module for module in MODEL_MODULES if module in loaded[name]}
+
+    assert models == {module for module, users in MODEL_MODULES.items() if name in users}

@@ -2,7 +2,7 @@
 
 from notify_bindings.api import api_handler
 from notify_bindings.http import ApiRequest, Response, json_response
-from notify_bindings.service_models import ServiceForm, ServiceResource
+from notify_bindings.service_api import ServiceForm, ServiceResource
 from notify_bindings.services import create_service
 
 

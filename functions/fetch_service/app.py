@@ -2,7 +2,7 @@
 
 from notify_bindings.api import api_handler
 from notify_bindings.http import ApiRequest, Response, json_response
-from notify_bindings.service_models import ServiceResource
+from notify_bindings.service_api import ServiceResource
 from notify_bindings.services import fetch_service
 
 

@@ -1,9 +1,10 @@
 """GET /v1/Services/{ServiceSid}/Bindings - a page of bindings, by identity, tag and date."""
 
 from notify_bindings.api import api_handler
+from notify_bindings.binding_forms import ListBindingsQuery
 from notify_bindings.bindings import list_bindings
 from notify_bindings.http import ApiRequest, Response, json_response
-from notify_bindings.models import BindingPageResource, ListBindingsQuery
+from notify_bindings.models import BindingPageResource
 
 
 @api_handler

@@ -7,13 +7,12 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import ValidationError
 
+from notify_bindings.binding_forms import CreateBindingForm, ListBindingsQuery
 from notify_bindings.models import (
     Binding,
     BindingFilters,
     BindingResource,
     BindingType,
-    CreateBindingForm,
-    ListBindingsQuery,
 )
 
 VALID = {"Identity": "alice", "BindingType": "apn", "Address": "token-1"}

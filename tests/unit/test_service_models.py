@@ -10,10 +10,19 @@ import pytest
 from pydantic import ValidationError
 
 from notify_bindings.models import BindingType
-from notify_bindings.service_models import Service, ServiceForm, ServiceResource
+from notify_bindings.service_api import ServiceForm, ServiceResource
+from notify_bindings.service_models import SETTINGS, Service
 
 SPEC = Path(__file__).resolve().parents[2] / "reference"
 MOMENT = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_the_form_gives_every_setting_of_a_service_under_its_parameter_name():
+    aliases = {name: field.alias for name, field in ServiceForm.model_fields.items()}
+
+    assert aliases == SETTINGS
+    assert "friendly_name" in SETTINGS and "binding_ttl_days" in SETTINGS
+    assert "sid" not in SETTINGS and "date_updated" not in SETTINGS
 
 
 def service(**settings: object) -> Service:

@@ -1,7 +1,9 @@
-"""What a request may carry and what a response says, declared once.
+"""Bindings: the limits and field types of what a request may carry, the stored Binding, and
+what a response says, declared once.
 
 Input limits (design.md, "limits" and "address formats") live here as pydantic constraints;
-the form adapter in `http.py` only turns Twilio's repeated keys into lists.
+the forms that use them are in `binding_forms.py` (loaded only by the functions that read
+them), and the form adapter in `http.py` only turns Twilio's repeated keys into lists.
 """
 
 from __future__ import annotations
@@ -11,21 +13,20 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote, urlencode
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
-    Field,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
 )
 
 from notify_bindings.sids import CREDENTIAL_SID_PATTERN
+
+if TYPE_CHECKING:
+    from notify_bindings.binding_forms import ListBindingsQuery, ListUserBindingsQuery
 
 MAX_BINDINGS_PER_IDENTITY = 20
 MAX_TAGS_PER_BINDING = 20
@@ -38,9 +39,6 @@ DEFAULT_PROTOCOL_VERSION = "3"
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Invisible marks that change the order in which text displays ("Trojan Source").
 _BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_E164 = re.compile(r"\+[0-9]{2,15}")
-_MESSENGER_ID = re.compile(r"[0-9]{1,64}")
-_WHITESPACE = re.compile(r"\s")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -94,10 +92,6 @@ def canonical_identifier(value: str) -> str:
     return value
 
 
-def _unique(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(values))
-
-
 def _iso_date(value: object) -> object:
     if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
         raise ValueError("must be a date formatted as YYYY-MM-DD")
@@ -130,108 +124,6 @@ Address = Annotated[
 ProtocolVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{1,16}$")]
 CredentialSid = Annotated[str, StringConstraints(pattern=CREDENTIAL_SID_PATTERN)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-
-
-class CreateBindingForm(BaseModel):
-    """The form body of `POST /v1/Services/{ServiceSid}/Bindings`."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    identity: Annotated[Identity, Field(alias="Identity")]
-    binding_type: Annotated[BindingType, Field(alias="BindingType")]
-    address: Annotated[Address, Field(alias="Address")]
-    tags: Annotated[
-        tuple[Tag, ...],
-        Field(alias="Tag", max_length=MAX_TAGS_PER_BINDING),
-        BeforeValidator(_unique),
-    ] = ()
-    notification_protocol_version: Annotated[
-        ProtocolVersion | None, Field(alias="NotificationProtocolVersion")
-    ] = None
-    credential_sid: Annotated[CredentialSid | None, Field(alias="CredentialSid")] = None
-    # Deprecated by Twilio: accepted so old clients keep working, then ignored.
-    endpoint: Annotated[
-        Annotated[str, AfterValidator(no_control_characters)] | None, Field(alias="Endpoint")
-    ] = None
-
-    @field_validator("address")
-    @classmethod
-    def _address_fits_binding_type(cls, address: str, info: ValidationInfo) -> str:
-        kind = info.data.get("binding_type")  # absent when BindingType itself was invalid
-        if kind is BindingType.SMS and not _E164.fullmatch(address):
-            raise ValueError("must be an E.164 phone number (+ and 2-15 digits) for sms")
-        if kind is BindingType.FACEBOOK_MESSENGER and not (
-            _E164.fullmatch(address) or _MESSENGER_ID.fullmatch(address)
-        ):
-            raise ValueError("must be an E.164 phone number or a numeric Messenger id")
-        if kind is not None and kind.is_push and _WHITESPACE.search(address):
-            raise ValueError(f"must not contain whitespace for {kind.value}")
-        return address
-
-
-class ListBindingsQuery(BaseModel):
-    """The query string of `GET /v1/Services/{ServiceSid}/Bindings`."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    start_date: Annotated[IsoDate | None, Field(alias="StartDate")] = None
-    end_date: Annotated[IsoDate | None, Field(alias="EndDate")] = None
-    identities: Annotated[
-        tuple[Identity, ...],
-        Field(alias="Identity", max_length=MAX_IDENTITY_FILTERS),
-        BeforeValidator(_unique),
-    ] = ()
-    tags: Annotated[
-        tuple[Tag, ...], Field(alias="Tag", max_length=MAX_TAG_FILTERS), BeforeValidator(_unique)
-    ] = ()
-    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(clamp_page_size)] = (
-        DEFAULT_PAGE_SIZE
-    )
-    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
-    page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
-    # Ours, not Twilio's: the binding at this address (the address is the table's key).
-    address: Annotated[Address | None, Field(alias="Address")] = None
-
-    def filters(self) -> BindingFilters:
-        return BindingFilters(
-            identities=self.identities,
-            tags=self.tags,
-            start_date=self.start_date,
-            end_date=self.end_date,
-            address=self.address,
-        )
-
-
-class ListUserBindingsQuery(BaseModel):
-    """The query string of `GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings`: the
-    Bindings list's, without `Identity` (the path names it)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    start_date: Annotated[IsoDate | None, Field(alias="StartDate")] = None
-    end_date: Annotated[IsoDate | None, Field(alias="EndDate")] = None
-    tags: Annotated[
-        tuple[Tag, ...], Field(alias="Tag", max_length=MAX_TAG_FILTERS), BeforeValidator(_unique)
-    ] = ()
-    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(clamp_page_size)] = (
-        DEFAULT_PAGE_SIZE
-    )
-    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
-    page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
-    address: Annotated[Address | None, Field(alias="Address")] = None
-
-    def filters(self, identity: str) -> BindingFilters:
-        return BindingFilters(
-            identities=(identity,),
-            tags=self.tags,
-            start_date=self.start_date,
-            end_date=self.end_date,
-            address=self.address,
-        )
-
-    def query_pairs(self) -> list[tuple[str, str]]:
-        """The filters as the query string spells them (the identity is in the path)."""
-        return [pair for pair in self.filters("").query_pairs() if pair[0] != "Identity"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,131 +1,22 @@
-"""The Service resource: its form, its query, the stored Service and Twilio's JSON for it.
+"""The stored Service: its settings, named as in Twilio's JSON.
 
-The settings a client may give are the attributes of the `Service` dataclass, named as in
-Twilio's JSON; the form names them as Twilio's parameters do, and those names are also the
-attribute names in the table.
+The settings a client may give are the attributes of the `Service` dataclass; Twilio's
+parameters name them in PascalCase (`friendly_name`, `FriendlyName`), as do the attributes in the
+table. The form, the query and Twilio's JSON for a Service are in `service_api.py`, loaded only
+by the Service functions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-)
+from notify_bindings.models import BindingType, IdentityBindingLimitPolicy
 
-from notify_bindings.models import (
-    DEFAULT_PAGE_SIZE,
-    TWILIO_DATE,
-    BindingType,
-    CredentialSid,
-    IdentityBindingLimitPolicy,
-    PageMeta,
-    ProtocolVersion,
-    clamp_page_size,
-    no_control_characters,
-)
-
-
-def _empty_is_none(value: object) -> object:
-    """Twilio's clients cannot send a null: an empty value clears a setting."""
-    return None if value == "" else value
-
-
-def _http_url(value: str) -> str:
-    if not value.startswith(("https://", "http://")):
-        raise ValueError("must be an http or https URL")
-    return value
-
-
-FriendlyName = Annotated[
-    str, StringConstraints(max_length=64), AfterValidator(no_control_characters)
-]
-MessagingServiceSid = Annotated[str, StringConstraints(pattern=r"^MG[0-9a-fA-F]{32}$")]
-LegacyId = Annotated[str, StringConstraints(max_length=256), AfterValidator(no_control_characters)]
-CallbackUrl = Annotated[
-    str,
-    StringConstraints(max_length=2048),
-    AfterValidator(no_control_characters),
-    AfterValidator(_http_url),
-]
 # Ten years at most: a longer life is no expiry at all, and may overflow a client's date.
 MAX_BINDING_TTL_DAYS = 3650
 SECONDS_PER_DAY = 86_400
-BindingTtlDays = Annotated[int, Field(ge=1, le=MAX_BINDING_TTL_DAYS, strict=False)]
-
-T = TypeVar("T")
-Setting = Annotated[T | None, BeforeValidator(_empty_is_none)]
-
-
-class ServiceForm(BaseModel):
-    """The form of `POST /v1/Services` and `POST /v1/Services/{Sid}`: every field optional.
-    On update only the fields given change."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    friendly_name: Annotated[Setting[FriendlyName], Field(alias="FriendlyName")] = None
-    apn_credential_sid: Annotated[Setting[CredentialSid], Field(alias="ApnCredentialSid")] = None
-    gcm_credential_sid: Annotated[Setting[CredentialSid], Field(alias="GcmCredentialSid")] = None
-    fcm_credential_sid: Annotated[Setting[CredentialSid], Field(alias="FcmCredentialSid")] = None
-    messaging_service_sid: Annotated[
-        Setting[MessagingServiceSid], Field(alias="MessagingServiceSid")
-    ] = None
-    facebook_messenger_page_id: Annotated[
-        Setting[LegacyId], Field(alias="FacebookMessengerPageId")
-    ] = None
-    default_apn_notification_protocol_version: Annotated[
-        Setting[ProtocolVersion], Field(alias="DefaultApnNotificationProtocolVersion")
-    ] = None
-    default_gcm_notification_protocol_version: Annotated[
-        Setting[ProtocolVersion], Field(alias="DefaultGcmNotificationProtocolVersion")
-    ] = None
-    default_fcm_notification_protocol_version: Annotated[
-        Setting[ProtocolVersion], Field(alias="DefaultFcmNotificationProtocolVersion")
-    ] = None
-    log_enabled: Annotated[Setting[bool], Field(alias="LogEnabled")] = None
-    alexa_skill_id: Annotated[Setting[LegacyId], Field(alias="AlexaSkillId")] = None
-    default_alexa_notification_protocol_version: Annotated[
-        Setting[ProtocolVersion], Field(alias="DefaultAlexaNotificationProtocolVersion")
-    ] = None
-    delivery_callback_url: Annotated[Setting[CallbackUrl], Field(alias="DeliveryCallbackUrl")] = (
-        None
-    )
-    delivery_callback_enabled: Annotated[Setting[bool], Field(alias="DeliveryCallbackEnabled")] = (
-        None
-    )
-    # Ours, not Twilio's: what the 21st binding of an identity does (reject, or evict_oldest).
-    identity_binding_limit_policy: Annotated[
-        Setting[IdentityBindingLimitPolicy], Field(alias="IdentityBindingLimitPolicy")
-    ] = None
-    # Ours too: a binding not created again within this many days expires (DynamoDB TTL).
-    binding_ttl_days: Annotated[Setting[BindingTtlDays], Field(alias="BindingTtlDays")] = None
-
-    def changes(self) -> dict[str, Any]:
-        """The settings this form gives, by their names in `Service`; None clears one."""
-        return {name: getattr(self, name) for name in self.model_fields_set}
-
-
-class ListServicesQuery(BaseModel):
-    """The query string of `GET /v1/Services`."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    friendly_name: Annotated[FriendlyName | None, Field(alias="FriendlyName")] = None
-    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(clamp_page_size)] = (
-        DEFAULT_PAGE_SIZE
-    )
-    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
-    page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
-
-    def query_pairs(self) -> list[tuple[str, str]]:
-        return [("FriendlyName", self.friendly_name)] if self.friendly_name else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,94 +61,15 @@ class Service:
         return {name: getattr(self, name) for name in _SETTING_FIELDS}
 
 
-# Every setting of a Service, and the form parameter (and table attribute) that names it.
+# Every setting of a Service (the fields after date_updated), and the form parameter (and table
+# attribute) that names it.
 SETTINGS: dict[str, str] = {
-    name: str(ServiceForm.model_fields[name].alias) for name in ServiceForm.model_fields
+    f.name: "".join(word.capitalize() for word in f.name.split("_"))
+    for f in fields(Service)[4:]  # after sid, account_sid, date_created and date_updated
 }
 # The settings, in the order of the dataclass's fields.
-_SETTING_FIELDS = tuple(f.name for f in fields(Service) if f.name in SETTINGS)
+_SETTING_FIELDS = tuple(SETTINGS)
 # The settings that are never null: an empty value restores their default.
 SETTING_DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in fields(Service) if f.name in SETTINGS and f.default is not None
 }
-
-
-class ServiceLinks(BaseModel):
-    bindings: str
-    notifications: str
-    segments: str
-    users: str
-
-
-class ServiceResource(BaseModel):
-    """A Service as Twilio's JSON has it."""
-
-    sid: str
-    account_sid: str
-    friendly_name: str | None
-    date_created: str
-    date_updated: str
-    apn_credential_sid: str | None
-    gcm_credential_sid: str | None
-    fcm_credential_sid: str | None
-    messaging_service_sid: str | None
-    facebook_messenger_page_id: str | None
-    default_apn_notification_protocol_version: str | None
-    default_gcm_notification_protocol_version: str | None
-    default_fcm_notification_protocol_version: str | None
-    log_enabled: bool
-    url: str
-    links: ServiceLinks
-    alexa_skill_id: str | None
-    default_alexa_notification_protocol_version: str | None
-    delivery_callback_url: str | None
-    delivery_callback_enabled: bool
-    identity_binding_limit_policy: str  # ours, not Twilio's
-    binding_ttl_days: int | None  # ours
-
-    @classmethod
-    def of(cls, service: Service, base_url: str) -> ServiceResource:
-        url = f"{base_url}/v1/Services/{service.sid}"
-        return cls(
-            **service.settings(),
-            sid=service.sid,
-            account_sid=service.account_sid,
-            date_created=service.date_created.strftime(TWILIO_DATE),
-            date_updated=service.date_updated.strftime(TWILIO_DATE),
-            url=url,
-            links=ServiceLinks(
-                bindings=f"{url}/Bindings",
-                notifications=f"{url}/Notifications",
-                segments=f"{url}/Segments",
-                users=f"{url}/Users",
-            ),
-        )
-
-
-class ServicePageResource(BaseModel):
-    services: list[ServiceResource]
-    meta: PageMeta
-
-    @classmethod
-    def of(
-        cls,
-        services: list[Service],
-        *,
-        base_url: str,
-        query: ListServicesQuery,
-        next_page_token: str | None,
-        previous_page_token: str | None,
-    ) -> ServicePageResource:
-        return cls(
-            services=[ServiceResource.of(service, base_url) for service in services],
-            meta=PageMeta.of(
-                f"{base_url}/v1/Services",
-                "services",
-                filters=query.query_pairs(),
-                page_size=query.page_size,
-                page=query.page,
-                page_token=query.page_token,
-                next_page_token=next_page_token,
-                previous_page_token=previous_page_token,
-            ),
-        )

@@ -4,7 +4,7 @@ account it does not exist."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, StringConstraints
 
@@ -13,13 +13,16 @@ from notify_bindings.dynamo import translated_errors
 from notify_bindings.errors import NotFound, Throttled, Unavailable
 from notify_bindings.observability import count, logger
 from notify_bindings.paging import Listing, cursor_of, listing
-from notify_bindings.service_models import ListServicesQuery, Service, ServiceForm
+from notify_bindings.service_models import Service
 from notify_bindings.sids import (
     ACCOUNT_SID_PATTERN,
     SERVICE_SID_PATTERN,
     is_service_sid,
     time_ordered_sid,
 )
+
+if TYPE_CHECKING:
+    from notify_bindings.service_api import ListServicesQuery, ServiceForm
 
 
 def create_service(account_sid: str, form: ServiceForm) -> Service:

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from itertools import combinations
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -98,7 +98,9 @@ from notify_bindings.service_models import Service
 from notify_bindings.service_store import LIVE, service_from, service_key
 from notify_bindings.sids import first_binding_sid_on, last_binding_sid_on
 from notify_bindings.tokens import Direction, KeyCursor, PageCursor
-from notify_bindings.user_models import User
+
+if TYPE_CHECKING:
+    from notify_bindings.user_models import User
 
 T = TypeVar("T")
 
@@ -1167,6 +1169,9 @@ def _sid(binding: Binding) -> str:
 
 def _user_from(account_sid: str, service_sid: str, records: list[Item]) -> User | None:
     """The User an identity record makes: None for no record, or one emptied by deletes."""
+    # Imported here: only the Users functions build Users, and its module builds their models.
+    from notify_bindings.user_models import User
+
     if not records:
         return None
     bindings = tuple(sorted(_bindings_in_record(records[0]), key=_sid))
