@@ -66,10 +66,12 @@ from local_api.events import http_api_event, with_authorizer_context
 from local_api.round_trips import RoundTrips, counting
 from local_api.runtime import (
     LocalFunctions,
+    create_event_buses,
     create_queues,
     create_tables,
     dynamodb_client,
     embedded_dynamodb,
+    events_client,
     keep_aws_local,
     put_layers_on_path,
     sqs_client,
@@ -640,6 +642,7 @@ def run(
         {"POWERTOOLS_LOG_LEVEL": "WARNING"},
         queues=queues,
         sqs_endpoint_url=endpoint,
+        event_buses=create_event_buses(events_client(endpoint), template),
     )
     warnings.filterwarnings("ignore", "No application metrics to publish")
 

@@ -51,9 +51,11 @@ from local_api.events import authorizer_event as authorizer_request
 from local_api.events import http_api_event, sqs_event, with_authorizer_context
 from local_api.runtime import (
     LocalFunctions,
+    create_event_buses,
     create_queues,
     create_tables,
     dynamodb_client,
+    events_client,
     keep_aws_local,
     put_layers_on_path,
     sqs_client,
@@ -564,7 +566,12 @@ def main() -> None:
         tables = create_tables(dynamodb_client(endpoint), template)
         queues = create_queues(sqs_client(endpoint), template)
         functions = LocalFunctions.start(
-            template, endpoint, tables, queues=queues, sqs_endpoint_url=endpoint
+            template,
+            endpoint,
+            tables,
+            queues=queues,
+            sqs_endpoint_url=endpoint,
+            event_buses=create_event_buses(events_client(endpoint), template),
         )
         purge_queue = next(
             queues[source.queue]

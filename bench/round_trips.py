@@ -41,10 +41,12 @@ from local_api.round_trips import RoundTrips, counting
 from local_api.runtime import (
     LocalFunctions,
     LocalQueue,
+    create_event_buses,
     create_queues,
     create_tables,
     dynamodb_client,
     embedded_dynamodb,
+    events_client,
     keep_aws_local,
     put_layers_on_path,
     sqs_client,
@@ -385,7 +387,13 @@ def main() -> None:
         # Logs make no DynamoDB calls: keep them off this table's way (and metrics: `quietly`).
         quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "AUTH_CACHE_SECONDS": "60"}
         functions = LocalFunctions.start(
-            template, endpoint, tables, quiet, queues=queues, sqs_endpoint_url=endpoint
+            template,
+            endpoint,
+            tables,
+            quiet,
+            queues=queues,
+            sqs_endpoint_url=endpoint,
+            event_buses=create_event_buses(events_client(endpoint), template),
         )
         warnings.filterwarnings("ignore", "No application metrics to publish")
         from notify_bindings import dependencies

@@ -61,10 +61,12 @@ from botocore.exceptions import ClientError
 from local_api.events import LambdaContext, http_api_event, with_authorizer_context
 from local_api.runtime import (
     LocalFunctions,
+    create_event_buses,
     create_queues,
     create_tables,
     dynamodb_client,
     embedded_dynamodb,
+    events_client,
     keep_aws_local,
     put_layers_on_path,
     sqs_client,
@@ -711,7 +713,12 @@ def main() -> None:
         tables = create_tables(dynamodb_client(endpoint), template)
         queues = create_queues(sqs_client(endpoint), template)
         functions = LocalFunctions.start(
-            template, endpoint, tables, queues=queues, sqs_endpoint_url=endpoint
+            template,
+            endpoint,
+            tables,
+            queues=queues,
+            sqs_endpoint_url=endpoint,
+            event_buses=create_event_buses(events_client(endpoint), template),
         )
         from notify_bindings import dependencies
         from notify_bindings.account_store import AccountStore

@@ -1,0 +1,93 @@
+"""Each benchmark of `make bench` still runs, on a few iterations.
+
+`make bench` is not part of CI (it takes many minutes), so without these a change elsewhere -
+a new environment variable of the template, a renamed module - breaks it unseen. Each runs in
+its own interpreter, as `make bench` runs it, writing its results to a temporary directory
+rather than over bench/results/. The figures are not checked here: only that the benchmark
+measures and prints them. (bench/listing_scale.py draws its chart with matplotlib, which only
+`make bench` installs; its parts are tested in this directory's other files.)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local_api.template import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+# Runs a benchmark's main() with its results written to the path given first.
+_RUN = """
+import importlib, sys
+from pathlib import Path
+module = importlib.import_module(sys.argv[1])
+module.RESULTS = Path(sys.argv[2])
+sys.argv = [sys.argv[1], *sys.argv[3:]]
+module.main()
+"""
+
+
+def run_bench(module: str, results: Path, *arguments: str) -> str:
+    finished = subprocess.run(
+        [sys.executable, "-c", _RUN, module, str(results), *arguments],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    return finished.stdout
+
+
+def test_the_cold_start_benchmark_runs(tmp_path):
+    results = tmp_path / "cold_start.json"
+    printed = run_bench(
+        "bench.cold_start",
+        results,
+        *("--function", "FetchBindingFunction", "--runs", "1"),
+        *("--no-layer-build", "--no-instructions"),
+    )
+
+    assert "FetchBindingFunction" in printed
+    assert "FetchBindingFunction" in json.loads(results.read_text())["functions"]
+
+
+def test_the_warm_overhead_benchmark_runs(tmp_path):
+    printed = run_bench(
+        "bench.warm_overhead",
+        tmp_path / "warm_overhead.json",
+        *("--only", "fetch binding", "--iterations", "3", "--warmup", "1"),
+    )
+
+    assert "fetch binding" in printed
+
+
+def test_the_round_trips_benchmark_runs(tmp_path):
+    results = tmp_path / "round_trips.json"
+    printed = run_bench("bench.round_trips", results, "--out", str(results))
+
+    assert "every target met" in printed
+    assert json.loads(results.read_text())["rows"]
+
+
+def test_the_memory_benchmark_runs(tmp_path):
+    results = tmp_path / "memory.json"
+    run_bench(
+        "bench.memory",
+        results,
+        *("--function", "FetchBindingFunction", "--invocations", "3", "--no-layer-build"),
+    )
+
+    assert json.loads(results.read_text())["rows"]
+
+
+def test_the_authorizer_latency_benchmark_runs(tmp_path):
+    printed = run_bench("bench.authorizer_latency", tmp_path / "unused.json", "--requests", "5")
+
+    assert printed.strip()
