@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.local_functions import start_functions
 from local_api.events import (
     LambdaContext,
     authorizer_event,
@@ -28,16 +29,9 @@ from local_api.events import (
     with_authorizer_context,
 )
 from local_api.runtime import (
-    LocalFunctions,
-    create_event_buses,
-    create_queues,
-    create_tables,
-    dynamodb_client,
     embedded_dynamodb,
-    events_client,
     keep_aws_local,
     put_layers_on_path,
-    sqs_client,
 )
 from local_api.template import SamTemplate
 
@@ -60,16 +54,8 @@ def main() -> None:
     template = SamTemplate.load()
     put_layers_on_path(template)
     with embedded_dynamodb() as endpoint:
-        tables = create_tables(dynamodb_client(endpoint), template)
-        queues = create_queues(sqs_client(endpoint), template)
-        functions = LocalFunctions.start(
-            template,
-            endpoint,
-            tables,
-            queues=queues,
-            sqs_endpoint_url=endpoint,
-            event_buses=create_event_buses(events_client(endpoint), template),
-        )
+        local = start_functions(template, endpoint)
+        functions, tables = local.functions, local.tables
         from notify_bindings import dependencies
         from notify_bindings.account_store import AccountStore
         from notify_bindings.service_models import Service

@@ -289,6 +289,11 @@ def child_environment(
         **{name: str(value) for name, value in template.parameters.items()},
         **{name: name for name in template.tables},
         **queue_references(queues),
+        **{name: name for name in template.of_type("AWS::Events::EventBus")},
+        **{
+            f"{name}.Arn": f"arn:aws:events:{region}:000000000000:event-bus/{name}"
+            for name in template.of_type("AWS::Events::EventBus")
+        },
     }
     overrides = {"PAGE_TOKEN_SECRET": secrets.token_urlsafe(32)}
     environment = {

@@ -62,19 +62,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from bench import moto_at_scale
+from bench.local_functions import start_functions
 from local_api.events import http_api_event, with_authorizer_context
 from local_api.round_trips import RoundTrips, counting
 from local_api.runtime import (
     LocalFunctions,
-    create_event_buses,
-    create_queues,
-    create_tables,
     dynamodb_client,
     embedded_dynamodb,
-    events_client,
     keep_aws_local,
     put_layers_on_path,
-    sqs_client,
 )
 from local_api.template import SamTemplate
 
@@ -619,7 +615,6 @@ def run(
     many_tags_share: float,
 ) -> tuple[list[Measured], dict[str, Any]]:
     client = dynamodb_client(endpoint)
-    tables = create_tables(client, template)
     client.create_table(
         TableName=NAIVE_TABLE,
         BillingMode="PAY_PER_REQUEST",
@@ -632,18 +627,11 @@ def run(
             {"AttributeName": "Sid", "KeyType": "RANGE"},
         ],
     )
-    tables[NAIVE_TABLE] = NAIVE_TABLE
-    queues = create_queues(sqs_client(endpoint), template)
     # Logs make no DynamoDB calls: keep them out of the way (and metrics: `quietly`).
-    functions = LocalFunctions.start(
-        template,
-        endpoint,
-        tables,
-        {"POWERTOOLS_LOG_LEVEL": "WARNING"},
-        queues=queues,
-        sqs_endpoint_url=endpoint,
-        event_buses=create_event_buses(events_client(endpoint), template),
+    local = start_functions(
+        template, endpoint, {"POWERTOOLS_LOG_LEVEL": "WARNING"}, {NAIVE_TABLE: NAIVE_TABLE}
     )
+    functions, tables = local.functions, local.tables
     warnings.filterwarnings("ignore", "No application metrics to publish")
 
     from notify_bindings import dependencies

@@ -47,15 +47,11 @@ from urllib.parse import urlencode
 
 from bench.layer_build import LAMBDA_WHEELS, LayerBuildFailed
 from bench.layer_build import build_layer as build_layer_with_makefile
+from bench.local_functions import start_functions
 from local_api.events import authorizer_event as authorizer_request
 from local_api.events import http_api_event, sqs_event, with_authorizer_context
 from local_api.runtime import (
     LocalFunctions,
-    create_event_buses,
-    create_queues,
-    create_tables,
-    dynamodb_client,
-    events_client,
     keep_aws_local,
     put_layers_on_path,
     sqs_client,
@@ -563,16 +559,8 @@ def main() -> None:
     figures: dict[str, Any] = {}
     put_layers_on_path(template)
     with moto_server() as endpoint:
-        tables = create_tables(dynamodb_client(endpoint), template)
-        queues = create_queues(sqs_client(endpoint), template)
-        functions = LocalFunctions.start(
-            template,
-            endpoint,
-            tables,
-            queues=queues,
-            sqs_endpoint_url=endpoint,
-            event_buses=create_event_buses(events_client(endpoint), template),
-        )
+        local = start_functions(template, endpoint)
+        functions, queues = local.functions, local.queues
         purge_queue = next(
             queues[source.queue]
             for source in template.functions["PurgeServiceFunction"].sqs_sources

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from bench.local_functions import start_functions
 from local_api.events import (
     LambdaContext,
     authorizer_event,
@@ -41,12 +42,7 @@ from local_api.round_trips import RoundTrips, counting
 from local_api.runtime import (
     LocalFunctions,
     LocalQueue,
-    create_event_buses,
-    create_queues,
-    create_tables,
-    dynamodb_client,
     embedded_dynamodb,
-    events_client,
     keep_aws_local,
     put_layers_on_path,
     sqs_client,
@@ -382,19 +378,10 @@ def main() -> None:
     template = SamTemplate.load()
     put_layers_on_path(template)
     with embedded_dynamodb() as endpoint:
-        tables = create_tables(dynamodb_client(endpoint), template)
-        queues = create_queues(sqs_client(endpoint), template)
         # Logs make no DynamoDB calls: keep them off this table's way (and metrics: `quietly`).
         quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "AUTH_CACHE_SECONDS": "60"}
-        functions = LocalFunctions.start(
-            template,
-            endpoint,
-            tables,
-            quiet,
-            queues=queues,
-            sqs_endpoint_url=endpoint,
-            event_buses=create_event_buses(events_client(endpoint), template),
-        )
+        local = start_functions(template, endpoint, quiet)
+        functions, tables, queues = local.functions, local.tables, local.queues
         warnings.filterwarnings("ignore", "No application metrics to publish")
         from notify_bindings import dependencies
         from notify_bindings.account_store import AccountStore

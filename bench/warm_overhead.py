@@ -58,18 +58,13 @@ import boto3
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
+from bench.local_functions import start_functions
 from local_api.events import LambdaContext, http_api_event, with_authorizer_context
 from local_api.runtime import (
     LocalFunctions,
-    create_event_buses,
-    create_queues,
-    create_tables,
-    dynamodb_client,
     embedded_dynamodb,
-    events_client,
     keep_aws_local,
     put_layers_on_path,
-    sqs_client,
 )
 from local_api.template import SamTemplate
 
@@ -710,16 +705,8 @@ def main() -> None:
     put_layers_on_path(template)
     results: list[dict[str, Any]] = []
     with embedded_dynamodb() as endpoint:
-        tables = create_tables(dynamodb_client(endpoint), template)
-        queues = create_queues(sqs_client(endpoint), template)
-        functions = LocalFunctions.start(
-            template,
-            endpoint,
-            tables,
-            queues=queues,
-            sqs_endpoint_url=endpoint,
-            event_buses=create_event_buses(events_client(endpoint), template),
-        )
+        local = start_functions(template, endpoint)
+        functions, tables = local.functions, local.tables
         from notify_bindings import dependencies
         from notify_bindings.account_store import AccountStore
 
