@@ -47,14 +47,16 @@ from urllib.parse import urlencode
 
 from bench.layer_build import LAMBDA_WHEELS, LayerBuildFailed
 from bench.layer_build import build_layer as build_layer_with_makefile
-from bench.local_functions import start_functions
+from bench.local_functions import Started, start_functions
 from local_api.events import authorizer_event as authorizer_request
 from local_api.events import http_api_event, sqs_event, with_authorizer_context
 from local_api.runtime import (
     LocalFunctions,
+    dynamodb_client,
     keep_aws_local,
     put_layers_on_path,
     sqs_client,
+    streams_client,
 )
 from local_api.template import PROJECT_ROOT, Function, Route, SamTemplate
 
@@ -192,16 +194,17 @@ class Scenario:
     """The events each function is invoked with, and what they refer to, seeded through the
     template's functions in this process."""
 
-    def __init__(
-        self, template: SamTemplate, functions: LocalFunctions, count: int, queue: Any
-    ) -> None:
+    def __init__(self, template: SamTemplate, local: Started, count: int) -> None:
         from notify_bindings import dependencies
         from notify_bindings.account_store import AccountStore
 
         self.template = template
-        self.functions = functions
+        self.functions = local.functions
+        self.tables = local.tables
+        self.queues = local.queues
         self.count = count
-        self.queue = queue
+        (purge,) = template.functions["PurgeServiceFunction"].sqs_sources
+        self.queue = local.queues[purge.queue]
         self.routes = {route.route_key: route for route in template.routes}
         settings = dependencies.settings()
         account, token = AccountStore(
@@ -312,6 +315,18 @@ class Scenario:
             "UnmatchedRouteFunction": lambda: [
                 self._request("$default", "/v1/Services/Nowhere/Else", method="GET")
             ],
+            # Dead tokens: addresses that no binding holds (the lookup and the answer all the
+            # same; a report that deletes is DeleteBindingFunction's write).
+            "ReportDeadTokenFunction": lambda: [
+                self._request(
+                    "POST /v1/Services/{ServiceSid}/DeadTokens",
+                    f"{service_path}/DeadTokens",
+                    {"Address": f"gone-{n}", "Reason": "unregistered"},
+                )
+                for n in range(self.count)
+            ],
+            "ReportDeadTokensFunction": self._dead_token_events,
+            "PublishChangesFunction": self._change_events,
         }
         if function not in makers:
             raise NoEvents(f"bench/memory.py has no events for {function}")
@@ -360,24 +375,67 @@ class Scenario:
         )
         return str(self._invoke("CreateBindingFunction", event, 201)["sid"])
 
+    def _dead_token_events(self) -> list[dict[str, Any]]:
+        """The dead-token queue's messages, sent to it and received in its source's batches."""
+        (source,) = self.template.functions["ReportDeadTokensFunction"].sqs_sources
+        queue = self.queues[source.queue]
+        sqs = sqs_client(self.functions.environment["SQS_ENDPOINT_URL"])
+        for n in range(self.count):
+            body = {
+                "account_sid": self.account_sid,
+                "service_sid": self.service,
+                "address": f"gone-{n}",
+                "reason": "invalid",
+            }
+            sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(body))
+        return self._received_events(queue, source.batch_size)
+
+    def _change_events(self) -> list[dict[str, Any]]:
+        """The first batch of the bindings table's stream (the seeding wrote it), as its event
+        source mapping delivers it, once per invocation: publishing it again is the same work."""
+        from local_api.stream_sources import stream_pollers
+
+        endpoint = self.functions.environment["SQS_ENDPOINT_URL"]
+        (poller,) = [
+            poller
+            for poller in stream_pollers(
+                self.functions,
+                self.tables,
+                dynamodb_client(endpoint),
+                streams_client(endpoint),
+                None,
+            )
+            if poller.function == "PublishChangesFunction"
+        ]
+        batch = poller.next_batch()
+        if batch is None:
+            raise RuntimeError("the bindings table's stream is empty: nothing was seeded")
+        return [batch] * self.count
+
     def _purge_events(self) -> list[dict[str, Any]]:
         """One event per purge message in the queue (the template's BatchSize is 1)."""
-        sqs = sqs_client(self.functions.environment["SQS_ENDPOINT_URL"])
-        events = []
-        while True:
-            received = sqs.receive_message(
-                QueueUrl=self.queue.url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=600,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not received:
-                break
-            events += [sqs_event([message], self.queue.arn) for message in received]
+        events = self._received_events(self.queue, 1)
         if not events:
             raise RuntimeError("no purge message in the queue: run DeleteServiceFunction first")
         return events
+
+    def _received_events(self, queue: Any, batch_size: int) -> list[dict[str, Any]]:
+        """Every message in `queue`, received (and hidden for 10 minutes) in events of up to
+        `batch_size` messages, as its event source delivers them."""
+        sqs = sqs_client(self.functions.environment["SQS_ENDPOINT_URL"])
+        messages: list[dict[str, Any]] = []
+        while received := sqs.receive_message(
+            QueueUrl=queue.url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=600,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", []):
+            messages += received
+        return [
+            sqs_event(messages[n : n + batch_size], queue.arn)
+            for n in range(0, len(messages), batch_size)
+        ]
 
 
 def measure_function(
@@ -560,14 +618,10 @@ def main() -> None:
     put_layers_on_path(template)
     with moto_server() as endpoint:
         local = start_functions(template, endpoint)
-        functions, queues = local.functions, local.queues
-        purge_queue = next(
-            queues[source.queue]
-            for source in template.functions["PurgeServiceFunction"].sqs_sources
-        )
+        functions = local.functions
         print(f"seeding {seeded} Services and bindings to delete...", file=sys.stderr)
         with quiet_stdout():
-            scenario = Scenario(template, functions, seeded, purge_queue)
+            scenario = Scenario(template, local, seeded)
         environment = child_environment(functions)
         print(
             f"\npeak RSS of a function process after {args.invocations} invocations (MiB)\n"

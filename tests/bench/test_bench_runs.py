@@ -78,10 +78,13 @@ def test_the_memory_benchmark_runs(tmp_path):
     run_bench(
         "bench.memory",
         results,
-        *("--function", "FetchBindingFunction", "--invocations", "3", "--no-layer-build"),
+        *("--function", "FetchBindingFunction", "--function", "PublishChangesFunction"),
+        *("--function", "ReportDeadTokensFunction", "--invocations", "3", "--no-layer-build"),
     )
 
-    assert json.loads(results.read_text())["rows"]
+    figures = {row["target"]: row["figure"] for row in json.loads(results.read_text())["rows"]}
+    for function in ("FetchBindingFunction", "PublishChangesFunction", "ReportDeadTokensFunction"):
+        assert figures[f"peak RSS: {function}"].endswith(" MB"), figures  # not "not measured"
 
 
 def test_the_authorizer_latency_benchmark_runs(tmp_path):
