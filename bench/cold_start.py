@@ -152,15 +152,18 @@ class Child:
     cwd: Path
     environment: Mapping[str, str]
 
-    def run(self, code: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, code: str, *flags: str, under: Sequence[str] = (), timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs `code` in a fresh interpreter (`under` a tool such as valgrind, if given)."""
         return subprocess.run(
-            [self.python, *flags, "-c", code],
+            [*under, self.python, *flags, "-c", code],
             cwd=self.cwd,
             env=dict(self.environment),
             capture_output=True,
             text=True,
             check=False,
-            timeout=120,
+            timeout=timeout,
         )
 
     def timed(self, code: tuple[str, str], into: Samples) -> None:
@@ -580,15 +583,7 @@ def instructions(child: Child, code: tuple[str, str]) -> int:
     them): the same on every run, whatever else the machine is doing."""
     program = "\n".join([*code, "import os", "os._exit(0)"])
     child.run(program)  # byte-code caches written first, as before every timed run
-    finished = subprocess.run(
-        [*_CALLGRIND, child.python, "-c", program],
-        cwd=child.cwd,
-        env=dict(child.environment),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    finished = child.run(program, under=_CALLGRIND, timeout=600)
     counted = [line for line in finished.stderr.splitlines() if "Collected :" in line]
     if finished.returncode != 0 or not counted:
         raise RuntimeError(f"valgrind failed in {child.cwd}:\n{finished.stderr[-2000:]}")
