@@ -392,7 +392,8 @@ class Scenario:
 
     def _change_events(self) -> list[dict[str, Any]]:
         """The first batch of the bindings table's stream (the seeding wrote it), as its event
-        source mapping delivers it, once per invocation: publishing it again is the same work."""
+        source mapping delivers it: the one event every invocation gets (publishing it again is
+        the same work; copies of it would only swell the process that reads them)."""
         from local_api.stream_sources import stream_pollers
 
         endpoint = self.functions.environment["SQS_ENDPOINT_URL"]
@@ -410,7 +411,7 @@ class Scenario:
         batch = poller.next_batch()
         if batch is None:
             raise RuntimeError("the bindings table's stream is empty: nothing was seeded")
-        return [batch] * self.count
+        return [batch]
 
     def _purge_events(self) -> list[dict[str, Any]]:
         """One event per purge message in the queue (the template's BatchSize is 1)."""
