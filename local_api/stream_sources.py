@@ -7,10 +7,13 @@ ReportBatchItemFailures answer names (or to the batch's start when the function 
 after `MaximumRetryAttempts` failed tries, past the batch (Lambda would hand it to the mapping's
 OnFailure destination; here it is logged).
 
+A mapping's FilterCriteria are honoured: records that match none of its patterns are passed
+over, and a batch of none is not delivered.
+
 TTL: DynamoDB deletes an item some time after its TTL attribute has passed, and the table's
 stream names DynamoDB as the deleter. moto keeps the TTL setting but never deletes: the
 sweeper does, every few seconds, and the pollers mark the REMOVE records of its deletes with
-DynamoDB's `userIdentity`, as Lambda would receive them.
+DynamoDB's `userIdentity`, as Lambda would receive them - every poller of the table, each once.
 """
 
 from __future__ import annotations
@@ -71,8 +74,15 @@ class TtlSweeper:
             for logical_id, properties in template.tables.items()
             if (spec := properties.get("TimeToLiveSpecification", {})).get("Enabled")
         }
-        self._deleted: set[tuple[str, str]] = set()
+        # Each delete of the sweeper's, and the readers of its table that have not yet seen it.
+        self._deleted: dict[tuple[str, str], set[int]] = {}
+        self._readers: dict[str, set[int]] = {}
         self._lock = threading.Lock()
+
+    def register(self, reader: object, table: str) -> None:
+        """`reader` reads the stream of `table`: it will ask whether each delete was ours."""
+        with self._lock:
+            self._readers.setdefault(table, set()).add(id(reader))
 
     def sweep_once(self, now: float | None = None) -> int:
         """Delete every item whose TTL attribute is at or before `now`; how many went."""
@@ -83,7 +93,7 @@ class TtlSweeper:
                 key = {name: item[name] for name in self._key_names(table)}
                 marker = (table, _canonical(key))
                 with self._lock:
-                    self._deleted.add(marker)
+                    self._deleted[marker] = set(self._readers.get(table, ()))
                 try:
                     self.client.delete_item(
                         TableName=table,
@@ -94,19 +104,23 @@ class TtlSweeper:
                     )
                 except self.client.exceptions.ConditionalCheckFailedException:
                     with self._lock:  # written again meanwhile: no longer expired
-                        self._deleted.discard(marker)
+                        self._deleted.pop(marker, None)
                     continue
                 deleted += 1
         return deleted
 
-    def took(self, table: str, keys: Mapping[str, Any]) -> bool:
-        """Whether the delete of this item was the sweeper's (answered once per delete)."""
+    def took(self, table: str, keys: Mapping[str, Any], reader: object) -> bool:
+        """Whether the delete of this item was the sweeper's: answered once per delete to each
+        registered reader of the table."""
         marker = (table, _canonical(keys))
         with self._lock:
-            if marker in self._deleted:
-                self._deleted.remove(marker)
-                return True
-        return False
+            waiting = self._deleted.get(marker)
+            if waiting is None or id(reader) not in waiting:
+                return False
+            waiting.remove(id(reader))
+            if not waiting:
+                del self._deleted[marker]
+        return True
 
     def _expired(self, table: str, attribute: str, moment: int) -> Iterable[dict[str, Any]]:
         request: dict[str, Any] = {
@@ -157,6 +171,8 @@ class StreamPoller(PollingThread):
         # Sequence numbers of the sweeper's deletes read and not yet moved past: a batch read
         # again (a retry, or after next_batch) still names DynamoDB as their deleter.
         self._swept: set[str] = set()
+        if sweeper is not None:
+            sweeper.register(self, table)
         super().__init__(f"stream-{table}-{function}")
 
     def start(self) -> None:
@@ -166,15 +182,15 @@ class StreamPoller(PollingThread):
     def next_batch(self) -> dict[str, Any] | None:
         """The event the function is invoked with next (None: nothing new yet). Reading it
         does not move the poller on: the next poll delivers the same records."""
-        event, _ = self._read()
+        event, _, _ = self._read()
         return event
 
     def poll_once(self) -> int:
         """Read one batch, invoke the function with it, move on; the number of records read."""
-        event, after = self._read()
+        event, after, read = self._read()
         if event is None:
-            self._iterator = after
-            return 0
+            self._move_past(read, after)  # nothing new, or nothing the filters admit
+            return len(read)
         records = event["Records"]
         try:
             response = self.functions.invoke(self.function, event)
@@ -183,23 +199,23 @@ class StreamPoller(PollingThread):
             log.exception("%s failed on a batch of %d records", self.function, len(records))
             resume = str(records[0]["dynamodb"]["SequenceNumber"])
         if resume is None:
-            self._move_past(records, after)
-            return len(records)
+            self._move_past(read, after)
+            return len(read)
         self._attempts += 1
         limit = self.source.maximum_retry_attempts
         if 0 <= limit < self._attempts:
             first = str(records[0]["dynamodb"]["SequenceNumber"])
             log.error("%s: gave up on the batch from %s", self.function, first)
             self.gave_up.append(first)
-            self._move_past(records, after)
-            return len(records)
+            self._move_past(read, after)
+            return len(read)
         self._iterator = self.streams.get_shard_iterator(
             StreamArn=self._arn,
             ShardId=self._shard,
             ShardIteratorType="AT_SEQUENCE_NUMBER",
             SequenceNumber=resume,
         )["ShardIterator"]
-        return len(records)
+        return len(read)
 
     def drain(self, most: int = 10_000) -> int:
         """Poll until the stream has nothing new (tests drive pollers this way); records read."""
@@ -217,19 +233,21 @@ class StreamPoller(PollingThread):
             StreamArn=self._arn, ShardId=self._shard, ShardIteratorType=self._position
         )["ShardIterator"]
 
-    def _move_past(self, records: list[dict[str, Any]], after: str) -> None:
+    def _move_past(self, sequences: list[str], after: str) -> None:
         self._attempts, self._iterator = 0, after
-        self._swept.difference_update(record["dynamodb"]["SequenceNumber"] for record in records)
+        self._swept.difference_update(sequences)
 
-    def _read(self) -> tuple[dict[str, Any] | None, str]:
-        """The next batch as Lambda's event (None: none yet), and the iterator past it."""
+    def _read(self) -> tuple[dict[str, Any] | None, str, list[str]]:
+        """The next batch as Lambda's event (None: nothing new, or nothing the mapping's
+        filters admit), the iterator past it, and the sequence numbers of every record read."""
         if self._iterator is None:
             self.open()
         size = self.source.batch_size
         answer = self.streams.get_records(ShardIterator=self._iterator, Limit=size)
-        records = answer.get("Records", [])
-        event = {"Records": [self._as_lambda_gives(record) for record in records]}
-        return (event if records else None), answer["NextShardIterator"]
+        records = [self._as_lambda_gives(record) for record in answer.get("Records", [])]
+        admitted = [record for record in records if self.source.admits(record)]
+        read = [str(record["dynamodb"]["SequenceNumber"]) for record in records]
+        return ({"Records": admitted} if admitted else None), answer["NextShardIterator"], read
 
     def _as_lambda_gives(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """A record as Lambda's event carries it: epoch seconds, the stream's ARN, and the
@@ -241,7 +259,7 @@ class StreamPoller(PollingThread):
         if (
             shaped["eventName"] == "REMOVE"
             and self.sweeper is not None
-            and (sequence in self._swept or self.sweeper.took(self.table, change["Keys"]))
+            and (sequence in self._swept or self.sweeper.took(self.table, change["Keys"], self))
         ):
             self._swept.add(sequence)
             shaped["userIdentity"] = dict(TTL_IDENTITY)

@@ -5,6 +5,7 @@ the SQS queues - nothing repeated elsewhere."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -107,6 +108,33 @@ class StreamEventSource:
     batch_size: int = 100
     report_batch_item_failures: bool = False
     maximum_retry_attempts: int = -1
+    # FilterCriteria's patterns: Lambda invokes the function only with records that match one
+    # (none: every record); the others are passed over.
+    filters: tuple[Mapping[str, Any], ...] = ()
+
+    def admits(self, record: Mapping[str, Any]) -> bool:
+        return not self.filters or any(_matches(pattern, record) for pattern in self.filters)
+
+
+def _matches(pattern: Mapping[str, Any], event: Any) -> bool:
+    """Lambda's event filtering, for the patterns it takes that match exact values: each key of
+    the pattern is in the event, and a list of values holds the event's value."""
+    if not isinstance(event, Mapping):
+        return False
+    for key, wanted in pattern.items():
+        if key not in event:
+            return False
+        if isinstance(wanted, Mapping):
+            if not _matches(wanted, event[key]):
+                return False
+        elif isinstance(wanted, list):
+            if any(isinstance(value, Mapping) for value in wanted):
+                raise ValueError(f"filter operators are not imitated locally: {wanted}")
+            if event[key] not in wanted:
+                return False
+        else:
+            raise ValueError(f"a filter pattern's values are lists or objects: {wanted!r}")
+    return True
 
 
 @dataclass(frozen=True)
@@ -243,6 +271,10 @@ class SamTemplate:
                 int(event["Properties"].get("BatchSize", 100)),
                 "ReportBatchItemFailures" in event["Properties"].get("FunctionResponseTypes", []),
                 int(event["Properties"].get("MaximumRetryAttempts", -1)),
+                tuple(
+                    json.loads(entry["Pattern"])
+                    for entry in event["Properties"].get("FilterCriteria", {}).get("Filters", [])
+                ),
             )
             for event in events
             if event["Type"] == "DynamoDB" and event["Properties"].get("Enabled", True)

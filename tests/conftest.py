@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -169,6 +170,29 @@ class Invoker:
         event = with_authorizer_context(event, {"accountSid": caller} if caller else {})
         response = self.functions.invoke(logical_id, event)
         return Reply(response["statusCode"], response.get("headers", {}), response["body"])
+
+
+@dataclass
+class Clock:
+    """The functions' clock (`dependencies.now`), moved on by the test: it dates what they
+    create and decides what has expired."""
+
+    moment: datetime
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+    def timestamp(self) -> float:
+        return self.moment.timestamp()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    from notify_bindings import dependencies
+
+    controlled = Clock(dependencies.now())
+    monkeypatch.setattr(dependencies, "now", lambda: controlled.moment)
+    return controlled
 
 
 @pytest.fixture

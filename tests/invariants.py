@@ -3,9 +3,9 @@
 It reads the raw items of both tables, not the store's answers, and checks them against the item
 layout that `notify_bindings.store` documents:
 
-- BindingsTable: one address item per address, holding the binding's attributes,
-  `ServiceIdentity` and, when it expires, `ExpiresAt`;
-- BindingIndexTable: for each address item, a SID item `(ServiceSid, Sid)` and one tag item
+- BindingsTable: one address item per address, holding the binding's attributes and
+  `ServiceIdentity`;
+- BindingIndexTable: for each binding, a SID item `(ServiceSid, Sid)` and one tag item
   `(ServiceSid#tag#<tag>, Sid)` per index tag (tags, plus the binding type, minus `all`); for a
   binding with at most MAX_COMBINED_TAGS index tags one combination item
   `(ServiceSid#tags#<JSON list of sorted tags>, Sid)` per combination of two or more of them,
@@ -16,6 +16,11 @@ layout that `notify_bindings.store` documents:
   copies, nothing else) is the same as no record. A removal item `(ServiceSid#removed, Sid)`
   per binding removed in the last two days, saying why (`Removal`), for none that still is.
 
+Every item of a binding carries the same attributes, `ExpiresAt` among them when it expires. A
+live binding (not expired at the audit's `now`) has all of its items. An expired one may be in
+any state the store leaves it in: its address item there or not (TTL deletes it), and its index
+items and copy (its "index") all there or all gone - they always go together.
+
 Every problem found is reported at once, so a failure shows the whole damage.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,21 +41,26 @@ from notify_bindings.store import MAX_COMBINED_TAGS, Removal
 Item = dict[str, Any]
 
 _SID = re.compile(r"BS[0-9a-f]{32}")
-_ADDRESS_ONLY = frozenset({"ServiceIdentity", "ExpiresAt"})
+_ADDRESS_ONLY = frozenset({"ServiceIdentity"})
 _REMOVALS = frozenset(removal.value for removal in Removal)
 _INDEX_KEY = frozenset({"pk", "sk"})
 _REQUIRED = frozenset(
     {"Sid", "AccountSid", "ServiceSid", "Identity", "BindingType", "Address", "Tags", "DateCreated"}
 )
-_OPTIONAL = frozenset({"CredentialSid", "NotificationProtocolVersion"})
+_OPTIONAL = frozenset({"CredentialSid", "NotificationProtocolVersion", "ExpiresAt"})
 
 
 @dataclass(frozen=True)
 class ServiceAudit:
-    """What a consistent Service holds, as the audit read it."""
+    """What a consistent Service holds, as the audit read it: its live bindings, and the
+    expired ones not yet wholly cleaned up."""
 
-    sid_by_address: dict[str, str]
-    sids_by_identity: dict[str, tuple[str, ...]]  # each identity's binding SIDs, sorted
+    sid_by_address: dict[str, str]  # the live bindings
+    sids_by_identity: dict[str, tuple[str, ...]]  # each identity's live binding SIDs, sorted
+    # Expired bindings with items left: the SIDs of those whose address item is left, and of
+    # those whose index (index items and copy) is left.
+    expired_addressed: frozenset[str] = frozenset()
+    expired_indexed: frozenset[str] = frozenset()
 
     @property
     def bindings_per_identity(self) -> dict[str, int]:
@@ -68,47 +79,154 @@ class InconsistentService(AssertionError):
 
 
 def assert_service_consistent(
-    client: Any, bindings_table: str, index_table: str, service_sid: str
+    client: Any,
+    bindings_table: str,
+    index_table: str,
+    service_sid: str,
+    *,
+    now: float | None = None,
 ) -> ServiceAudit:
-    """Raise InconsistentService listing every broken invariant; else what the Service holds."""
-    audit, problems = audit_service(client, bindings_table, index_table, service_sid)
+    """Raise InconsistentService listing every broken invariant; else what the Service holds at
+    `now` (epoch seconds; the time of day by default)."""
+    audit, problems = audit_service(client, bindings_table, index_table, service_sid, now=now)
     if problems:
         raise InconsistentService(service_sid, problems)
     return audit
 
 
-def audit_service(
-    client: Any, bindings_table: str, index_table: str, service_sid: str
-) -> tuple[ServiceAudit, list[str]]:
-    problems: list[str] = []
-    address_items = list(_query_service(client, bindings_table, service_sid))
-    index_items = list(_scan_service_partitions(client, index_table, service_sid))
+@dataclass
+class _Items:
+    """A Service's items, as read, by what they are."""
 
-    # The bindings, by SID, as their address items hold them.
+    address: dict[str, Item]  # by SID
+    sid: dict[str, Item]
+    tags: dict[str, dict[tuple[str, ...], Item]]  # by SID, by the tags of the partition
+    records: dict[str, Item]  # identity records, by identity
+    copies: dict[str, tuple[str, Item]]  # by SID: the identity whose record holds it, the copy
+    removals: dict[str, Item]
+    many_tags_count: int
+
+
+def audit_service(
+    client: Any,
+    bindings_table: str,
+    index_table: str,
+    service_sid: str,
+    *,
+    now: float | None = None,
+) -> tuple[ServiceAudit, list[str]]:
+    moment = time.time() if now is None else now
+    problems: list[str] = []
+    items = _read(client, bindings_table, index_table, service_sid, problems)
+
+    # Each binding, by SID, with the attributes its items hold (its address item's first).
+    every = set(items.address) | set(items.sid) | set(items.tags) | set(items.copies)
     bindings: dict[str, Item] = {}
+    for sid in sorted(every):
+        parts = _parts(items, sid)
+        (first, attributes), *others = parts.items()
+        problems += _malformed(first, attributes, service_sid)
+        for where, other in others:
+            problems += _differences(where, other, attributes)
+        bindings[sid] = attributes
+
+    live: dict[str, Item] = {}
+    expired_addressed: set[str] = set()
+    expired_indexed: set[str] = set()
+    for sid, attributes in bindings.items():
+        named = _tag_partitions(_index_tags(attributes))
+        for tags in sorted(set(items.tags.get(sid, {})) - named):
+            problems.append(f"binding {sid}: tag item {_named(tags)} that its tags do not name")
+        index = {
+            "no SID item": sid in items.sid,
+            "no copy": sid in items.copies,
+            **{
+                f"no tag item for {_named(tags)}": tags in items.tags.get(sid, {}) for tags in named
+            },
+        }
+        expires = attributes.get("ExpiresAt", {}).get("N")
+        if expires is not None and int(expires) <= moment:
+            if sid in items.address:
+                expired_addressed.add(sid)
+            if any(index.values()):
+                expired_indexed.add(sid)
+                gone = [part for part, there in index.items() if not there]
+                if gone:
+                    problems.append(f"expired binding {sid}: part of its index is gone: {gone}")
+            continue
+        live[sid] = attributes
+        if sid not in items.address:
+            problems += [
+                f"{where}: orphan, no address item holds this SID" for where in _parts(items, sid)
+            ]
+            continue
+        problems += [
+            f"binding {sid}: {part}"
+            for part, there in index.items()
+            if not there and part != "no copy"
+        ]
+
     sid_by_address: dict[str, str] = {}
-    for item in address_items:
+    for sid, item in items.address.items():
         address = item["Address"]["S"]
-        attributes = {name: value for name, value in item.items() if name not in _ADDRESS_ONLY}
-        problems += _malformed(f"address item {address!r}", attributes, service_sid)
-        sid = item.get("Sid", {}).get("S", "")
         identity = item.get("Identity", {}).get("S", "")
         if item.get("ServiceIdentity") != {"S": f"{service_sid}#{identity}"}:
             problems.append(f"address item {address!r}: ServiceIdentity does not name its identity")
-        if sid in bindings:
-            problems.append(f"SID {sid} held by two address items")
-        bindings[sid] = attributes
-        sid_by_address[address] = sid
+        if sid in live:
+            sid_by_address[address] = sid
+    for sid, item in sorted(items.removals.items()):
+        if sid in items.address or sid in expired_indexed or sid in live:
+            problems.append(f"removal item {sid}: the binding is still there")
+        if item.get("Removal", {}).get("S") not in _REMOVALS or "RemoveAfter" not in item:
+            problems.append(f"removal item {sid}: no known Removal, or no RemoveAfter")
+    many = sum(("*",) in tagged for tagged in items.tags.values())
+    if items.many_tags_count != many:
+        problems.append(
+            f"ManyTagBindings is {items.many_tags_count}, but {many} many-tags item(s) are there"
+        )
 
+    # Identity records: a count and a copy of each indexed binding of the identity, nothing else.
+    indexed_by_identity: dict[str, list[str]] = defaultdict(list)
+    for sid in set(live) | expired_indexed:
+        indexed_by_identity[bindings[sid].get("Identity", {}).get("S", "")].append(sid)
+    for identity in sorted(set(indexed_by_identity) | set(items.records)):
+        problems += _identity_problems(
+            identity, items.records.get(identity), indexed_by_identity.get(identity, [])
+        )
+
+    sids_by_identity: dict[str, list[str]] = defaultdict(list)
+    for sid, attributes in live.items():
+        sids_by_identity[attributes.get("Identity", {}).get("S", "")].append(sid)
+    audit = ServiceAudit(
+        sid_by_address=sid_by_address,
+        sids_by_identity={
+            identity: tuple(sorted(sids)) for identity, sids in sorted(sids_by_identity.items())
+        },
+        expired_addressed=frozenset(expired_addressed),
+        expired_indexed=frozenset(expired_indexed),
+    )
+    return audit, problems
+
+
+def _read(
+    client: Any, bindings_table: str, index_table: str, service_sid: str, problems: list[str]
+) -> _Items:
+    address: dict[str, Item] = {}
+    for item in _query_service(client, bindings_table, service_sid):
+        sid = item.get("Sid", {}).get("S", "")
+        if sid in address:
+            problems.append(f"SID {sid} held by two address items")
+        address[sid] = item
     sid_items: dict[str, Item] = {}
     # Tag, combination and many-tags items, by SID, by the tags their partition names ("*" for
     # many-tags).
     tag_items: dict[str, dict[tuple[str, ...], Item]] = defaultdict(dict)
-    identity_records: dict[str, Item] = {}
-    removal_items: dict[str, Item] = {}
+    records: dict[str, Item] = {}
+    copies: dict[str, tuple[str, Item]] = {}
+    removals: dict[str, Item] = {}
     many_tags_count = 0
     tag_prefix, combination_prefix = f"{service_sid}#tag#", f"{service_sid}#tags#"
-    for item in index_items:
+    for item in _scan_service_partitions(client, index_table, service_sid):
         pk, sk = item["pk"]["S"], item["sk"]["S"]
         if pk == service_sid:
             sid_items[sk] = item
@@ -124,67 +242,43 @@ def audit_service(
         elif pk == f"{service_sid}#stats" and sk == "many-tags":
             many_tags_count = int(item.get("ManyTagBindings", {}).get("N", "0"))
         elif pk == f"{service_sid}#identity":
-            identity_records[sk] = item
+            records[sk] = item
+            for name, value in item.items():
+                if name.startswith("BS"):
+                    if name in copies:
+                        problems.append(f"{name} copied in two identity records")
+                    copies[name] = (sk, value)
         elif pk == f"{service_sid}#removed":
-            removal_items[sk] = item
+            removals[sk] = item
         else:
             problems.append(f"index item ({pk!r}, {sk!r}) has an unknown partition")
-
-    # Index items: exactly the ones each binding needs, carrying exactly its attributes.
-    for sid, item in sid_items.items():
-        where = f"SID item {sid}"
-        if sid not in bindings:
-            problems.append(f"{where}: orphan, no address item holds this SID")
-            continue
-        problems += _differences(where, _without_key(item), bindings[sid])
-    for sid, tagged in tag_items.items():
-        for tags, item in sorted(tagged.items()):
-            where = f"tag item {_named(tags)} of {sid}"
-            if sid not in bindings:
-                problems.append(f"{where}: orphan, no address item holds this SID")
-                continue
-            problems += _differences(where, _without_key(item), bindings[sid])
-    for sid, attributes in bindings.items():
-        if sid not in sid_items:
-            problems.append(f"binding {sid}: no SID item")
-        expected_tags = _tag_partitions(_index_tags(attributes))
-        present = set(tag_items.get(sid, {}))
-        for tags in sorted(expected_tags - present):
-            problems.append(f"binding {sid}: no tag item for {_named(tags)}")
-        for tags in sorted(present - expected_tags):
-            problems.append(f"binding {sid}: tag item {_named(tags)} that its tags do not name")
-    for sid, item in sorted(removal_items.items()):
-        if sid in bindings:
-            problems.append(f"removal item {sid}: the binding is still there")
-        if item.get("Removal", {}).get("S") not in _REMOVALS or "RemoveAfter" not in item:
-            problems.append(f"removal item {sid}: no known Removal, or no RemoveAfter")
-    many = sum(len(_index_tags(attributes)) > MAX_COMBINED_TAGS for attributes in bindings.values())
-    if many_tags_count != many:
-        problems.append(
-            f"ManyTagBindings is {many_tags_count}, but {many} binding(s) have many tags"
-        )
-
-    # Identity records: a count and a copy of each binding of the identity, nothing else.
-    sids_by_identity: dict[str, list[str]] = defaultdict(list)
-    for sid, attributes in bindings.items():
-        sids_by_identity[attributes.get("Identity", {}).get("S", "")].append(sid)
-    for identity in sorted(set(sids_by_identity) | set(identity_records)):
-        problems += _identity_problems(
-            identity, identity_records.get(identity), sids_by_identity.get(identity, []), bindings
-        )
-
-    audit = ServiceAudit(
-        sid_by_address=sid_by_address,
-        sids_by_identity={
-            identity: tuple(sorted(sids)) for identity, sids in sorted(sids_by_identity.items())
-        },
-    )
-    return audit, problems
+    return _Items(address, sid_items, dict(tag_items), records, copies, removals, many_tags_count)
 
 
-def _identity_problems(
-    identity: str, record: Item | None, sids: list[str], bindings: dict[str, Item]
-) -> list[str]:
+def _parts(items: _Items, sid: str) -> dict[str, Item]:
+    """The items of binding `sid` that are there, named, each with the attributes it holds."""
+    parts: dict[str, Item] = {}
+    if sid in items.address:
+        parts[f"address item {items.address[sid]['Address']['S']!r}"] = items.address[sid]
+    if sid in items.sid:
+        parts[f"SID item {sid}"] = items.sid[sid]
+    for tags, item in sorted(items.tags.get(sid, {}).items()):
+        parts[f"tag item {_named(tags)} of {sid}"] = item
+    if sid in items.copies:
+        identity, copy = items.copies[sid]
+        parts[f"identity {identity!r}: copy of {sid}"] = copy.get("M", {})
+    return {
+        where: {
+            name: value
+            for name, value in item.items()
+            if name not in _ADDRESS_ONLY and name not in _INDEX_KEY
+        }
+        for where, item in parts.items()
+    }
+
+
+def _identity_problems(identity: str, record: Item | None, sids: list[str]) -> list[str]:
+    """`sids`: the bindings of the identity whose index is there, live or expired."""
     where = f"identity {identity!r}"
     if record is not None and _emptied(record):
         record = None  # the same as no record
@@ -198,16 +292,10 @@ def _identity_problems(
     count = int(record.get("BindingCount", {}).get("N", "-1"))
     if count != len(copies):
         problems.append(f"{where}: BindingCount {count} but {len(copies)} binding copies")
-    if count != len(sids):
-        problems.append(f"{where}: BindingCount {count} but {len(sids)} address items")
-    if len(sids) > MAX_BINDINGS_PER_IDENTITY:
-        problems.append(f"{where}: {len(sids)} bindings, above {MAX_BINDINGS_PER_IDENTITY}")
+    if len(copies) > MAX_BINDINGS_PER_IDENTITY:
+        problems.append(f"{where}: {len(copies)} bindings, above {MAX_BINDINGS_PER_IDENTITY}")
     for sid, copy in sorted(copies.items()):
-        if sid not in bindings:
-            problems.append(f"{where}: orphan copy of {sid}, no address item holds it")
-        elif copy != {"M": bindings[sid]}:
-            problems += _differences(f"{where}: copy of {sid}", copy.get("M", {}), bindings[sid])
-        elif bindings[sid]["Identity"]["S"] != identity:
+        if copy.get("M", {}).get("Identity", {}).get("S") != identity:
             problems.append(f"{where}: holds {sid}, a binding of another identity")
     for sid in sorted(set(sids) - set(copies)):
         problems.append(f"{where}: no copy of its binding {sid}")

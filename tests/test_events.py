@@ -430,6 +430,7 @@ def test_given_a_stream_consumers_event_when_read_then_it_is_what_lambda_deliver
     records = event["Records"]
 
     assert 1 <= len(records) <= source.batch_size
+    assert all(source.admits(record) for record in records)  # its mapping's filters let it in
     sequences = [int(record["dynamodb"]["SequenceNumber"]) for record in records]
     assert sequences == sorted(set(sequences))  # in stream order, each once
     names = [record["eventName"] for record in records]

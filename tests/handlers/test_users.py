@@ -61,11 +61,10 @@ def test_given_an_identity_with_bindings_when_its_links_user_is_fetched_then_the
     invoke, service_sid, account, monkeypatch
 ):
     identity = "alice smith/1"
-    moments = iter(
-        [datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(2026, 1, 2, 3, 6, 7, tzinfo=UTC)]
-    )
-    monkeypatch.setattr(dependencies, "now", lambda: next(moments))  # two creates, minutes apart
+    clock = {"now": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)}
+    monkeypatch.setattr(dependencies, "now", lambda: clock["now"])  # two creates, minutes apart
     first = create(invoke, service_sid, Identity=identity, Address="token-1")
+    clock["now"] = datetime(2026, 1, 2, 3, 6, 7, tzinfo=UTC)
     second = create(
         invoke, service_sid, Identity=identity, Address="+15550001111", BindingType="sms"
     )

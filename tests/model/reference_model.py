@@ -20,13 +20,18 @@ The rules it encodes, each from design.md or the README's "Decisions where Twili
 - lists: `Identity` repeated = any of them, `Tag` repeated = all of them with the implicit tags
   `all` and the binding type, `StartDate`/`EndDate` = the creation day in GMT, inclusive; all
   filters AND-ed; creation order, oldest first;
-- a deleted Service, and every binding in it, is 404 at once.
+- a deleted Service, and every binding in it, is 404 at once;
+- (ours) a Service with BindingTtlDays N: a binding expires N days after its creation (an
+  unchanged create N days after itself, when that moves it by a day or more); from that second
+  it is gone to every read and write: not listed, not counted against its identity's limit, and
+  a create at its address is a new binding (CREATED).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import Enum
 from typing import Any
@@ -79,10 +84,14 @@ class ModelBinding:
     notification_protocol_version: str | None
     date_created: str  # as the API wrote it: YYYY-MM-DDTHH:MM:SSZ
     position: int  # creation order within the model, over every Service
+    expires_at: int | None = None  # epoch seconds
 
     @property
     def day(self) -> date:
         return date.fromisoformat(self.date_created[:10])
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
     def registers_same_as(self, other: Proposal) -> bool:
         return (
@@ -172,25 +181,48 @@ class ModelService:
     sid: str
     # The Service's default protocol versions, by binding type.
     defaults: dict[str, str] = field(default_factory=dict)
-    bindings: dict[str, ModelBinding] = field(default_factory=dict)  # by address
+    ttl_days: int | None = None
+    # Bindings by address: the live ones, and expired ones until the model drops them.
+    bindings: dict[str, ModelBinding] = field(default_factory=dict)
     deleted: bool = False
     purged: bool = False
+    clock: Callable[[], float] = time.time  # the API's clock
 
     def live(self) -> list[ModelBinding]:
         """The live bindings in creation order."""
-        return sorted(self.bindings.values(), key=lambda binding: binding.position)
+        now = self.clock()
+        held = (binding for binding in self.bindings.values() if not binding.expired(now))
+        return sorted(held, key=lambda binding: binding.position)
+
+    def live_at(self, address: str) -> ModelBinding | None:
+        binding = self.bindings.get(address)
+        return None if binding is None or binding.expired(self.clock()) else binding
+
+    def expired(self) -> list[ModelBinding]:
+        now = self.clock()
+        return [binding for binding in self.bindings.values() if binding.expired(now)]
 
     def by_sid(self, sid: str) -> ModelBinding | None:
-        return next((b for b in self.bindings.values() if b.sid == sid), None)
+        return next((b for b in self.live() if b.sid == sid), None)
 
     def count(self, identity: str) -> int:
-        return sum(1 for binding in self.bindings.values() if binding.identity == identity)
+        return sum(1 for binding in self.live() if binding.identity == identity)
 
     def sids_by_identity(self) -> dict[str, tuple[str, ...]]:
         found: dict[str, list[str]] = {}
-        for binding in self.bindings.values():
+        for binding in self.live():
             found.setdefault(binding.identity, []).append(binding.sid)
         return {identity: tuple(sorted(sids)) for identity, sids in sorted(found.items())}
+
+    def expiry_of(self, created: float) -> int | None:
+        """When a binding created (or created again) at `created` expires."""
+        return None if self.ttl_days is None else int(created) + self.ttl_days * 86_400
+
+    def refresh(self, binding: ModelBinding, expires_at: int | None) -> ModelBinding:
+        """An unchanged create moved the binding's expiry to `expires_at`."""
+        refreshed = replace(binding, expires_at=expires_at)
+        self.bindings[binding.address] = refreshed
+        return refreshed
 
     def select(self, filters: Filters) -> list[ModelBinding]:
         return [binding for binding in self.live() if binding.matches(filters)]
@@ -215,7 +247,7 @@ class ModelService:
 
     def predict(self, request: CreateRequest, address: str) -> Prediction:
         proposal = self.propose(request, address)
-        current = self.bindings.get(address)
+        current = self.live_at(address)
         if current is not None and current.registers_same_as(proposal):
             return Prediction(Outcome.UNCHANGED, proposal, current)
         keeps_count = current is not None and current.identity == proposal.identity
@@ -224,7 +256,9 @@ class ModelService:
         outcome = Outcome.CREATED if current is None else Outcome.REPLACED
         return Prediction(outcome, proposal, current)
 
-    def store(self, proposal: Proposal, sid: str, date_created: str, position: int) -> ModelBinding:
+    def store(
+        self, proposal: Proposal, sid: str, date_created: str, position: int, created: float
+    ) -> ModelBinding:
         binding = ModelBinding(
             sid=sid,
             service_sid=self.sid,
@@ -236,12 +270,13 @@ class ModelService:
             notification_protocol_version=proposal.notification_protocol_version,
             date_created=date_created,
             position=position,
+            expires_at=self.expiry_of(created),
         )
         self.bindings[proposal.address] = binding
         return binding
 
     def remove(self, sid: str) -> ModelBinding | None:
-        binding = self.by_sid(sid)
+        binding = next((b for b in self.bindings.values() if b.sid == sid), None)
         if binding is not None:
             del self.bindings[binding.address]
         return binding

@@ -8,12 +8,15 @@ identities (ours: DELETE .../Users/{Identity}), deletes live, replaced, deleted 
 SIDs, fetches, lists with every filter (identities, tags including the implicit `all` and the
 binding types, dates) in small pages that it follows through `next_page_url` to the end (and
 sometimes back through `previous_page_url`), and creates and deletes Services, driving each
-purge to its end through PurgeServiceFunction and the queue.
+purge to its end through PurgeServiceFunction and the queue. Some Services' bindings expire
+after a day (BindingTtlDays): the machine moves the functions' clock on by hours, lets
+DynamoDB's TTL delete expired address items, and runs the clean-up that TTL's deletes set off
+at once or some steps later, so that expired bindings meet every operation in every state.
 After every step it compares the API with the model (the touched Services' full listing, binding
 by binding and in order) and audits the touched Services' items with tests/invariants.py.
 
 Small pools of identities, addresses and tags make collisions, replaces and the identity limit
-frequent. In CI the run is deterministic (the "model-ci" profile: derandomized, about 320
+frequent. In CI the run is deterministic (the "model-ci" profile: derandomized, about 350
 steps). To look much harder locally, with fresh random examples each run and failures kept in
 `.hypothesis/` to be replayed first next time:
 
@@ -41,6 +44,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -56,7 +60,10 @@ from local_api.runtime import (
     sqs_client,
 )
 from local_api.template import SamTemplate
+from notify_bindings import dependencies
+from notify_bindings.models import Binding
 from notify_bindings.service_store import service_key
+from notify_bindings.store import binding_from
 from tests.conftest import Invoker, Reply
 from tests.handlers.helpers import (
     CREATE,
@@ -88,8 +95,8 @@ from tests.model.summary import MODEL_RUNS
 
 settings.register_profile(
     "model-ci",
-    max_examples=8,
-    stateful_step_count=40,
+    max_examples=10,
+    stateful_step_count=45,
     derandomize=True,
     database=None,
     deadline=None,
@@ -109,6 +116,8 @@ BASE_URL = "http://127.0.0.1"  # the host the invoke fixture's events name
 BINDINGS_TABLE, INDEX_TABLE, SERVICES_TABLE = "BindingsTable", "BindingIndexTable", "ServicesTable"
 MAX_LIVE_SERVICES = 2
 ERASURE_SHARE = 16
+CLOCK_SHARE = 10  # at most one step in ten moves the clock
+TTL_AFTERWARDS = ("TTL deletes", "TTL deletes, cleaned up", "TTL later")
 FILLED = MAX_BINDINGS_PER_IDENTITY - 3  # an identity this close to its limit needs no filling
 
 IDENTITIES = ("alice", "bob", "carol", "dave@example.com", "eve f/ü")
@@ -130,6 +139,9 @@ MALFORMED_SIDS = (
     "not-a-sid",
 )
 DAYS = st.none() | st.sampled_from((-1, 0, 1))
+# How far the clock moves at a time. A binding lives a day: never exactly a day, so that whether
+# a re-create moves an expiry on (by a day or more) is never a matter of the second.
+HOURS = (1, 11, 23, 25, 49)
 LIST_FILTERS = ("nothing", "identities", "tags", "dates", "everything")
 MISTAKEN_SIDS = ("malformed", "a live SID in capitals", "another Service's live SID")
 SID = re.compile(r"BS[0-9a-f]{32}")
@@ -146,6 +158,20 @@ create_requests = st.builds(
 service_defaults = st.dictionaries(
     st.sampled_from(sorted(PUSH_TYPES)), st.sampled_from(VERSIONS), max_size=2
 )
+ttl_days = st.sampled_from((1, None))
+
+
+@dataclass
+class ShiftedClock:
+    """The functions' clock in this test: the time of day, moved on by the machine."""
+
+    offset: timedelta = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def timestamp(self) -> float:
+        return self.now().timestamp()
 
 
 @dataclass(frozen=True)
@@ -163,6 +189,7 @@ class World:
     dynamodb: Any
     functions: LocalFunctions
     own: OwnTables
+    clock: ShiftedClock
     steps: int = 0
     sequences: int = 0
     seen: Counter[str] = field(default_factory=Counter)
@@ -180,15 +207,20 @@ class BindingMachine(RuleBasedStateMachine):
         self.newest: dict[str, str] = {}  # the newest SID issued in each Service
         self.positions = 0
         self.touched: set[str] = set()
-        self._create_service({})
+        self.uncleaned: list[Binding] = []  # TTL deleted their address items; clean up later
+        self.steps = Counter[str]()  # this sequence's steps, by rule
+
+    @initialize(ttl=ttl_days)
+    def first_service(self, ttl: int | None) -> None:
+        self._create_service({}, ttl)
 
     # -- Services ------------------------------------------------------------------------
 
     @precondition(lambda self: len(self._live_services()) < MAX_LIVE_SERVICES)
-    @rule(defaults=service_defaults)
-    def create_service(self, defaults: dict[str, str]) -> None:
+    @rule(defaults=service_defaults, ttl=ttl_days)
+    def create_service(self, defaults: dict[str, str], ttl: int | None) -> None:
         self._step("create service")
-        self._create_service(defaults)
+        self._create_service(defaults, ttl)
 
     @precondition(lambda self: len(self._live_services()) > 1)
     @rule(data=st.data(), hand_over_first=st.booleans())
@@ -239,7 +271,7 @@ class BindingMachine(RuleBasedStateMachine):
     def create_at_a_new_address(self, data: st.DataObject, request: CreateRequest) -> None:
         self._step("create at a new address")
         service = self._draw_live_service(data)
-        free = [address for address in ADDRESSES if address not in service.bindings]
+        free = [address for address in ADDRESSES if service.live_at(address) is None]
         address = data.draw(st.sampled_from(free or ADDRESSES), label="address")
         self._create(service, request, address)
 
@@ -291,7 +323,7 @@ class BindingMachine(RuleBasedStateMachine):
         others = [
             address
             for address in ADDRESSES
-            if address not in service.bindings or service.bindings[address].identity != identity
+            if (held := service.live_at(address)) is None or held.identity != identity
         ]
         attempts = MAX_BINDINGS_PER_IDENTITY - service.count(identity) + beyond_the_limit
         for address in others[: max(attempts, 1)]:
@@ -362,7 +394,7 @@ class BindingMachine(RuleBasedStateMachine):
         service = self._draw_live_service(data)
         sid = data.draw(st.sampled_from(MALFORMED_SIDS), label="sid")
         elsewhere = [b for s in self._live_services() if s is not service for b in s.live()]
-        if kind == "a live SID in capitals" and service.bindings:
+        if kind == "a live SID in capitals" and service.live():
             sid = "BS" + service.live()[0].sid[2:].upper()
         elif kind == "another Service's live SID" and elsewhere:
             sid = data.draw(st.sampled_from(elsewhere), label="binding elsewhere").sid
@@ -373,6 +405,60 @@ class BindingMachine(RuleBasedStateMachine):
     def fetch_a_live_binding(self, data: st.DataObject) -> None:
         self._step("fetch a live binding")
         self._assert_fetched(self._draw_live_binding(data))
+
+    # -- time ----------------------------------------------------------------------------
+
+    @precondition(
+        lambda self: (
+            any(service.ttl_days and service.live() for service in self._live_services())
+            and self.steps["advance the clock"] * CLOCK_SHARE < self.steps.total()
+        )
+    )
+    @rule(hours=st.sampled_from(HOURS), ttl=st.sampled_from(TTL_AFTERWARDS))
+    def advance_the_clock(self, hours: int, ttl: str) -> None:
+        """Bindings of Services with BindingTtlDays expire: gone at once, nothing deleted.
+        Then DynamoDB's TTL deletes their address items, or not yet; and the clean-up that its
+        deletes set off (ForgetExpiredFunction) runs at once, or in a later step."""
+        self._step("advance the clock")
+        before = {b.sid for service in self._live_services() for b in service.live()}
+        self.world.clock.offset += timedelta(hours=hours)
+        for service in self._live_services():
+            gone = [b for b in service.expired() if b.sid in before]
+            self.retired += [(service.sid, binding.sid) for binding in gone]
+            self.world.seen["binding expired"] += len(gone)
+            self.touched.add(service.sid)
+        if ttl != "TTL later":
+            self._ttl_deletes()
+        if ttl == "TTL deletes, cleaned up":
+            self.clean_up()
+
+    def _ttl_deletes(self) -> None:
+        """DynamoDB's TTL: every expired address item goes."""
+        table = self.world.own.tables[BINDINGS_TABLE]
+        now = int(self.world.clock.timestamp())
+        scanned = self.world.dynamodb.scan(
+            TableName=table,
+            FilterExpression="ExpiresAt <= :now",
+            ExpressionAttributeValues={":now": {"N": str(now)}},
+        )["Items"]
+        for item in scanned:
+            self.world.dynamodb.delete_item(
+                TableName=table, Key={"ServiceSid": item["ServiceSid"], "Address": item["Address"]}
+            )
+            self.uncleaned.append(binding_from(item))
+            self.touched.add(item["ServiceSid"]["S"])
+        self.world.seen["address item deleted by TTL"] += len(scanned)
+
+    @precondition(lambda self: bool(self.uncleaned))
+    @rule()
+    def clean_up(self) -> None:
+        """ForgetExpiredFunction's work, at least once: some TTL deletes come twice."""
+        self.world.seen["clean up after TTL"] += 1
+        store = dependencies.binding_store()
+        for binding in self.uncleaned + self.uncleaned[::3]:
+            store.forget_expired(binding)
+            self.touched.add(binding.service_sid)
+        self.uncleaned.clear()
 
     # -- lists ---------------------------------------------------------------------------
 
@@ -395,7 +481,7 @@ class BindingMachine(RuleBasedStateMachine):
         if filtered_by in ("tags", "everything"):
             tags = tuple(data.draw(st.lists(st.sampled_from(FILTER_TAGS), max_size=3)))
         if filtered_by in ("dates", "everything"):
-            today = datetime.now(UTC).date()  # days relative to today: -1, 0 or 1
+            today = self.world.clock.now().date()  # days relative to today: -1, 0 or 1
             start, end = (
                 None if days is None else today + timedelta(days=days)
                 for days in (data.draw(DAYS, label="StartDate"), data.draw(DAYS, label="EndDate"))
@@ -436,9 +522,10 @@ class BindingMachine(RuleBasedStateMachine):
                 self.world.own.tables[BINDINGS_TABLE],
                 self.world.own.tables[INDEX_TABLE],
                 sid,
+                now=self.world.clock.timestamp(),
             )
             assert audit.sid_by_address == {
-                address: binding.sid for address, binding in service.bindings.items()
+                binding.address: binding.sid for binding in service.live()
             }
             assert audit.sids_by_identity == service.sids_by_identity()
             if service.purged:
@@ -462,11 +549,12 @@ class BindingMachine(RuleBasedStateMachine):
         prediction = service.predict(request, address)
         self.world.seen[prediction.outcome.name] += 1
         self.touched.add(service.sid)
-        before = datetime.now(UTC).replace(microsecond=0)
+        lapsed = service.bindings.get(address) if prediction.current is None else None
+        before = self.world.clock.now().replace(microsecond=0)
 
         reply = self._call(CREATE, bindings_path(service.sid), form=request.form(address))
 
-        after = datetime.now(UTC)
+        after = self.world.clock.now()
         expected_status = 400 if prediction.outcome is Outcome.REFUSED else 201
         assert reply.status == expected_status, self._diagnosis(service, prediction, reply)
         if prediction.outcome is Outcome.REFUSED:
@@ -477,6 +565,7 @@ class BindingMachine(RuleBasedStateMachine):
         if prediction.outcome is Outcome.UNCHANGED:
             assert prediction.current is not None
             assert body == self._resource(prediction.current), prediction
+            self._expiry_moved(service, prediction.current, before)
             return prediction.outcome
 
         sid, created = body["sid"], body["date_created"]
@@ -491,8 +580,13 @@ class BindingMachine(RuleBasedStateMachine):
         if prediction.current is not None:
             service.remove(prediction.current.sid)
             self.retired.append((service.sid, prediction.current.sid))
+        if lapsed is not None:  # an expired binding held the address: the create took it
+            service.remove(lapsed.sid)
+            self.world.seen["create at an expired binding's address"] += 1
         self.positions += 1
-        binding = service.store(prediction.proposal, sid, created, self.positions)
+        binding = service.store(
+            prediction.proposal, sid, created, self.positions, moment.timestamp()
+        )
         assert body == self._resource(binding), prediction
         if not fetch:
             return prediction.outcome
@@ -501,6 +595,25 @@ class BindingMachine(RuleBasedStateMachine):
             self._assert_not_found(FETCH, self._binding_path(service.sid, prediction.current.sid))
         return prediction.outcome
 
+    def _expiry_moved(self, service: ModelService, binding: ModelBinding, at: datetime) -> None:
+        """An unchanged create moves the binding's expiry on when that moves it by a day or
+        more: check it did, or did not, and adopt the second it chose (within the request)."""
+        if binding.expires_at is None:
+            return
+        key = {"ServiceSid": {"S": service.sid}, "Address": {"S": binding.address}}
+        item = self.world.dynamodb.get_item(
+            TableName=self.world.own.tables[BINDINGS_TABLE], Key=key, ConsistentRead=True
+        )["Item"]
+        stored = int(item["ExpiresAt"]["N"])
+        expected = service.expiry_of(at.timestamp())
+        assert expected is not None
+        if abs(expected - binding.expires_at) >= 86_400:
+            assert 0 <= stored - expected <= 5, (stored, expected)  # moved on
+            service.refresh(binding, stored)
+            self.world.seen["expiry moved on"] += 1
+        else:
+            assert stored == binding.expires_at
+
     def _diagnosis(self, service: ModelService, prediction: Prediction, reply: Reply) -> str:
         """What the model expected, what the API answered, and what the store holds."""
         audit, problems = audit_service(
@@ -508,6 +621,7 @@ class BindingMachine(RuleBasedStateMachine):
             self.world.own.tables[BINDINGS_TABLE],
             self.world.own.tables[INDEX_TABLE],
             service.sid,
+            now=self.world.clock.timestamp(),
         )
         return (
             f"the model expected {prediction}\nthe API answered {reply.status} {reply.body}\n"
@@ -562,12 +676,16 @@ class BindingMachine(RuleBasedStateMachine):
     def _call(self, function: str, path: str, **request: Any) -> Reply:
         return self.world.invoke(function, path, **request)
 
-    def _create_service(self, defaults: dict[str, str]) -> ModelService:
+    def _create_service(self, defaults: dict[str, str], ttl: int | None) -> ModelService:
         form = {f"Default{kind.capitalize()}NotificationProtocolVersion": version
                 for kind, version in defaults.items()}  # fmt: skip
+        if ttl is not None:
+            form["BindingTtlDays"] = str(ttl)
         reply = self._call(CREATE_SERVICE, "/v1/Services", form={"FriendlyName": "model", **form})
         assert reply.status == 201, reply.body
-        service = ModelService(reply.json()["sid"], dict(defaults))
+        service = ModelService(
+            reply.json()["sid"], dict(defaults), ttl, clock=self.world.clock.timestamp
+        )
         self.services[service.sid] = service
         self.touched.add(service.sid)
         return service
@@ -593,6 +711,7 @@ class BindingMachine(RuleBasedStateMachine):
     def _step(self, name: str) -> None:
         self.world.steps += 1
         self.world.seen[name] += 1
+        self.steps[name] += 1
 
     def _live_services(self) -> list[ModelService]:
         return [service for service in self.services.values() if not service.deleted]
@@ -606,7 +725,7 @@ class BindingMachine(RuleBasedStateMachine):
         ]
 
     def _has_bindings(self) -> bool:
-        return any(service.bindings for service in self._live_services())
+        return any(service.live() for service in self._live_services())
 
     def _draw_live_service(self, data: st.DataObject) -> ModelService:
         live = [service.sid for service in self._live_services()]
@@ -661,11 +780,14 @@ def own_tables(template: SamTemplate, aws: dict[str, LocalQueue]) -> Iterator[Ow
 def test_given_random_sequences_of_operations_then_the_api_always_agrees_with_the_model(
     invoke, account, dynamodb, functions, own_tables, record_property
 ):
-    world = World(invoke, account.sid, dynamodb, functions, own_tables)
+    clock = ShiftedClock()
+    world = World(invoke, account.sid, dynamodb, functions, own_tables, clock)
     BindingMachine.world = world
     started = time.monotonic()
 
-    run_state_machine_as_test(BindingMachine, settings=settings.get_profile(PROFILE))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dependencies, "now", clock.now)
+        run_state_machine_as_test(BindingMachine, settings=settings.get_profile(PROFILE))
 
     elapsed = time.monotonic() - started
     record_property("model_steps", world.steps)
@@ -682,5 +804,9 @@ def test_given_random_sequences_of_operations_then_the_api_always_agrees_with_th
         "delete service",
         "list of several pages",
         "identity erased",
+        "binding expired",
+        "address item deleted by TTL",
+        "clean up after TTL",
+        "create at an expired binding's address",
     ):
         assert world.seen[case] > 0, f"no {case!r} in the whole run"

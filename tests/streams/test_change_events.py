@@ -2,7 +2,8 @@
 PublishChangesFunction invoked with each batch, and what reaches the EventBridge bus (moto's,
 through a rule to a queue) - one event per create, replace and removal, each removal named
 by its cause, in order, never with the address; and expiry: DynamoDB's TTL imitated by the
-local sweeper, after which the indexes and counts are exact.
+local sweeper, after which ForgetExpiredFunction, reading the same stream on its own, leaves the
+indexes and counts exact - whether or not the bus takes the events.
 
 moto's stream records never name a deleter, so its TTL deletes cannot be told from ours: the
 local sweeper marks its own (as DynamoDB's stream would), and `test_recorded_ttl_event.py`
@@ -21,10 +22,11 @@ from local_api.runtime import LocalFunctions, sqs_client, streams_client
 from local_api.stream_sources import StreamPoller, TtlSweeper
 from local_api.template import SamTemplate
 from notify_bindings import dependencies
-from tests.conftest import Invoker, new_service
+from tests.conftest import Clock, Invoker, new_service
 from tests.invariants import assert_service_consistent
 
 FUNCTION = "PublishChangesFunction"
+CLEAN_UP = "ForgetExpiredFunction"
 BUS = "ChangeEventBus"
 CREATE = "CreateBindingFunction"
 DELETE = "DeleteBindingFunction"
@@ -38,15 +40,18 @@ def sweeper(template: SamTemplate, dynamodb: Any) -> TtlSweeper:
     return TtlSweeper(dynamodb, template, {name: name for name in template.tables})
 
 
-@pytest.fixture
-def stream(
-    template: SamTemplate, functions: LocalFunctions, dynamodb: Any, sweeper: TtlSweeper
+def mapping(
+    template: SamTemplate,
+    functions: LocalFunctions,
+    dynamodb: Any,
+    sweeper: TtlSweeper,
+    function: str,
 ) -> StreamPoller:
     """The function's event source mapping, from the end of the stream as it is now."""
-    (source,) = template.functions[FUNCTION].stream_sources
+    (source,) = template.functions[function].stream_sources
     poller = StreamPoller(
         functions,
-        FUNCTION,
+        function,
         source,
         source.table,
         dynamodb,
@@ -56,6 +61,22 @@ def stream(
     )
     poller.open()
     return poller
+
+
+@pytest.fixture
+def stream(
+    template: SamTemplate, functions: LocalFunctions, dynamodb: Any, sweeper: TtlSweeper
+) -> StreamPoller:
+    """PublishChangesFunction's mapping."""
+    return mapping(template, functions, dynamodb, sweeper, FUNCTION)
+
+
+@pytest.fixture
+def clean_up(
+    template: SamTemplate, functions: LocalFunctions, dynamodb: Any, sweeper: TtlSweeper
+) -> StreamPoller:
+    """ForgetExpiredFunction's mapping: TTL's deletes alone reach it."""
+    return mapping(template, functions, dynamodb, sweeper, CLEAN_UP)
 
 
 def bindings(service_sid: str) -> str:
@@ -69,8 +90,14 @@ def create(invoke: Invoker, service_sid: str, **form: Any) -> dict[str, Any]:
     return created
 
 
-def audit(dynamodb: Any, service_sid: str) -> Any:
-    return assert_service_consistent(dynamodb, "BindingsTable", "BindingIndexTable", service_sid)
+def audit(dynamodb: Any, service_sid: str, clock: Clock | None = None) -> Any:
+    return assert_service_consistent(
+        dynamodb,
+        "BindingsTable",
+        "BindingIndexTable",
+        service_sid,
+        now=clock.timestamp() if clock else None,
+    )
 
 
 def put_events_failing(monkeypatch: Any, *, call: int, sent: int) -> dict[str, int]:
@@ -168,7 +195,7 @@ def test_given_an_erasure_an_eviction_and_a_deleted_service_when_published_then_
 
 
 def test_given_a_service_with_a_binding_ttl_when_its_binding_expires_then_the_event_is_expired_and_every_index_and_count_is_exact(  # noqa: E501
-    invoke, account, stream, bus, sweeper, dynamodb
+    invoke, account, stream, clean_up, bus, sweeper, dynamodb, clock
 ):
     service_sid = new_service(account.sid, binding_ttl_days=30)
     kept = create(invoke, service_sid, Identity="erin", Address="kept", Tag="beta")
@@ -177,64 +204,123 @@ def test_given_a_service_with_a_binding_ttl_when_its_binding_expires_then_the_ev
         TableName="BindingsTable",
         Key={"ServiceSid": {"S": service_sid}, "Address": {"S": "old"}},
     )["Item"]
-    expires_at = int(item["ExpiresAt"]["N"])
     created = datetime.fromisoformat(item["DateCreated"]["S"])
-    assert expires_at == int(created.timestamp()) + 30 * DAY
-    # Only one expires: the other was created again since (as an app does at every start).
-    dynamodb.update_item(
-        TableName="BindingsTable",
-        Key={"ServiceSid": {"S": service_sid}, "Address": {"S": "kept"}},
-        UpdateExpression="SET ExpiresAt = :later",
-        ExpressionAttributeValues={":later": {"N": str(expires_at + 10 * DAY)}},
-    )
+    assert int(item["ExpiresAt"]["N"]) == int(created.timestamp()) + 30 * DAY
+    clock.advance(days=20)  # one is created again (as an app does at every start), not the other
+    create(invoke, service_sid, Identity="erin", Address="kept", Tag="beta")
+    clock.advance(days=11)
 
-    assert sweeper.sweep_once(now=expires_at) >= 1
+    assert sweeper.sweep_once(now=clock.timestamp()) >= 1  # (other tests' bindings expire too)
     stream.drain()
+    clean_up.drain()
 
     assert changes(bus.events(service_sid)) == [
         ("created", kept["sid"]),
         ("created", expiring["sid"]),
         ("expired", expiring["sid"]),
     ]
-    after = audit(dynamodb, service_sid)  # no index item, count or copy of it is left
+    after = audit(dynamodb, service_sid, clock)  # no index item, count or copy of it is left
     assert after.sids == {kept["sid"]}
     assert after.sids_by_identity == {"erin": (kept["sid"],)}
+    assert after.expired_indexed == after.expired_addressed == frozenset()
     listed = invoke(LIST, bindings(service_sid), query={"Tag": "beta"}).json()["bindings"]
     assert [binding["sid"] for binding in listed] == [kept["sid"]]
     by_identity = invoke(LIST, bindings(service_sid), query={"Identity": "erin"}).json()
     assert [binding["sid"] for binding in by_identity["bindings"]] == [kept["sid"]]
 
 
-def test_given_a_batch_delivered_twice_when_published_then_the_events_repeat_with_their_ids_and_the_counts_stay_exact(  # noqa: E501
-    invoke, account, functions, dynamodb, bus, stream, sweeper
+def test_given_a_ttl_delete_delivered_twice_when_published_and_cleaned_up_then_the_event_repeats_with_its_id_and_the_counts_stay_exact(  # noqa: E501
+    invoke, account, functions, dynamodb, bus, stream, clean_up, sweeper, clock
 ):
     service_sid = new_service(account.sid, binding_ttl_days=1)
     binding = create(invoke, service_sid, Identity="frank", Address="gone")
+    clock.advance(hours=23)
     stays = create(invoke, service_sid, Identity="frank", Address="stays")
-    key = {"ServiceSid": {"S": service_sid}, "Address": {"S": "gone"}}
-    dynamodb.update_item(  # created again since: it stays
-        TableName="BindingsTable",
-        Key={"ServiceSid": {"S": service_sid}, "Address": {"S": "stays"}},
-        UpdateExpression="SET ExpiresAt = ExpiresAt + :days",
-        ExpressionAttributeValues={":days": {"N": str(10 * DAY)}},
-    )
-    expires_at = int(
-        dynamodb.get_item(TableName="BindingsTable", Key=key)["Item"]["ExpiresAt"]["N"]
-    )
-    assert sweeper.sweep_once(now=expires_at) >= 1
-    # One batch, as the event source would deliver it, kept to be delivered again.
-    event = stream.next_batch()
-    assert event is not None
-    assert any(record.get("userIdentity") for record in event["Records"])
+    stream.drain()
+    clean_up.drain()
+    clock.advance(hours=2)
+    assert sweeper.sweep_once(now=clock.timestamp()) >= 1
+    # One batch for each reader, as its event source would deliver it, kept to go again.
+    published, cleaned = stream.next_batch(), clean_up.next_batch()
+    assert published is not None
+    assert cleaned is not None
+    assert {record["userIdentity"]["principalId"] for record in cleaned["Records"]} == {
+        "dynamodb.amazonaws.com"
+    }
 
-    assert functions.invoke(FUNCTION, event) == {"batchItemFailures": []}
-    assert functions.invoke(FUNCTION, event) == {"batchItemFailures": []}  # delivered again
+    for _ in range(2):  # delivered again
+        assert functions.invoke(FUNCTION, published) == {"batchItemFailures": []}
+        assert functions.invoke(CLEAN_UP, cleaned) == {"batchItemFailures": []}
 
     first, again = (e for e in bus.events(service_sid) if e["detail"]["change"] == "expired")
     assert first["detail"] == again["detail"]  # the same event_id: a consumer sees one change
     assert first["detail"]["binding_sid"] == binding["sid"]
     # Forgotten once: the second clean-up found nothing left to take (no count went below).
-    assert audit(dynamodb, service_sid).sids_by_identity == {"frank": (stays["sid"],)}
+    after = audit(dynamodb, service_sid, clock)
+    assert after.sids_by_identity == {"frank": (stays["sid"],)}
+    assert after.expired_indexed == frozenset()
+
+
+def test_given_eventbridge_refusing_every_event_when_bindings_expire_then_the_clean_up_completes_and_the_events_go_out_once_each_when_it_recovers(  # noqa: E501
+    invoke, account, dynamodb, bus, stream, clean_up, sweeper, clock, monkeypatch
+):
+    service_sid = new_service(account.sid, binding_ttl_days=1)
+    made = [create(invoke, service_sid, Identity="gus", Address=f"g-{n}") for n in range(3)]
+    stream.drain()
+    bus.events(service_sid)
+    events = dependencies.events()
+    refused = {"n": 0}
+
+    def refusing(**request: Any) -> Any:
+        refused["n"] += 1
+        failed = {"ErrorCode": "InternalFailure", "ErrorMessage": "try again"}
+        entries = request["Entries"]
+        return {"FailedEntryCount": len(entries), "Entries": [failed] * len(entries)}
+
+    monkeypatch.setattr(events, "put_events", refusing)
+    clock.advance(days=2)
+    assert sweeper.sweep_once(now=clock.timestamp()) >= 3
+
+    # While the bus refuses: the publisher fails its batch again and again; the clean-up is done.
+    for _ in range(3):
+        stream.poll_once()
+    assert clean_up.drain() >= 3
+    assert refused["n"] == 3
+    after = audit(dynamodb, service_sid, clock)
+    assert after.expired_indexed == frozenset()
+    assert after.sids_by_identity == {}
+
+    monkeypatch.undo()  # the bus takes events again
+    stream.drain()
+
+    expired = changes(bus.events(service_sid))
+    assert sorted(expired) == sorted(("expired", binding["sid"]) for binding in made)
+
+
+def test_given_an_expired_binding_when_a_create_takes_its_address_before_ttl_then_it_is_published_as_expired_then_created(  # noqa: E501
+    invoke, account, dynamodb, bus, stream, clean_up, sweeper, clock
+):
+    service_sid = new_service(account.sid, binding_ttl_days=1)
+    old = create(invoke, service_sid, Identity="hana", Address="token", Tag="beta")
+    clock.advance(days=2)
+
+    new = create(invoke, service_sid, Identity="hana", Address="token", Tag="beta")
+    sweeper.sweep_once(now=clock.timestamp())  # the address item holds the new one: it stays
+    stream.drain()
+    clean_up.drain()
+
+    assert new["sid"] != old["sid"]
+    published = bus.events(service_sid)
+    assert changes(published) == [
+        ("created", old["sid"]),
+        ("expired", old["sid"]),
+        ("created", new["sid"]),
+    ]
+    event_ids = [event["detail"]["event_id"] for event in published]
+    assert event_ids[1] == event_ids[2] + ":expired"  # two events of one stream record
+    after = audit(dynamodb, service_sid, clock)
+    assert after.sids_by_identity == {"hana": (new["sid"],)}
+    assert after.expired_indexed == after.expired_addressed == frozenset()
 
 
 def test_given_put_events_failing_in_the_middle_when_published_then_lambda_resumes_at_the_first_unpublished_record_and_order_holds(  # noqa: E501
@@ -250,7 +336,7 @@ def test_given_put_events_failing_in_the_middle_when_published_then_lambda_resum
 
 
 def test_given_a_ttl_delete_whose_batch_failed_when_delivered_again_then_it_is_still_published_as_expired(  # noqa: E501
-    invoke, account, dynamodb, stream, sweeper, bus, monkeypatch
+    invoke, account, dynamodb, stream, clean_up, sweeper, bus, monkeypatch
 ):
     # Given a binding DynamoDB's TTL deleted, and the first PutEvents of its change failing
     service_sid = new_service(account.sid, binding_ttl_days=1)

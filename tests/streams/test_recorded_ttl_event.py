@@ -1,8 +1,10 @@
-"""PublishChangesFunction with events/publish_changes.json: a stream batch as Lambda delivers
-it from DynamoDB Streams - a create, an expiry refresh (the same SID) and a delete by DynamoDB's
-TTL, whose record names DynamoDB as the deleter (`userIdentity`), which moto's stream records
-never do. The expired binding's index items, copy and count are still in the store, as TTL
-leaves them; the function removes them and publishes the expiry."""
+"""The bindings table's stream readers with the recorded batches of events/: a stream batch as
+Lambda delivers it from DynamoDB Streams - a create, an expiry refresh (the same SID) and a
+delete by DynamoDB's TTL, whose record names DynamoDB as the deleter (`userIdentity`), which
+moto's stream records never do - and that delete alone, as the clean-up's filter lets it
+through. The expired binding's index items, copy and count are still in the store, as TTL
+leaves them: PublishChangesFunction publishes the expiry and leaves them; ForgetExpiredFunction
+removes them, once."""
 
 from __future__ import annotations
 
@@ -22,8 +24,11 @@ from tests.invariants import assert_service_consistent
 from tests.streams.conftest import Bus
 
 FUNCTION = "PublishChangesFunction"
+CLEAN_UP = "ForgetExpiredFunction"
 EVENT = json.loads((PROJECT_ROOT / "events" / "publish_changes.json").read_text())
 INSERT, REFRESH, EXPIRY = EVENT["Records"]
+CLEAN_UP_EVENT = json.loads((PROJECT_ROOT / "events" / "forget_expired.json").read_text())
+OTHER = "BS019bc10827550000000000000000beef"
 
 
 @pytest.fixture
@@ -45,7 +50,7 @@ def expired(functions) -> Binding:
     store = dependencies.binding_store()
     put_binding(store, old)
     other = Binding(
-        sid="BS019bc10827550000000000000000beef",
+        sid=OTHER,
         account_sid=old.account_sid,
         service_sid=old.service_sid,
         identity=old.identity,
@@ -70,7 +75,7 @@ def audit(service_sid: str) -> Any:
     )
 
 
-def test_given_the_recorded_stream_batch_when_invoked_then_it_publishes_the_create_and_the_expiry_and_forgets_the_expired_binding(  # noqa: E501
+def test_given_the_recorded_stream_batch_when_published_then_the_create_and_the_expiry_go_out_and_the_index_is_left_to_the_clean_up(  # noqa: E501
     functions, expired, tap
 ):
     bus = Bus(tap)
@@ -87,11 +92,11 @@ def test_given_the_recorded_stream_batch_when_invoked_then_it_publishes_the_crea
     assert events[1]["detail"]["identity"] == "alice"
     assert EXPIRY["dynamodb"]["Keys"]["Address"]["S"] not in json.dumps(events)
     left = audit(expired.service_sid)
-    assert expired.sid not in left.sids
-    assert left.sids_by_identity == {"alice": ("BS019bc10827550000000000000000beef",)}
+    assert left.expired_indexed == {expired.sid}  # the clean-up's, not the publisher's
+    assert left.sids_by_identity == {"alice": (OTHER,)}
 
 
-def test_given_the_recorded_stream_batch_when_delivered_again_then_the_same_events_go_and_nothing_is_forgotten_twice(  # noqa: E501
+def test_given_the_recorded_stream_batch_when_delivered_again_then_the_same_events_go(
     functions, expired, tap
 ):
     bus = Bus(tap)
@@ -102,6 +107,30 @@ def test_given_the_recorded_stream_batch_when_delivered_again_then_the_same_even
 
     again = bus.events(expired.service_sid)
     assert [e["detail"] for e in again] == [e["detail"] for e in first]
-    assert audit(expired.service_sid).sids_by_identity == {
-        "alice": ("BS019bc10827550000000000000000beef",)
-    }
+
+
+def test_given_the_recorded_ttl_delete_when_cleaned_up_then_the_expired_binding_is_forgotten_and_its_identity_keeps_the_rest(  # noqa: E501
+    functions, expired, tap
+):
+    bus = Bus(tap)
+
+    assert functions.invoke(CLEAN_UP, CLEAN_UP_EVENT) == {"batchItemFailures": []}
+
+    left = audit(expired.service_sid)
+    assert left.expired_indexed == frozenset()
+    assert left.sids_by_identity == {"alice": (OTHER,)}
+    assert bus.events(expired.service_sid) == []  # it publishes nothing
+
+
+def test_given_the_recorded_ttl_delete_when_cleaned_up_twice_then_nothing_is_forgotten_twice(
+    functions, expired
+):
+    settings = dependencies.settings()
+    record = {"pk": {"S": f"{expired.service_sid}#identity"}, "sk": {"S": "alice"}}
+    functions.invoke(CLEAN_UP, CLEAN_UP_EVENT)
+
+    assert functions.invoke(CLEAN_UP, CLEAN_UP_EVENT) == {"batchItemFailures": []}
+
+    identity = dependencies.dynamodb().get_item(TableName=settings.binding_index_table, Key=record)
+    assert identity["Item"]["BindingCount"] == {"N": "1"}  # not 0: the count went down once
+    assert audit(expired.service_sid).sids_by_identity == {"alice": (OTHER,)}

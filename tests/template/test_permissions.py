@@ -537,6 +537,30 @@ def _create_then_replace(given: Given) -> None:
     mark_erasing(given.account_sid, given.service_sid, "dave")
     dave = {**token, "Identity": "dave", "Address": "dave-2"}
     assert given.request(path, form=dave)["statusCode"] == 201
+    # Bindings that expire: an unchanged create a day later moves their expiry on; once
+    # expired, a create at the address of one takes it (and its index items), and a create for
+    # an identity at its limit displaces one.
+    expiring = new_service(given.account_sid, binding_ttl_days=1)
+    for number in range(20):
+        given.create_binding(expiring, Identity="erin", Address=f"erin-{number}")
+    erin = {**token, "Identity": "erin", "Address": "erin-0"}
+    with later(days=1.5):
+        assert given.request(bindings_path(expiring), form=erin)["statusCode"] == 201
+    with later(days=3):
+        assert given.request(bindings_path(expiring), form=erin)["statusCode"] == 201
+        more = {**erin, "Address": "erin-20"}
+        assert given.request(bindings_path(expiring), form=more)["statusCode"] == 201
+
+
+@contextmanager
+def later(*, days: float) -> Iterator[None]:
+    """Every function's clock, `days` from now."""
+    moment = dependencies.now() + timedelta(days=days)
+    real, dependencies.now = dependencies.now, lambda: moment
+    try:
+        yield
+    finally:
+        dependencies.now = real
 
 
 def mark_erasing(account_sid: str, service_sid: str, identity: str) -> None:
@@ -629,6 +653,12 @@ def _delete_user(given: Given) -> None:
     assert given.call(DELETE_BINDING, f"{bindings_path(service)}/{sid}")["statusCode"] == 204
     assert given.request(users_path(service, "carol"))["statusCode"] == 404
     assert given.request(users_path(new_sid("IS"), "alice"))["statusCode"] == 404
+    # An identity with an expired binding: the erasure reads whether its address item is left.
+    expiring = new_service(given.account_sid, binding_ttl_days=1)
+    given.create_binding(expiring, Identity="dora", Address="token-4")
+    with later(days=2):
+        given.create_binding(expiring, Identity="dora", Address="token-5")
+        assert given.request(users_path(expiring, "dora"))["statusCode"] == 204
 
 
 def _unmatched(given: Given) -> None:
@@ -664,25 +694,31 @@ def _consume_dead_tokens(given: Given) -> None:
     assert [response for _, response in delivered] == [{"batchItemFailures": []}] * 3
 
 
-def _publish_changes(given: Given) -> None:
-    """Every kind of record: a create, a replace, a delete (whose cause it reads), a delete by
-    TTL (whose index items it removes), and a delete no write of ours made (for which it reads
-    the Service)."""
-    template = given.template
-    (source,) = template.functions[given.function].stream_sources
-    client = dynamodb_client(None)
-    sweeper = TtlSweeper(client, template, {name: name for name in template.tables})
+def stream_of(given: Given, sweeper: TtlSweeper) -> StreamPoller:
+    """The function's event source mapping on the bindings table's stream, from its end."""
+    (source,) = given.template.functions[given.function].stream_sources
     stream = StreamPoller(
         given.functions,
         given.function,
         source,
         source.table,
-        client,
+        dynamodb_client(None),
         streams_client(None),
         sweeper,
         starting_position="LATEST",
     )
     stream.open()
+    return stream
+
+
+def _publish_changes(given: Given) -> None:
+    """Every kind of record: a create, a replace, a delete (whose cause it reads), a delete by
+    TTL, and a delete no write of ours made (for which it reads the Service)."""
+    template = given.template
+    (source,) = template.functions[given.function].stream_sources
+    client = dynamodb_client(None)
+    sweeper = TtlSweeper(client, template, {name: name for name in template.tables})
+    stream = stream_of(given, sweeper)
     service = new_service(given.account_sid, binding_ttl_days=1)
     path = bindings_path(service)
     given.create_binding(service, Identity="alice", Address="token-1", Tag="premium")
@@ -698,6 +734,23 @@ def _publish_changes(given: Given) -> None:
 
     with given.recorder.recording() as calls:
         assert stream.drain() >= 6
+    given.used.update(calls)
+
+
+def _forget_expired(given: Given) -> None:
+    """A delete by TTL (whose index items and counts it removes), and the same record again."""
+    template = given.template
+    sweeper = TtlSweeper(dynamodb_client(None), template, {name: name for name in template.tables})
+    stream = stream_of(given, sweeper)
+    service = new_service(given.account_sid, binding_ttl_days=1)
+    given.create_binding(service, Identity="alice", Address="token-1", Tag="premium")
+    sweeper.sweep_once(now=(dependencies.now() + timedelta(days=2)).timestamp())
+    batch = stream.next_batch()
+    assert batch is not None
+
+    with given.recorder.recording() as calls:
+        assert given.functions.invoke(given.function, batch) == {"batchItemFailures": []}
+        assert given.functions.invoke(given.function, batch) == {"batchItemFailures": []}
     given.used.update(calls)
 
 
@@ -722,7 +775,8 @@ SCENARIOS: dict[str, Callable[[Given], None]] = {
     "authorizer TwilioBasicAuth": _authorize_every_way,
     "SQS ServicePurgeQueue": _purge_until_done,
     "SQS DeadTokenQueue": _consume_dead_tokens,
-    "Stream BindingsTable": _publish_changes,
+    "Stream BindingsTable PublishChangesFunction": _publish_changes,
+    "Stream BindingsTable ForgetExpiredFunction": _forget_expired,
 }
 
 
@@ -736,7 +790,7 @@ def invokers(template: SamTemplate) -> dict[str, str]:
         for source in function.sqs_sources:
             invoked[f"SQS {source.queue}"] = function.logical_id
         for stream in function.stream_sources:
-            invoked[f"Stream {stream.table}"] = function.logical_id
+            invoked[f"Stream {stream.table} {function.logical_id}"] = function.logical_id
     return invoked
 
 

@@ -5,14 +5,17 @@ The bindings table holds one item per address, so its stream holds every change 
 binding, in order per address (and so per binding), at least once:
 
 - INSERT: a binding was created at a free address;
-- MODIFY: a new binding replaced the one at its address (another SID), or an unchanged
-  re-create moved the binding's expiry (the same SID: no event);
+- MODIFY: a new binding replaced the one at its address (another SID) - or took the address of
+  one that had expired by then, which makes two events, that one's expiry and the creation -
+  or an unchanged re-create moved the binding's expiry (the same SID: no event);
 - REMOVE: the binding went. Why, the stream does not say: DynamoDB's TTL names itself as the
   deleter; every other removal wrote a removal item beside it (see `store.Removal`), except the
   purge of a deleted Service, whose Service item says so.
 
-An expiry is the one removal no transaction of ours made: its index items and its place in
-its identity's count are still there, and this is where they go (`BindingStore.forget_expired`).
+So each expired binding is published once, as `expired`, when its address item goes (TTL) or
+is taken. Removing an expired binding's index items is not this function's work but the
+clean-up's (`expiry.py`), which reads the same stream on its own: a bus that refuses events
+holds up the events, never the clean-up.
 
 Events never carry the address. Each has an `event_id`, the stream record's, the same however
 often the record is delivered, and a `sequence`, the record's sequence number: EventBridge
@@ -25,19 +28,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from notify_bindings.models import Binding
 from notify_bindings.observability import failure, logger
-from notify_bindings.store import BindingStore, Removal, RemovalCause, binding_from
+from notify_bindings.store import BindingStore, Removal, RemovalCause
+from notify_bindings.stream_records import StreamRecord
 
 SOURCE = "notify-bindings"
 # PutEvents takes at most 10 entries.
 PUT_EVENTS_LIMIT = 10
-# How DynamoDB's TTL appears as the deleter in a stream record.
-TTL_DELETER = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+# The event_id of an expiry that a create at the address made known is the record's and this.
+EXPIRED_SUFFIX = ":expired"
 
 
 class Change(Enum):
@@ -100,51 +104,17 @@ class ChangeEvent:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class StreamRecord:
-    """What the publisher needs of one record of a DynamoDB stream event."""
-
-    event_id: str
-    sequence: str
-    name: str  # INSERT, MODIFY or REMOVE
-    new: Binding | None
-    old: Binding | None
-    occurred_at: datetime
-    by_ttl: bool
-
-    @classmethod
-    def of(cls, record: Mapping[str, Any]) -> StreamRecord:
-        change = record["dynamodb"]
-        new, old = change.get("NewImage"), change.get("OldImage")
-        return cls(
-            event_id=record["eventID"],
-            sequence=change["SequenceNumber"],
-            name=record["eventName"],
-            new=binding_from(new) if new else None,
-            old=binding_from(old) if old else None,
-            occurred_at=_moment(change.get("ApproximateCreationDateTime")),
-            by_ttl=_is_ttl(record.get("userIdentity")),
-        )
-
-    @property
-    def removed_by_us(self) -> Binding | None:
-        """The binding a removal of ours (not TTL's) took; None for any other record."""
-        return self.old if self.name == "REMOVE" and not self.by_ttl else None
-
-
 def changes(
     records: Sequence[StreamRecord],
     store: BindingStore,
     service_gone: Callable[[str, str], bool],
-) -> Iterator[tuple[StreamRecord, ChangeEvent | None]]:
-    """Each record with the event it makes (None: no event, an expiry refresh), in order.
-
-    Expired bindings are forgotten (their index items removed) as their record comes: a
-    failure there raises, and the records before it have been yielded. `service_gone(account,
-    service)` tells whether a Service has been deleted."""
+) -> Iterator[tuple[StreamRecord, list[ChangeEvent]]]:
+    """Each record with the events it makes (none for an expiry refresh), in order; a failure
+    raises, and the records before it have been yielded. `service_gone(account, service)`
+    tells whether a Service has been deleted."""
     causes = _causes(records, store)
     for record in records:
-        yield record, _event(record, causes, store, service_gone)
+        yield record, _events(record, causes, service_gone)
 
 
 def _causes(records: Sequence[StreamRecord], store: BindingStore) -> dict[str, RemovalCause]:
@@ -159,61 +129,52 @@ def _causes(records: Sequence[StreamRecord], store: BindingStore) -> dict[str, R
     return causes
 
 
-def _event(
+def _events(
     record: StreamRecord,
     causes: Mapping[str, RemovalCause],
-    store: BindingStore,
     service_gone: Callable[[str, str], bool],
-) -> ChangeEvent | None:
+) -> list[ChangeEvent]:
 
     def made(
         change: Change,
         binding: Binding,
         previous: Binding | None = None,
         reason: str | None = None,
+        suffix: str = "",
     ) -> ChangeEvent:
         return ChangeEvent(
-            record.event_id, record.sequence, change, binding, record.occurred_at, previous, reason
+            record.event_id + suffix,
+            record.sequence,
+            change,
+            binding,
+            record.occurred_at,
+            previous,
+            reason,
         )
 
     if record.name == "INSERT" and record.new is not None:
-        return made(Change.CREATED, record.new)
+        return [made(Change.CREATED, record.new)]
     if record.name == "MODIFY" and record.new is not None and record.old is not None:
-        if record.new.sid == record.old.sid:
-            return None  # the same binding, its expiry moved on
-        return made(Change.REPLACED, record.new, previous=record.old)
+        new, old = record.new, record.old
+        if new.sid == old.sid:
+            return []  # the same binding, its expiry moved on
+        if old.expired_at(new.date_created.timestamp()):
+            # The create found the address free: the binding there had expired (as the store
+            # decides it, by the new binding's creation time).
+            return [made(Change.EXPIRED, old, suffix=EXPIRED_SUFFIX), made(Change.CREATED, new)]
+        return [made(Change.REPLACED, new, previous=old)]
     if record.name != "REMOVE" or record.old is None:
         raise ValueError(f"unexpected stream record {record.name}")
     binding = record.old
     if record.by_ttl:
-        store.forget_expired(binding)
-        return made(Change.EXPIRED, binding)
+        return [made(Change.EXPIRED, binding)]
     cause = causes.get(binding.sid)
     if cause is not None:
         removal, reason = cause
-        return made(Change(removal.value), binding, reason=reason)
+        return [made(Change(removal.value), binding, reason=reason)]
     if service_gone(binding.account_sid, binding.service_sid):
-        return made(Change.SERVICE_DELETED, binding)
-    return made(Change.REMOVED, binding)
-
-
-def _is_ttl(identity: Any) -> bool:
-    return isinstance(identity, Mapping) and all(
-        identity.get(key) == value for key, value in TTL_DELETER.items()
-    )
-
-
-def _moment(value: Any) -> datetime:
-    """ApproximateCreationDateTime: epoch seconds in Lambda's events (a string elsewhere)."""
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        try:
-            return datetime.fromtimestamp(float(value), UTC)
-        except ValueError:
-            moment = datetime.fromisoformat(value)
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+        return [made(Change.SERVICE_DELETED, binding)]
+    return [made(Change.REMOVED, binding)]
 
 
 @dataclass
@@ -261,16 +222,16 @@ def publish(
 
     done = 0  # records whose event was made (or that make none)
     try:
-        for record, event in changes(records, store, service_gone):
-            if event is not None:
+        for record, events in changes(records, store, service_gone):
+            for event in events:
+                if len(pending) == PUT_EVENTS_LIMIT and not flush():
+                    return outcome
                 pending.append((record, event.entry(bus_name)))
             done += 1
-            if len(pending) == PUT_EVENTS_LIMIT and not flush():
-                return outcome
         flush()
     except Exception as error:
-        # Making an event failed (a read, an expiry's clean-up) or PutEvents did: Lambda
-        # retries from the first record not published. Logged by type, never by message.
+        # Making an event failed (a read) or PutEvents did: Lambda retries from the first
+        # record not published. Logged by type, never by message.
         outcome.failed_at = pending[0][0] if pending else records[done]
         logger.warning("Publishing change events stopped", extra=failure(error))
     return outcome

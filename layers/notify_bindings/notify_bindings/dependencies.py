@@ -84,7 +84,11 @@ def binding_store() -> BindingStore:
 
     config = settings()
     return BindingStore(
-        dynamodb(), config.bindings_table, config.binding_index_table, config.services_table
+        dynamodb(),
+        config.bindings_table,
+        config.binding_index_table,
+        config.services_table,
+        clock=lambda: now().timestamp(),  # the clock creates stamp bindings with
     )
 
 

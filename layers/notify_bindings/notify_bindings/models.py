@@ -164,9 +164,14 @@ class Binding:
     credential_sid: str | None
     notification_protocol_version: str | None
     date_created: datetime
-    # When DynamoDB's TTL may delete it (epoch seconds), under the Service's binding_ttl_days;
-    # None: never. Not part of what a client sees, so not of `registers_same_as` either.
+    # When it expires (epoch seconds), under the Service's binding_ttl_days; None: never. From
+    # that moment it is gone to every reader and writer, whether or not DynamoDB's TTL has
+    # deleted anything yet. Not part of what a client sees, so not of `registers_same_as`.
     expires_at: int | None = None
+
+    def expired_at(self, moment: float) -> bool:
+        """Whether the binding has expired by `moment` (epoch seconds)."""
+        return self.expires_at is not None and self.expires_at <= moment
 
     def registers_same_as(self, other: Binding) -> bool:
         """True when creating `other` over `self` would change nothing a client can see."""

@@ -51,11 +51,23 @@ the same round trip, or before its query), and treats the bindings of an identit
 as gone, so no reader sees an erasure half done. A write for that identity completes the
 erasure before it goes on (any later DELETE of the User does too), so an interrupted erasure
 blocks nothing and is finished by whoever comes next.
+
+Expiry (a Service's binding_ttl_days) is exact. Every item of a binding - its address item, its
+index items, its copy in its identity record - carries its `ExpiresAt`, and from that moment
+every read leaves it out (a query filters it, a read by key drops it) and every write treats
+it as gone. DynamoDB's TTL deletes the address item alone, some time later (it is the bindings
+table's TTL attribute); the rest goes with `forget_expired`, which the clean-up function calls
+for each TTL delete in the table's stream, or with whichever write needs the place first: a
+create at its address, a create for its identity at the limit, the erasure of its identity.
+Its index items and its copy always go together, in one transaction conditioned on the copy
+(which also holds its place in `BindingCount`), so whoever comes second finds nothing to do;
+no write is conditioned on an expired binding's address item, which TTL may delete at any time.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -118,6 +130,10 @@ _USERS_QUERY_CHUNK = 25
 # partition (which it filters): when they hold too few matches, the page ends short, with a
 # next_page_url that carries on after them, so that no page's time or cost grows with it.
 MANY_TAGS_READ_BUDGET = 1000
+# A page of a list reads at most this many items beyond the page (and the one after it) that it
+# leaves out - expired bindings TTL has not deleted yet, those of identities being erased -
+# and ends short, with a next_page_url past them, when it meets more.
+SKIPPED_PER_PAGE = 1000
 _EVICT_OLDEST = IdentityBindingLimitPolicy.EVICT_OLDEST
 # A binding with at most this many index tags is listed under every combination of them. It is
 # the most tags a list can filter by, so that every list by tags names one partition.
@@ -182,7 +198,61 @@ class _Found:
 
     service: Service
     erasing: frozenset[str]
+    now: float  # when it was read (epoch seconds): bindings expired by then are gone
     items: dict[str, list[Item]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """What a create finds at its address: the binding its address item holds, if any -
+    `current` while it is live; `lapsed` once it has expired, unless its index items are known
+    to be gone already."""
+
+    held: Binding | None
+    current: Binding | None
+    lapsed: Binding | None
+
+    @classmethod
+    def of(cls, held: Binding | None, new: Binding, forgotten: set[str]) -> _Place:
+        if held is None or not held.expired_at(new.date_created.timestamp()):
+            return cls(held, held, None)
+        return cls(held, None, None if held.sid in forgotten else held)
+
+    @property
+    def leaving(self) -> Binding | None:
+        """The binding whose index items and copy leave with the address."""
+        return self.current if self.current is not None else self.lapsed
+
+    def frees_place_of(self, identity: str) -> bool:
+        """Whether the create takes the place of a binding of `identity`: its count stays."""
+        return self.leaving is not None and self.leaving.identity == identity
+
+
+@dataclass(frozen=True, slots=True)
+class _Displaced:
+    """The binding of an identity at its limit that gives up its place, and why: EXPIRED, or
+    EVICTED (the oldest, under evict_oldest). An expired one's address item goes with it while
+    it holds it, which TTL may have made nobody or a create since made another binding:
+    `readdressed` once that is known."""
+
+    binding: Binding
+    removal: Removal
+    readdressed: bool = False
+
+    @property
+    def evicted(self) -> Binding | None:
+        return self.binding if self.removal is Removal.EVICTED else None
+
+
+@dataclass(frozen=True, slots=True)
+class _PutPlan:
+    transaction: Transaction
+    guards: list[int | None]  # items whose condition fails when something changed meanwhile
+    growth: int | None  # the identity's count growing: fails at its limit
+    lapsed_copy: int | None  # the expired binding's copy: fails when its clean-up came first
+    # The address item of an expired binding that gives up its place: fails when another
+    # binding holds its address now.
+    displaced_address: int | None = None
 
 
 class BindingStore:
@@ -194,8 +264,10 @@ class BindingStore:
         services_table: str,
         *,
         retries: Callable[[], Retries] = Retries,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
+        self._clock = clock
         self._bindings_table = bindings_table
         self._index_table = index_table
         self._services_table = services_table
@@ -258,7 +330,7 @@ class BindingStore:
         low = first_binding_sid_on(filters.start_date) if filters.start_date else "BS"
         high = last_binding_sid_on(filters.end_date) if filters.end_date else "BT"
         hidden: Item = {}
-        hiding = _not_erasing(found.erasing, hidden)
+        hiding, names = _hidden(found, hidden)
         scope = KeyRange(
             self._index_table,
             ("pk", _tags_partition(service_sid, tags)),
@@ -267,9 +339,10 @@ class BindingStore:
             high,
             filter_expression=hiding,
             filter_values=hidden,
-            filter_names={"#identity": "Identity"} if hiding else {},
+            filter_names=names,
         )
-        page = query_page(self._client, scope, cursor, size, _binding_from)
+        budget = size + 1 + SKIPPED_PER_PAGE
+        page = query_page(self._client, scope, cursor, size, _binding_from, read_budget=budget)
         if not several or not _many_tag_bindings(found.items[self._index_table]):
             return page
         values: Item = {**hidden}
@@ -280,9 +353,9 @@ class BindingStore:
             "sk",
             low,
             high,
-            filter_expression=f"{wanted} AND {hiding}" if hiding else wanted,
+            filter_expression=f"{wanted} AND {hiding}",
             filter_values=values,
-            filter_names={"#identity": "Identity"} if hiding else {},
+            filter_names=names,
         )
         others = query_page(
             self._client, many, cursor, size, _binding_from, read_budget=MANY_TAGS_READ_BUDGET
@@ -298,7 +371,7 @@ class BindingStore:
         )
         if found is None or identity in found.erasing:
             return None
-        return _user_from(account_sid, service_sid, found.items[self._index_table])
+        return _user_from(account_sid, service_sid, found.items[self._index_table], found.now)
 
     def list_user_bindings(
         self,
@@ -317,7 +390,7 @@ class BindingStore:
             raise MissingService()
         user = None
         if identity not in found.erasing:
-            user = _user_from(account_sid, service_sid, found.items[self._index_table])
+            user = _user_from(account_sid, service_sid, found.items[self._index_table], found.now)
         if user is None:
             return None
         selected = [binding for binding in user.bindings if binding.matches(filters)]
@@ -361,7 +434,7 @@ class BindingStore:
             budget -= int(response.get("ScannedCount", limit))
             for record in response.get("Items", []):
                 identity = record["sk"]["S"]
-                user = _user_from(account_sid, service_sid, [record])
+                user = _user_from(account_sid, service_sid, [record], found.now)
                 if user is not None and identity not in found.erasing:
                     users.append(user)
             resume = response.get("LastEvaluatedKey")
@@ -400,6 +473,7 @@ class BindingStore:
         }
         for table, key in first:
             batch.setdefault(table, []).append(key)
+        now = self._clock()
         found = batch_get(self._client, batch, self._retries())
         services = found.pop(self._services_table)
         service = service_from(services[0]) if services else None
@@ -413,7 +487,7 @@ class BindingStore:
             for table, read in batch_get(self._client, more, self._retries()).items():
                 items[table] += read
         erasing = frozenset(services[0].get(ERASING, {}).get("SS", []))
-        return _Found(service, erasing, items)
+        return _Found(service, erasing, now, items)
 
     # -- writes --------------------------------------------------------------------------
 
@@ -427,13 +501,18 @@ class BindingStore:
         """Create the binding `make` builds for the Service, replacing whatever binding holds
         its address there. Raises MissingService when the Service is not the account's.
 
-        At the identity's limit the Service's policy decides: IdentityLimitExceeded, or the
-        identity's oldest binding evicted in the same transaction. Which one is oldest, the
-        identity record tells, so an evicting create reads it too once a first attempt has
-        found the identity full."""
+        An expired binding at the address is gone: the create is a new binding there
+        (CREATED), and takes the expired one's index items with it unless they went already.
+        At the identity's limit, an expired binding of the identity gives up its place first;
+        only when live bindings hold every place does the Service's policy decide:
+        IdentityLimitExceeded, or the identity's oldest binding evicted in the same
+        transaction. Which bindings hold the places, the identity record tells, so a create
+        reads it too once a first attempt has found the identity full."""
         retries = self._retries()
         attempted: dict[str, Outcome] = {}  # SIDs of transactions whose outcome is unknown
         full: str | None = None  # an identity found at its limit: read its record too
+        forgotten: set[str] = set()  # expired bindings whose index items are known to be gone
+        readdressed: set[str] = set()  # expired bindings whose address another binding holds
         while retries.remain():
             keys = {self._bindings_table: [_address_key(service_sid, address)]}
             if full is not None:
@@ -441,105 +520,49 @@ class BindingStore:
             found = self._read_with_service(account_sid, service_sid, keys)
             if found is None:
                 raise MissingService()
-            service, items = found.service, found.items[self._bindings_table]
-            current = _binding_from(items[0]) if items else None
-            if current is not None and current.sid in attempted:
-                return PutResult(current, attempted[current.sid])  # it did happen
-            new = make(service)
+            items = found.items[self._bindings_table]
+            held = _binding_from(items[0]) if items else None
+            if held is not None and held.sid in attempted:
+                return PutResult(held, attempted[held.sid])  # it did happen
+            new = make(found.service)
             if new.identity in found.erasing:
                 # Its erasure began before this create: finish it, then create.
                 self.erase(account_sid, service_sid, new.identity)
                 continue
-            if current is not None and current.registers_same_as(new):
-                if not _expiry_moves(current, new.expires_at):
-                    return PutResult(current, Outcome.UNCHANGED)
-                if self._move_expiry(current, new.expires_at, retries):
-                    return PutResult(replace(current, expires_at=new.expires_at), Outcome.UNCHANGED)
+            at = _Place.of(held, new, forgotten)
+            if at.current is not None and at.current.registers_same_as(new):
+                if not _expiry_moves(at.current, new.expires_at):
+                    return PutResult(at.current, Outcome.UNCHANGED)
+                refreshed = replace(at.current, expires_at=new.expires_at)
+                if self._refresh(refreshed, retries):
+                    return PutResult(refreshed, Outcome.UNCHANGED)
                 continue  # replaced or deleted meanwhile, or the outcome is unknown: look again
-
-            evicted = None
-            if full == new.identity and (current is None or current.identity != new.identity):
-                evicted = _oldest_if_full(found.items.get(self._index_table, []))
-            plan = Transaction()
-            service_guard = self._guard_service(plan, account_sid, service_sid)
-            address_guard = plan.add(
-                "Put",
-                self._bindings_table,
-                Item=_address_item(new),
-                **_holds(current),
-            )
-            if current is not None:
-                self._remove_from_index(plan, current)
-            self._add_to_index(plan, new)
-            evicted_guard = None
-            if evicted is not None:
-                evicted_guard = self._remove_binding(plan, evicted, Removal.EVICTED)
-            many_tags = _has_many_tags(new) - _has_many_tags(current) - _has_many_tags(evicted)
-            self._count_many_tags(plan, service_sid, many_tags)
-            moved_at = grow_at = shrink_at = None
-            if current is not None and current.identity == new.identity:
-                moved_at = plan.add(
-                    "Update",
-                    self._index_table,
-                    Key=_identity_key(new.service_sid, new.identity),
-                    UpdateExpression="SET #new = :binding REMOVE #old",
-                    ConditionExpression="attribute_exists(#old)",
-                    ExpressionAttributeNames={"#new": new.sid, "#old": current.sid},
-                    ExpressionAttributeValues={":binding": {"M": _binding_attributes(new)}},
-                )
-            elif evicted is not None:
-                # The new binding takes the evicted one's place: the count stays at the limit.
-                moved_at = plan.add(
-                    "Update",
-                    self._index_table,
-                    Key=_identity_key(new.service_sid, new.identity),
-                    UpdateExpression="SET #new = :binding REMOVE #old",
-                    ConditionExpression="attribute_exists(#old) AND BindingCount >= :limit",
-                    ExpressionAttributeNames={"#new": new.sid, "#old": evicted.sid},
-                    ExpressionAttributeValues={
-                        ":binding": {"M": _binding_attributes(new)},
-                        ":limit": {"N": str(MAX_BINDINGS_PER_IDENTITY)},
-                    },
-                )
-                if current is not None:
-                    shrink_at = self._shrink_identity(plan, current)
-            else:
-                grow_at = plan.add(
-                    "Update",
-                    self._index_table,
-                    Key=_identity_key(new.service_sid, new.identity),
-                    UpdateExpression="SET #new = :binding ADD BindingCount :one",
-                    ConditionExpression=(
-                        "attribute_not_exists(BindingCount) OR BindingCount < :limit"
-                    ),
-                    ExpressionAttributeNames={"#new": new.sid},
-                    ExpressionAttributeValues={
-                        ":binding": {"M": _binding_attributes(new)},
-                        ":one": {"N": "1"},
-                        ":limit": {"N": str(MAX_BINDINGS_PER_IDENTITY)},
-                    },
-                )
-                if current is not None:
-                    shrink_at = self._shrink_identity(plan, current)
-
-            if evicted is not None and len(plan.items) > MAX_TRANSACTION_ITEMS:
-                # A replace of a binding with many tags, at an identity's limit, evicting one
-                # with many tags: more than a transaction holds. Evict first, then create.
-                self._evict_alone(account_sid, evicted, retries)
+            displaced = None
+            if full == new.identity and not at.frees_place_of(new.identity):
+                records = found.items[self._index_table]
+                displaced = _displaced(records, new, found.service, readdressed)
+            plan = self._plan_put(account_sid, new, at, displaced)
+            if displaced is not None and len(plan.transaction.items) > MAX_TRANSACTION_ITEMS:
+                # A replace of a binding with many tags, at an identity's limit, displacing one
+                # with many tags: more than a transaction holds. Displace first, then create.
+                if self._displace_alone(account_sid, displaced, retries):
+                    readdressed.add(displaced.binding.sid)
                 continue
-            outcome = Outcome.CREATED if current is None else Outcome.REPLACED
+            outcome = Outcome.CREATED if at.current is None else Outcome.REPLACED
             try:
-                plan.run(self._client)
+                plan.transaction.run(self._client)
             except Cancelled as cancelled:
-                changed = (service_guard, address_guard, moved_at, shrink_at, evicted_guard)
-                if any(cancelled.failed(at) for at in changed):
+                if at.lapsed is not None and cancelled.failed(plan.lapsed_copy):
+                    forgotten.add(at.lapsed.sid)  # its clean-up came first: nothing to take
+                    continue
+                if displaced is not None and cancelled.failed(plan.displaced_address):
+                    readdressed.add(displaced.binding.sid)  # its address is another's now
+                    continue
+                if any(cancelled.failed(guard) for guard in plan.guards):
                     retries.lost_race()  # the Service, the address or the identity changed
                     continue
-                if cancelled.failed(grow_at):
-                    if service.identity_binding_limit_policy != _EVICT_OLDEST:
-                        raise IdentityLimitExceeded(MAX_BINDINGS_PER_IDENTITY) from None
-                    full = new.identity  # look at its bindings, to evict the oldest
-                    retries.lost_race()
+                if cancelled.failed(plan.growth):
+                    full = new.identity  # look at its bindings: which one may give way
                     continue
                 retries.failed(throttled=cancelled.throttled)
                 continue
@@ -547,22 +570,84 @@ class BindingStore:
                 attempted[new.sid] = outcome  # it may have happened: the next look tells
                 retries.failed()
                 continue
-            return PutResult(new, outcome, evicted)
+            return PutResult(new, outcome, displaced.evicted if displaced else None)
         raise retries.exhausted()
 
-    def _evict_alone(self, account_sid: str, evicted: Binding, retries: Retries) -> None:
-        """Delete an identity's oldest binding while the identity is still at its limit."""
+    def _plan_put(
+        self, account_sid: str, new: Binding, at: _Place, displaced: _Displaced | None
+    ) -> _PutPlan:
+        """The transaction of a create: the address item, the index items of the binding that
+        leaves the address and of the new one, and the identity records' copies and counts."""
         plan = Transaction()
-        self._guard_service(plan, account_sid, evicted.service_sid)
-        self._remove_binding(plan, evicted, Removal.EVICTED)
-        self._count_many_tags(plan, evicted.service_sid, -_has_many_tags(evicted))
+        guards: list[int | None] = [
+            self._guard_service(plan, account_sid, new.service_sid),
+            plan.add("Put", self._bindings_table, Item=_address_item(new), **_holds(at.held)),
+        ]
+        leaving = at.leaving
+        if leaving is not None:
+            self._remove_from_index(plan, leaving)
+        self._add_to_index(plan, new)
+        displaced_address = None
+        if displaced is not None:
+            if displaced.removal is Removal.EVICTED:
+                guards.append(self._remove_binding(plan, displaced.binding, Removal.EVICTED))
+            else:
+                displaced_address = self._remove_expired(plan, displaced)
+        gone = (leaving, displaced.binding if displaced else None)
+        self._count_many_tags(
+            plan, new.service_sid, _has_many_tags(new) - sum(map(_has_many_tags, gone))
+        )
+        growth = leaving_copy = None
+        if leaving is not None and leaving.identity == new.identity:
+            leaving_copy = self._swap_copy(plan, new, leaving)
+        else:
+            if displaced is not None:
+                guards.append(self._swap_copy(plan, new, displaced.binding, at_limit=True))
+            else:
+                growth = self._grow_identity(plan, new)
+            if leaving is not None:
+                leaving_copy = self._shrink_identity(plan, leaving)
+        if at.current is not None:
+            guards.append(leaving_copy)
+        lapsed_copy = leaving_copy if at.lapsed is not None else None
+        return _PutPlan(plan, guards, growth, lapsed_copy, displaced_address)
+
+    def _remove_expired(self, plan: Transaction, displaced: _Displaced) -> int | None:
+        """Take an expired binding's index items (its copy goes in `_swap_copy`) and, unless
+        another binding holds its address now, its address item - gone already when TTL took
+        it; the index of that delete, whose condition fails when another binding holds it."""
+        binding = displaced.binding
+        self._remove_from_index(plan, binding)
+        if displaced.readdressed:
+            return None
+        plan.add("Put", self._index_table, Item=_removal_item(binding, Removal.EXPIRED, None))
+        return plan.add(
+            "Delete",
+            self._bindings_table,
+            Key=_address_key(binding.service_sid, binding.address),
+            ConditionExpression="attribute_not_exists(Sid) OR Sid = :sid",
+            ExpressionAttributeValues={":sid": {"S": binding.sid}},
+        )
+
+    def _displace_alone(self, account_sid: str, displaced: _Displaced, retries: Retries) -> bool:
+        """Take an identity's displaced binding while the identity is still at its limit. True
+        when that failed because another binding holds the expired one's address now."""
+        binding = displaced.binding
+        plan = Transaction()
+        self._guard_service(plan, account_sid, binding.service_sid)
+        address_at = None
+        if displaced.removal is Removal.EVICTED:
+            self._remove_binding(plan, binding, Removal.EVICTED)
+        else:
+            address_at = self._remove_expired(plan, displaced)
+        self._count_many_tags(plan, binding.service_sid, -_has_many_tags(binding))
         plan.add(
             "Update",
             self._index_table,
-            Key=_identity_key(evicted.service_sid, evicted.identity),
+            Key=_identity_key(binding.service_sid, binding.identity),
             UpdateExpression="REMOVE #old ADD BindingCount :minus_one",
             ConditionExpression="attribute_exists(#old) AND BindingCount >= :limit",
-            ExpressionAttributeNames={"#old": evicted.sid},
+            ExpressionAttributeNames={"#old": binding.sid},
             ExpressionAttributeValues={
                 ":minus_one": {"N": "-1"},
                 ":limit": {"N": str(MAX_BINDINGS_PER_IDENTITY)},
@@ -571,12 +656,15 @@ class BindingStore:
         try:
             plan.run(self._client)
         except Cancelled as cancelled:
+            if cancelled.failed(address_at):
+                return True
             if any(cancelled.failed(at) for at in range(len(cancelled.reasons))):
-                retries.lost_race()  # evicted or deleted meanwhile, or no longer full
+                retries.lost_race()  # displaced or deleted meanwhile, or no longer full
             else:
                 retries.failed(throttled=cancelled.throttled)
         except Unavailable:
             retries.failed()  # the next look tells whether it happened
+        return False
 
     def delete(self, account_sid: str, service_sid: str, sid: str) -> Binding | None:
         """Delete the binding; None when there is no such binding (any more)."""
@@ -650,7 +738,8 @@ class BindingStore:
                 plan.run(self._client)
             except Cancelled as cancelled:
                 if any(cancelled.failed(at) for at in (service_guard, address_guard, shrink_at)):
-                    continue  # removed or replaced meanwhile: the next look finds it gone
+                    retries.lost_race()  # removed or replaced meanwhile: the next look tells
+                    continue
                 retries.failed(throttled=cancelled.throttled)
                 continue
             except Unavailable:
@@ -661,34 +750,28 @@ class BindingStore:
         raise retries.exhausted()
 
     def forget_expired(self, binding: Binding) -> bool:
-        """Remove what indexes and counts a binding DynamoDB's TTL deleted (its address item):
-        its index items, its place in the many-tags count and in its identity record. False
-        when that was done already (a stream record delivered again) or the binding was
-        removed otherwise meanwhile."""
+        """Remove what indexes and counts an expired binding: its index items, its place in the
+        many-tags count, its copy and place in its identity record - all in one transaction
+        conditioned on the copy, which they always leave with. False when they went already
+        (the stream record delivered again, or a create or an erasure took them first).
+
+        Its address item is not touched: DynamoDB's TTL deletes it (that delete is what calls
+        this), or a create at its address replaces it."""
         retries = self._retries()
         while retries.remain():
             plan = Transaction()
-            keys = _index_keys(binding)
-            sid_at = plan.add(
-                "Delete",
-                self._index_table,
-                Key=keys[0],
-                ConditionExpression="Sid = :sid",
-                ExpressionAttributeValues={":sid": {"S": binding.sid}},
-            )
-            for key in keys[1:]:
-                plan.add("Delete", self._index_table, Key=key)
+            copy_at = self._shrink_identity(plan, binding)
+            self._remove_from_index(plan, binding)
             self._count_many_tags(plan, binding.service_sid, -_has_many_tags(binding))
-            shrink_at = self._shrink_identity(plan, binding)
             try:
                 plan.run(self._client)
             except Cancelled as cancelled:
-                if cancelled.failed(sid_at) or cancelled.failed(shrink_at):
-                    return False  # forgotten already, or erased, purged: nothing is left
+                if cancelled.failed(copy_at):
+                    return False  # forgotten already: nothing of it is left to take
                 retries.failed(throttled=cancelled.throttled)
                 continue
             except Unavailable:
-                retries.failed()  # it may have happened: the conditions tell next time
+                retries.failed()  # it may have happened: the condition tells next time
                 continue
             return True
         raise retries.exhausted()
@@ -706,37 +789,38 @@ class BindingStore:
                 found[item["sk"]["S"]] = (Removal(item["Removal"]["S"]), detail)
         return found
 
-    def _move_expiry(self, binding: Binding, expires_at: int | None, retries: Retries) -> bool:
-        """Set the expiry of the binding's address item (it is the only item TTL deletes)
-        while it still holds the binding; False when it does not, or the outcome is unknown."""
-        if expires_at is None:
-            update: dict[str, Any] = {"UpdateExpression": "REMOVE ExpiresAt"}
-            values: Item = {}
-        else:
-            update = {"UpdateExpression": "SET ExpiresAt = :expires"}
-            values = {":expires": {"N": str(expires_at)}}
+    def _refresh(self, binding: Binding, retries: Retries) -> bool:
+        """Write the live binding's new expiry (`binding` carries it) on every item of it, while
+        its address item still holds it; False when it does not, or the outcome is unknown."""
+        plan = Transaction()
+        plan.add("Put", self._bindings_table, Item=_address_item(binding), **_holds(binding))
+        self._add_to_index(plan, binding)
+        plan.add(
+            "Update",
+            self._index_table,
+            Key=_identity_key(binding.service_sid, binding.identity),
+            UpdateExpression="SET #sid = :binding",
+            ConditionExpression="attribute_exists(#sid)",
+            ExpressionAttributeNames={"#sid": binding.sid},
+            ExpressionAttributeValues={":binding": {"M": _binding_attributes(binding)}},
+        )
         try:
-            with translated_errors():
-                self._client.update_item(
-                    TableName=self._bindings_table,
-                    Key=_address_key(binding.service_sid, binding.address),
-                    ConditionExpression="Sid = :sid",
-                    ExpressionAttributeValues={":sid": {"S": binding.sid}, **values},
-                    **update,
-                )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            retries.lost_race()
+            plan.run(self._client)
+        except Cancelled as cancelled:
+            if any(cancelled.failed(at) for at in range(len(cancelled.reasons))):
+                retries.lost_race()  # replaced or removed meanwhile
+            else:
+                retries.failed(throttled=cancelled.throttled)
             return False
         except Unavailable:
-            retries.failed()
+            retries.failed()  # it may have happened: the next look tells
             return False
         return True
 
     def erase(self, account_sid: str, service_sid: str, identity: str) -> bool:
         """Delete every binding of the identity, and its identity record; False when it has
-        none (and no erasure of it is under way) - nothing to erase.
+        none (and no erasure of it is under way) - nothing to erase. Its expired bindings go
+        too (their address items as well, where TTL has not deleted them), but count as none.
 
         Bindings go a transaction at a time, as many whole bindings as one holds: at once for
         most identities. When they take more than one, the Service item marks the identity as
@@ -746,9 +830,10 @@ class BindingStore:
         erasure is finished by the next call, or by the next create for the identity.
         """
         retries = self._retries()
-        erased = False
+        erased = False  # whether a binding the identity had was live
         began = False  # whether the identity was seen marked, or marked by this call
         left: list[Binding] | None = None  # after a transaction of ours: what it did not take
+        causes: dict[str, Removal | None] = {}  # by SID; None: its address item is gone
         while retries.remain():
             if left is None:
                 found = self._read_with_service(
@@ -771,10 +856,13 @@ class BindingStore:
                         # Emptied by deletes, it holds nothing but the identity: erase that too.
                         self._delete_emptied_record(service_sid, identity)
                     return erased
+                causes = self._erasure_causes(bindings, found.now)
+                erased = erased or marked or Removal.ERASED in causes.values()
             else:
                 bindings, marked, left = left, True, None
-            erased = True
-            plan, taken = self._erasure_step(account_sid, service_sid, identity, bindings, marked)
+            plan, taken = self._erasure_step(
+                account_sid, service_sid, identity, bindings, marked, causes
+            )
             try:
                 plan.run(self._client)
             except Cancelled as cancelled:
@@ -787,7 +875,7 @@ class BindingStore:
                 retries.failed()  # it may have happened: the next look tells
                 continue
             if taken == len(bindings):
-                return True
+                return erased
             left, began = bindings[taken:], True  # and the identity is marked now
         raise retries.exhausted()
 
@@ -798,13 +886,15 @@ class BindingStore:
         identity: str,
         bindings: list[Binding],
         marked: bool,
+        causes: dict[str, Removal | None],
     ) -> tuple[Transaction, int]:
         """The next transaction of an erasure: as many of `bindings` as it holds, whole, and
         how many that is. The last also removes the identity record and the Service's mark."""
         room = MAX_TRANSACTION_ITEMS - 3  # the Service, the identity record, the count of tags
         chunk: list[Binding] = []
         for binding in bindings:
-            size = 2 + len(_index_keys(binding))  # its address, index and removal items
+            # Its index items, and its address and removal items unless TTL took the first.
+            size = len(_index_keys(binding)) + (2 if causes[binding.sid] else 0)
             if size > room:
                 break
             chunk.append(binding)
@@ -833,7 +923,11 @@ class BindingStore:
         else:  # all in this one transaction, or one in the middle of a marked erasure
             self._guard_service(plan, account_sid, service_sid)
         for binding in chunk:
-            self._remove_binding(plan, binding, Removal.ERASED)
+            cause = causes[binding.sid]
+            if cause is None:
+                self._remove_from_index(plan, binding)
+            else:
+                self._remove_binding(plan, binding, cause)
         self._count_many_tags(plan, service_sid, -sum(map(_has_many_tags, chunk)))
         names = {f"#b{n}": binding.sid for n, binding in enumerate(chunk)}
         present = " AND ".join(f"attribute_exists({name})" for name in names)
@@ -864,6 +958,24 @@ class BindingStore:
                 ExpressionAttributeValues={":minus": {"N": str(-len(chunk))}},
             )
         return plan, len(chunk)
+
+    def _erasure_causes(self, bindings: list[Binding], now: float) -> dict[str, Removal | None]:
+        """Why an erasure removes each binding, by SID: ERASED for a live one; EXPIRED for an
+        expired one whose address item still holds it, None when TTL (or a create) took that.
+        Finding out reads the expired ones' address items: one round trip, when there are any."""
+        causes: dict[str, Removal | None] = {
+            binding.sid: Removal.ERASED for binding in bindings if not binding.expired_at(now)
+        }
+        lapsed = [binding for binding in bindings if binding.sid not in causes]
+        if lapsed:
+            keys = [_address_key(binding.service_sid, binding.address) for binding in lapsed]
+            read = batch_get(self._client, {self._bindings_table: keys}, self._retries())
+            held = {item["Sid"]["S"] for item in read[self._bindings_table]}
+            causes.update(
+                (binding.sid, Removal.EXPIRED if binding.sid in held else None)
+                for binding in lapsed
+            )
+        return causes
 
     def _delete_emptied_record(self, service_sid: str, identity: str) -> None:
         try:
@@ -979,6 +1091,42 @@ class BindingStore:
                 UpdateExpression="ADD ManyTagBindings :change",
                 ExpressionAttributeValues={":change": {"N": str(change)}},
             )
+
+    def _grow_identity(self, plan: Transaction, binding: Binding) -> int:
+        """The identity record takes a copy of `binding` and counts it, below the limit."""
+        return plan.add(
+            "Update",
+            self._index_table,
+            Key=_identity_key(binding.service_sid, binding.identity),
+            UpdateExpression="SET #new = :binding ADD BindingCount :one",
+            ConditionExpression="attribute_not_exists(BindingCount) OR BindingCount < :limit",
+            ExpressionAttributeNames={"#new": binding.sid},
+            ExpressionAttributeValues={
+                ":binding": {"M": _binding_attributes(binding)},
+                ":one": {"N": "1"},
+                ":limit": {"N": str(MAX_BINDINGS_PER_IDENTITY)},
+            },
+        )
+
+    def _swap_copy(
+        self, plan: Transaction, new: Binding, old: Binding, *, at_limit: bool = False
+    ) -> int:
+        """The identity record trades `old`'s copy for `new`'s: its count stays (at the limit,
+        for a binding that displaces another)."""
+        condition = "attribute_exists(#old)"
+        values: Item = {":binding": {"M": _binding_attributes(new)}}
+        if at_limit:
+            condition += " AND BindingCount >= :limit"
+            values[":limit"] = {"N": str(MAX_BINDINGS_PER_IDENTITY)}
+        return plan.add(
+            "Update",
+            self._index_table,
+            Key=_identity_key(new.service_sid, new.identity),
+            UpdateExpression="SET #new = :binding REMOVE #old",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#new": new.sid, "#old": old.sid},
+            ExpressionAttributeValues=values,
+        )
 
     def _shrink_identity(self, plan: Transaction, binding: Binding) -> int:
         """The identity record gives up `binding`: its copy, and one from its count (to 0 for
@@ -1106,16 +1254,11 @@ def _holds(binding: Binding | None) -> dict[str, Any]:
 
 
 def _address_item(binding: Binding) -> Item:
-    item = {
+    return {
         **_address_key(binding.service_sid, binding.address),
         **_binding_attributes(binding),
         "ServiceIdentity": {"S": f"{binding.service_sid}#{binding.identity}"},
     }
-    if binding.expires_at is not None:
-        # Only the address item expires: TTL's delete shows in the table's stream, whose
-        # consumer then removes the index items (`forget_expired`).
-        item["ExpiresAt"] = {"N": str(binding.expires_at)}
-    return item
 
 
 def _binding_attributes(binding: Binding) -> Item:
@@ -1133,6 +1276,10 @@ def _binding_attributes(binding: Binding) -> Item:
         attributes["CredentialSid"] = {"S": binding.credential_sid}
     if binding.notification_protocol_version is not None:
         attributes["NotificationProtocolVersion"] = {"S": binding.notification_protocol_version}
+    if binding.expires_at is not None:
+        # On every item, so that every read can leave the binding out once it has expired; it
+        # is the TTL attribute of the bindings table alone (see the module's docstring).
+        attributes["ExpiresAt"] = {"N": str(binding.expires_at)}
     return attributes
 
 
@@ -1167,38 +1314,56 @@ def _sid(binding: Binding) -> str:
     return binding.sid
 
 
-def _user_from(account_sid: str, service_sid: str, records: list[Item]) -> User | None:
-    """The User an identity record makes: None for no record, or one emptied by deletes."""
+def _user_from(account_sid: str, service_sid: str, records: list[Item], now: float) -> User | None:
+    """The User an identity record makes at `now`: None for no record, or one with no binding
+    left that has not expired (emptied by deletes, say)."""
     # Imported here: only the Users functions build Users, and its module builds their models.
     from notify_bindings.user_models import User
 
     if not records:
         return None
-    bindings = tuple(sorted(_bindings_in_record(records[0]), key=_sid))
+    live = (binding for binding in _bindings_in_record(records[0]) if not binding.expired_at(now))
+    bindings = tuple(sorted(live, key=_sid))
     if not bindings:
         return None
     return User(account_sid, service_sid, records[0]["sk"]["S"], bindings)
 
 
-def _oldest_if_full(records: list[Item]) -> Binding | None:
-    """The least recently created binding of an identity record at the limit, else None.
+def _displaced(
+    records: list[Item], new: Binding, service: Service, readdressed: set[str]
+) -> _Displaced | None:
+    """Which binding of an identity at its limit gives up its place to `new`: an expired one
+    (the oldest of them), else the oldest under evict_oldest; None when a place is free.
+    IdentityLimitExceeded when live bindings hold every place and the Service rejects.
     SIDs begin with their creation time, so the smallest is the oldest."""
     bindings = list(_bindings_in_record(records[0])) if records else []
     if len(bindings) < MAX_BINDINGS_PER_IDENTITY:
         return None
-    return min(bindings, key=_sid)
+    moment = new.date_created.timestamp()
+    expired = [binding for binding in bindings if binding.expired_at(moment)]
+    if expired:
+        oldest = min(expired, key=_sid)
+        return _Displaced(oldest, Removal.EXPIRED, oldest.sid in readdressed)
+    if service.identity_binding_limit_policy != _EVICT_OLDEST:
+        raise IdentityLimitExceeded(MAX_BINDINGS_PER_IDENTITY)
+    return _Displaced(min(bindings, key=_sid), Removal.EVICTED)
 
 
 def _visible(binding: Binding, found: _Found) -> bool:
-    """Whether a reader may see the binding: not while its identity is being erased."""
-    return binding.identity not in found.erasing
+    """Whether a reader may see the binding: not once it has expired, nor while its identity
+    is being erased."""
+    return binding.identity not in found.erasing and not binding.expired_at(found.now)
 
 
-def _not_erasing(erasing: frozenset[str], values: Item) -> str | None:
-    """A filter that leaves out bindings of identities being erased (the values go into
-    `values`, the attribute is `#identity`); None when none is."""
-    clauses = []
-    for position, identity in enumerate(sorted(erasing)):
+def _hidden(found: _Found, values: Item) -> tuple[str, dict[str, str]]:
+    """A filter that leaves out what `_visible` hides, and its attribute names (its values go
+    into `values`)."""
+    # ExpiresAt holds whole seconds: expired by `now` is ExpiresAt <= floor(now).
+    values[":now"] = {"N": str(math.floor(found.now))}
+    clauses = ["(attribute_not_exists(#expires) OR #expires > :now)"]
+    names = {"#expires": "ExpiresAt"}
+    for position, identity in enumerate(sorted(found.erasing)):
         values[f":erasing{position}"] = {"S": identity}
         clauses.append(f"#identity <> :erasing{position}")
-    return " AND ".join(clauses) or None
+        names["#identity"] = "Identity"
+    return " AND ".join(clauses), names
