@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -223,6 +224,9 @@ class Scenario:
         self.doomed_users = self._create_service("doomed users")
         for n in range(count):
             self._create_binding(self.doomed_users, f"user{n}", n)
+        self.expiring = self._create_service("expiring")
+        for n in range(count):
+            self._create_binding(self.expiring, f"user{n}", n)
 
     def events(self, function: str) -> list[dict[str, Any]]:
         """The events for `function`, built when it is its turn (the purge's messages exist
@@ -327,6 +331,7 @@ class Scenario:
             ],
             "ReportDeadTokensFunction": self._dead_token_events,
             "PublishChangesFunction": self._change_events,
+            "ForgetExpiredFunction": self._expired_events,
         }
         if function not in makers:
             raise NoEvents(f"bench/memory.py has no events for {function}")
@@ -412,6 +417,37 @@ class Scenario:
         if batch is None:
             raise RuntimeError("the bindings table's stream is empty: nothing was seeded")
         return [batch]
+
+    def _expired_events(self) -> list[dict[str, Any]]:
+        """One stream batch of DynamoDB TTL's deletes of the expiring Service's bindings, as
+        the clean-up's event source delivers them (the first invocation cleans up; the same
+        batch again finds nothing left, as a redelivery does)."""
+        endpoint = self.functions.environment["SQS_ENDPOINT_URL"]
+        items = dynamodb_client(endpoint).query(
+            TableName=self.tables["BindingsTable"],
+            KeyConditionExpression="ServiceSid = :service",
+            ExpressionAttributeValues={":service": {"S": self.expiring}},
+        )["Items"]
+        records = [
+            {
+                "eventID": f"{n:032x}",
+                "eventName": "REMOVE",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": int(time.time()),
+                    "Keys": {"ServiceSid": item["ServiceSid"], "Address": item["Address"]},
+                    "OldImage": item,
+                    "SequenceNumber": str(10**20 + n),
+                    "SizeBytes": 400,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+                "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+            }
+            for n, item in enumerate(items)
+        ]
+        return [{"Records": records}]
 
     def _purge_events(self) -> list[dict[str, Any]]:
         """One event per purge message in the queue (the template's BatchSize is 1)."""

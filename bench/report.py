@@ -21,7 +21,14 @@ RESULTS = BENCH / "results"
 REPORT = BENCH / "report.md"
 CHART = BENCH / "listing_scale.png"
 # The order of the targets.
-SECTIONS = ("cold_start", "warm_overhead", "round_trips", "listing_scale", "memory")
+SECTIONS = (
+    "cold_start",
+    "warm_overhead",
+    "round_trips",
+    "listing_scale",
+    "expired_listing",
+    "memory",
+)
 
 
 def load(name: str) -> dict[str, Any] | None:

@@ -81,11 +81,17 @@ def test_the_memory_benchmark_runs(tmp_path):
         "bench.memory",
         results,
         *("--function", "FetchBindingFunction", "--function", "PublishChangesFunction"),
-        *("--function", "ReportDeadTokensFunction", "--invocations", "3", "--no-layer-build"),
+        *("--function", "ReportDeadTokensFunction", "--function", "ForgetExpiredFunction"),
+        *("--invocations", "3", "--no-layer-build"),
     )
 
     figures = {row["target"]: row["figure"] for row in json.loads(results.read_text())["rows"]}
-    for function in ("FetchBindingFunction", "PublishChangesFunction", "ReportDeadTokensFunction"):
+    for function in (
+        "FetchBindingFunction",
+        "PublishChangesFunction",
+        "ReportDeadTokensFunction",
+        "ForgetExpiredFunction",
+    ):
         assert figures[f"peak RSS: {function}"].endswith(" MB"), figures  # not "not measured"
 
 
@@ -98,3 +104,13 @@ def test_the_authorizer_latency_benchmark_runs(tmp_path):
         "fetch handler it guards",
     ):
         assert re.search(rf"{label}\s+\d+\.\d+ ms", printed), printed
+
+
+def test_the_expired_listing_benchmark_runs(tmp_path):
+    results = tmp_path / "expired_listing.json"
+    printed = run_bench("bench.expired_listing", results, "--size", "2000")
+
+    rows = {row["target"]: row for row in json.loads(results.read_text())["rows"]}
+    assert re.search(r"\d+ of them expired and not deleted", printed)
+    no_filter = rows["list at 2,000 with 10% expired, no filter: no filter"]
+    assert re.match(r"\d+\.\d\d items read per binding returned", no_filter["figure"])
