@@ -249,23 +249,25 @@ def main(argv: list[str] | None = None) -> int:
     template = SamTemplate.load(Path(args.template))
     try:
         accounts = requested_accounts(os.environ)
-        with running(
-            template,
-            (args.host, args.port),
-            os.environ,
-            accounts,
-            event_fixtures=args.event_fixtures,
-        ) as api:
-            if args.state_dir is not None:
-                container_host = os.environ.get("SAM_CONTAINER_HOST") or CONTAINER_HOST
-                write_state(args.state_dir, api.state(), template, container_host)
-            try:
+        recorded = False
+        try:
+            with running(
+                template,
+                (args.host, args.port),
+                os.environ,
+                accounts,
+                event_fixtures=args.event_fixtures,
+            ) as api:
+                if args.state_dir is not None:
+                    container_host = os.environ.get("SAM_CONTAINER_HOST") or CONTAINER_HOST
+                    write_state(args.state_dir, api.state(), template, container_host)
+                    recorded = True
                 announce(api, args.state_dir)
                 with suppress(KeyboardInterrupt):
                     api.server.serve_forever()
-            finally:
-                if args.state_dir is not None:
-                    remove_state(args.state_dir, os.getpid())
+        finally:  # once everything has stopped
+            if recorded and args.state_dir is not None:
+                remove_state(args.state_dir, os.getpid())
     except ValueError as error:  # a setting the template or the environment got wrong
         parser.exit(2, f"{parser.prog}: {error}\n")
     return 0

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -128,15 +129,21 @@ class MakeRun:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
-    def stop(self) -> int:
-        """SIGTERM to `make run` and its server, as Ctrl-C in its terminal would stop both."""
+    def stop(self) -> None:
+        """SIGTERM to `make run` and its server, as Ctrl-C in its terminal would stop both;
+        then wait for the server to remove its state (make may exit before it has)."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            return self.process.wait(timeout=STOP_SECONDS)
+            self.process.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
-            return self.process.wait()
+            self.process.wait()
+        deadline = time.monotonic() + STOP_SECONDS
+        while self.state_dir.exists() and any(self.state_dir.iterdir()):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
