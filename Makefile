@@ -8,12 +8,24 @@ TOOLS := .venv-tools
 TOOLS_READY := $(TOOLS)/.ready
 BENCH_READY := $(VENV)/.bench-ready
 PORT ?= 3000
+# Where `make run` records itself for `make invoke` and `make fixtures`, and writes the
+# environment file of `sam local invoke --env-vars` (git-ignored).
+LOCAL_STATE ?= .local
 NODE_DEPS := tests/node/node_modules/.package-lock.json
 
-.PHONY: run test lint unit build lock audit bench clean node-deps openapi
+.PHONY: run invoke fixtures test lint unit build lock audit bench clean node-deps openapi
 
 run: $(READY)  ## serve the API on http://127.0.0.1:$(PORT) with an embedded DynamoDB
-	PORT=$(PORT) $(BIN)/python -m local_api
+	PORT=$(PORT) $(BIN)/python -m local_api --event-fixtures --state-dir $(LOCAL_STATE)
+
+# As `sam local invoke $(FN) -e $(EVENT)` does, without Docker: the response on stdout, the logs
+# on stderr. Against the running `make run`'s tables, else fresh embedded ones.
+invoke: $(READY)  ## run function FN of template.yaml on EVENT (a file of events/)
+	@$(BIN)/python -m local_api.invoke $(FN) $(if $(EVENT),--event $(EVENT)) \
+	  --state-dir $(LOCAL_STATE)
+
+fixtures: $(READY)  ## put the events' fixtures back into the running `make run` (FN: for its event)
+	@$(BIN)/python -m local_api.fixtures $(FN) --state-dir $(LOCAL_STATE)
 
 # pytest runs on every core (pytest-xdist; at most 4 workers, as the longest test file bounds the
 # run anyway); `make test PYTEST_WORKERS=0` runs it in one process, as a plain `pytest` does.

@@ -8,6 +8,12 @@ DynamoDB can be another DynamoDB-compatible endpoint instead (DynamoDB Local, sa
 EventBridge stay embedded.
 Development accounts are created at start-up and printed with their auth tokens.
 
+With --event-fixtures (as `make run` starts it), the sample events' account, Services and
+bindings are put into the tables too (local_api.fixtures). With --state-dir (`make run`:
+.local), it records itself there for `make invoke` and `make fixtures`, and writes the
+environment file that `sam local invoke --env-vars` takes (local_api.run_state); it removes
+both when it stops.
+
 GET /openapi.json answers the API's OpenAPI document (openapi.json, written by
 `make openapi`) with this server as its server, to anyone: no authorizer runs for it.
 """
@@ -27,6 +33,14 @@ from types import FrameType
 
 from local_api.accounts import AccountRequest, DevAccount, requested_accounts, seed_accounts
 from local_api.event_sources import start_pollers
+from local_api.fixtures import EVENT_ACCOUNT_SID, seed_event_fixtures
+from local_api.run_state import (
+    CONTAINER_HOST,
+    SAM_ENV_VARS_FILE,
+    RunState,
+    remove_state,
+    write_state,
+)
 from local_api.runtime import (
     LocalFunctions,
     LocalQueue,
@@ -56,6 +70,8 @@ ENVIRONMENT_HELP = """environment:
   NOTIFY_DEV_ACCOUNTS    more accounts to create: AC...:token,AC...:token
   TTL_SWEEP_SECONDS      how often DynamoDB's TTL is imitated: items whose TTL attribute
                          has passed are deleted (5; each sweep scans the tables)
+  SAM_CONTAINER_HOST     the host that the endpoints of the --state-dir's sam-env-vars.json
+                         name, as a container reaches this one (host.docker.internal)
 
   Any variable the template declares for a function (AUTH_CACHE_SECONDS, say) that is set
   here overrides the template's value, as `sam local --env-vars` does:
@@ -73,6 +89,19 @@ class LocalApi:
     buses: list[str]
     accounts: list[DevAccount]
     overridden: list[str]
+    functions: LocalFunctions
+    event_fixtures: bool = False
+
+    def state(self) -> RunState:
+        """What `make invoke` needs to know of this server."""
+        return RunState(
+            pid=os.getpid(),
+            api_url=self.server.base_url,
+            dynamodb_endpoint=self.dynamodb_endpoint,
+            aws_endpoint=self.sqs_endpoint,
+            references=self.functions.references,
+            settings=self.functions.settings,
+        )
 
 
 @contextmanager
@@ -81,8 +110,11 @@ def running(
     address: tuple[str, int],
     environ: Mapping[str, str],
     accounts: list[AccountRequest],
+    *,
+    event_fixtures: bool = False,
 ) -> Iterator[LocalApi]:
-    """Everything `make run` serves, ready to serve; stops the pollers, then the servers."""
+    """Everything `make run` serves, ready to serve (with the sample events' fixtures in its
+    tables when `event_fixtures`); stops the pollers, then the servers."""
     overrides = environment_overrides(template, environ)  # read before keep_aws_local()
     keep_aws_local()
     put_layers_on_path(template)
@@ -106,6 +138,8 @@ def running(
             if accounts_table
             else []
         )
+        if event_fixtures:
+            seed_event_fixtures(template)
         server = LocalApiServer(address, functions)
         stack.callback(server.server_close)
         for poller in start_pollers(functions, queues, sqs):
@@ -123,7 +157,15 @@ def running(
         stack.callback(sweeping.stop)
         bus_names = [name for logical_id, name in buses.items() if "." not in logical_id]
         yield LocalApi(
-            server, dynamodb or embedded, embedded, queues, bus_names, seeded, sorted(overrides)
+            server,
+            dynamodb or embedded,
+            embedded,
+            queues,
+            bus_names,
+            seeded,
+            sorted(overrides),
+            functions,
+            event_fixtures,
         )
 
 
@@ -136,7 +178,7 @@ def _seconds(value: str | None, default: float) -> float:
     return seconds
 
 
-def announce(api: LocalApi) -> None:
+def announce(api: LocalApi, state_dir: Path | None = None) -> None:
     base = api.server.base_url
     lines = [f"notify-bindings local API on {base} (DynamoDB at {api.dynamodb_endpoint})"]
     lines += [f"account {a.sid} auth token {a.auth_token}" for a in api.accounts]
@@ -155,6 +197,18 @@ def announce(api: LocalApi) -> None:
         lines.append(f"EventBridge at {api.sqs_endpoint}: {', '.join(api.buses)}")
     if api.overridden:
         lines.append(f"from this environment: {', '.join(api.overridden)}")
+    if api.event_fixtures:
+        lines.append(
+            f"events/: their account {EVENT_ACCOUNT_SID}, Services and bindings are in the "
+            "tables (again: make fixtures)"
+        )
+    if state_dir is not None:
+        sample = "FetchBindingFunction -e events/fetch_binding.json"
+        lines.append("invoke: make invoke FN=FetchBindingFunction EVENT=events/fetch_binding.json")
+        lines.append(
+            f"with Docker, after make build: scripts/sam local invoke {sample} "
+            f"--env-vars {state_dir / SAM_ENV_VARS_FILE}"
+        )
     print("\n".join(lines), flush=True)
 
 
@@ -175,6 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--template", default=str(TEMPLATE_PATH))
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    parser.add_argument(
+        "--event-fixtures",
+        action="store_true",
+        help="put the sample events' account, Services and bindings into the tables",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="record this server there for make invoke, with an env-vars file for sam local",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
@@ -185,10 +249,25 @@ def main(argv: list[str] | None = None) -> int:
     template = SamTemplate.load(Path(args.template))
     try:
         accounts = requested_accounts(os.environ)
-        with running(template, (args.host, args.port), os.environ, accounts) as api:
-            announce(api)
-            with suppress(KeyboardInterrupt):
-                api.server.serve_forever()
+        recorded = False
+        try:
+            with running(
+                template,
+                (args.host, args.port),
+                os.environ,
+                accounts,
+                event_fixtures=args.event_fixtures,
+            ) as api:
+                if args.state_dir is not None:
+                    container_host = os.environ.get("SAM_CONTAINER_HOST") or CONTAINER_HOST
+                    write_state(args.state_dir, api.state(), template, container_host)
+                    recorded = True
+                announce(api, args.state_dir)
+                with suppress(KeyboardInterrupt):
+                    api.server.serve_forever()
+        finally:  # once everything has stopped
+            if recorded and args.state_dir is not None:
+                remove_state(args.state_dir, os.getpid())
     except ValueError as error:  # a setting the template or the environment got wrong
         parser.exit(2, f"{parser.prog}: {error}\n")
     return 0

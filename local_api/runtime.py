@@ -144,8 +144,8 @@ def keep_aws_local() -> None:
     os.environ.update(LOCAL_CREDENTIALS)
 
 
-def dynamodb_client(endpoint_url: str | None) -> Any:
-    return _client("dynamodb", endpoint_url)
+def dynamodb_client(endpoint_url: str | None, config: Any = None) -> Any:
+    return _client("dynamodb", endpoint_url, config)
 
 
 def sqs_client(endpoint_url: str | None) -> Any:
@@ -163,10 +163,11 @@ def streams_client(endpoint_url: str | None) -> Any:
     return _client("dynamodbstreams", endpoint_url or regional)
 
 
-def _client(service: str, endpoint_url: str | None) -> Any:
+def _client(service: str, endpoint_url: str | None, config: Any = None) -> Any:
     return boto3.client(
         service,
         endpoint_url=endpoint_url,
+        config=config,
         region_name=LOCAL_REGION,
         aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
@@ -248,23 +249,84 @@ def queue_references(queues: Mapping[str, LocalQueue]) -> dict[str, str]:
 
 def environment_overrides(template: SamTemplate, environ: Mapping[str, str]) -> dict[str, str]:
     """The variables the template declares for a function that `environ` sets, as
-    `sam local --env-vars` would override them - except those that keep the functions local."""
+    `sam local --env-vars` would override them - except those that keep the functions local
+    (credentials, region, endpoints)."""
     declared = {name for function in template.functions.values() for name in function.environment}
     return {
         name: environ[name]
         for name in sorted(declared)
-        if name in environ and name not in LOCAL_CREDENTIALS
+        if name in environ and name not in LOCAL_CREDENTIALS and name not in ENDPOINT_VARIABLES
     }
+
+
+# The variables that name the endpoints the layer's clients use (unset in AWS).
+ENDPOINT_VARIABLES = ("DYNAMODB_ENDPOINT_URL", "SQS_ENDPOINT_URL", "EVENTS_ENDPOINT_URL")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the functions' clients go. None: botocore's default endpoints, which moto's
+    in-process mock answers (see moto_in_process)."""
+
+    dynamodb: str | None = None
+    # SQS and EventBridge: the embedded moto's server, side by side.
+    aws: str | None = None
+
+    def variables(self) -> dict[str, str]:
+        dynamodb, aws = self.dynamodb or "", self.aws or ""
+        return dict(zip(ENDPOINT_VARIABLES, (dynamodb, aws, aws), strict=True))
+
+
+def template_references(
+    template: SamTemplate,
+    table_names: Mapping[str, str],
+    queues: Mapping[str, LocalQueue] | None = None,
+    event_buses: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """What the template's `!Ref`s and `!GetAtt`s resolve to locally: its parameters' defaults,
+    the tables', queues' and buses' local names, URLs and ARNs."""
+    return {
+        **{k: str(v) for k, v in template.parameters.items()},
+        **table_names,
+        **queue_references(queues or {}),
+        **(event_buses or {}),
+    }
+
+
+def function_environments(
+    template: SamTemplate, references: Mapping[str, str], local: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """Each function's environment as the template declares it, resolved through `references`,
+    with `local` replacing the values it names; by logical id."""
+    return {
+        logical_id: resolve_environment(function.environment, references, local)
+        for logical_id, function in template.functions.items()
+    }
+
+
+def local_settings(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the template resolves at deploy time, given a local value (a fresh page token
+    secret), and the shell's `overrides`."""
+    return {"PAGE_TOKEN_SECRET": secrets.token_urlsafe(32), **(overrides or {})}
 
 
 class LocalFunctions:
     """Invokes the template's functions the way Lambda would, one invocation at a time per
     function (as one execution environment does), in this process."""
 
-    def __init__(self, template: SamTemplate, environment: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        template: SamTemplate,
+        environment: Mapping[str, str],
+        references: Mapping[str, str] | None = None,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self.template = template
         self.functions = template.functions
         self.environment = dict(environment)
+        # What the environment was resolved from: see `start`.
+        self.references = dict(references or {})
+        self.settings = dict(settings or {})
         self._locks = {name: threading.Lock() for name in self.functions}
 
     @classmethod
@@ -285,31 +347,22 @@ class LocalFunctions:
         the same variables through Globals, and this refuses a template where they differ.
         `overrides` replace the values of variables, but never LOCAL_CREDENTIALS.
         """
-        references = {
-            **{k: str(v) for k, v in template.parameters.items()},
-            **table_names,
-            **queue_references(queues or {}),
-            **(event_buses or {}),
-        }
+        references = template_references(template, table_names, queues, event_buses)
+        settings = local_settings(overrides)
         local = {
-            # No endpoint: botocore's default, which moto's in-process mock intercepts.
-            "DYNAMODB_ENDPOINT_URL": endpoint_url or "",
-            "SQS_ENDPOINT_URL": sqs_endpoint_url or "",
-            # EventBridge is the embedded server's, beside its SQS.
-            "EVENTS_ENDPOINT_URL": sqs_endpoint_url or "",
-            "PAGE_TOKEN_SECRET": secrets.token_urlsafe(32),
-            **(overrides or {}),
+            **Endpoints(endpoint_url, sqs_endpoint_url).variables(),
+            **settings,
             **LOCAL_CREDENTIALS,
         }
         merged: dict[str, str] = {}
-        for function in template.functions.values():
-            for name, value in resolve_environment(function.environment, references, local).items():
+        for variables in function_environments(template, references, local).values():
+            for name, value in variables.items():
                 if merged.setdefault(name, value) != value:
                     raise ValueError(f"functions disagree on {name}; the local API needs one value")
         environment = {**local, **merged}
         keep_aws_local()
         os.environ.update(environment)
-        return cls(template, environment)
+        return cls(template, environment, references, settings)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
         function: Function = self.functions[logical_id]

@@ -6,10 +6,11 @@ a delete by DynamoDB's TTL, which moto's streams cannot make - and invoking the 
 `sam local invoke <Function> -e events/<operation>.json` does, succeeds.
 
 The events act as one fixed account, whose SID and auth token they carry, and share one fixed
-Service, which no other test uses; the fetch and delete events name a fixed binding of it.
-`event_bindings` puts the account, the Service and the binding back before each test, so the
+Service, which no other test uses; the fetch and delete events name a fixed binding of it. What
+they name is the project's own knowledge (local_api.fixtures), which `make run`, `make fixtures`
+and `make invoke` put into the tables as `event_bindings` does before each test here, so the
 order of tests and any earlier delete do not matter. The delete_service and purge_service events
-name another fixed Service, set up for the test that needs it, so deleting it breaks nothing.
+name another fixed Service, which the fixtures make live, or deleted for the purge.
 """
 
 from __future__ import annotations
@@ -19,27 +20,36 @@ import copy
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
 import pytest
 
 from local_api.events import authorizer_event, http_api_event, sqs_event, with_authorizer_context
+from local_api.fixtures import (
+    DELETED_SERVICE_SID,
+    EVENT_ACCOUNT_SID,
+    EVENT_AUTH_TOKEN,
+    EVENT_IDENTITY,
+    EVENT_SERVICE_SID,
+    EVENTS_DIR,
+    PURGE_SERVICE,
+    fixture_address,
+    load_event,
+    seed_event_fixtures,
+)
 from local_api.runtime import LocalFunctions
-from local_api.template import PROJECT_ROOT, Function, Route, SamTemplate
+from local_api.template import Function, Route, SamTemplate
 from notify_bindings import dependencies
-from notify_bindings.account_store import AccountStore
 from notify_bindings.auth import parse_basic
-from notify_bindings.models import DEFAULT_PROTOCOL_VERSION, Binding, BindingType
-from notify_bindings.service_models import Service
+from notify_bindings.models import Binding, BindingType
 from notify_bindings.services import PurgeRequest
 from notify_bindings.sids import is_binding_sid, is_service_sid
 from notify_bindings.store import binding_from
 from tests.factories import new_binding, put_binding
 
-EVENTS_DIR = PROJECT_ROOT / "events"
 FORM = "application/x-www-form-urlencoded"
 CREATE = "POST /v1/Services/{ServiceSid}/Bindings"
 LIST = "GET /v1/Services/{ServiceSid}/Bindings"
@@ -75,17 +85,6 @@ SUCCESS = {
     DELETE_USER: 204,
     REPORT_DEAD_TOKEN: 200,
 }
-# Who the events act as: the account the authorizer proves from the events' Basic credentials.
-EVENT_ACCOUNT_SID = "AC5d3e9a1f7b2c48e6a0d4f81c9b3e2a76"
-EVENT_AUTH_TOKEN = "0f8e2d6c4a1b9e7d3c5a8f2e6d4b1a90"
-EVENT_SERVICE_SID = "IS446afbd60b0278f6472b14c8dba95409"
-EVENT_SERVICE_NAME = "Sample alerts"  # the list_services event selects it by this name
-# The Service that the delete_service event deletes and the purge_service event purges.
-DELETED_SERVICE_SID = "IS9c1e7d3a5b8f42e6d0a4c7b1e3f5d829"
-# Who the bindings named by the events belong to; the list event selects them.
-EVENT_IDENTITY = "alice"
-EVENT_TAG = "premium"
-
 TEMPLATE = SamTemplate.load()
 FUNCTIONS = sorted(TEMPLATE.functions)
 # Every function is invoked in one of three ways, and its event is of that kind.
@@ -93,16 +92,6 @@ ROUTED = sorted(name for name, function in TEMPLATE.functions.items() if functio
 AUTHORIZERS = sorted({r.authorizer.function for r in TEMPLATE.routes if r.authorizer})
 QUEUE_CONSUMERS = sorted(name for name, f in TEMPLATE.functions.items() if f.sqs_sources)
 STREAM_CONSUMERS = sorted(name for name, f in TEMPLATE.functions.items() if f.stream_sources)
-PURGE = "purge_service"  # the operation of the consumer of the purge queue
-
-
-def event_path(function: Function) -> Path:
-    return EVENTS_DIR / f"{function.code_dir.name}.json"
-
-
-def load_event(function: Function) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(event_path(function).read_text())
-    return event
 
 
 def serving(template: SamTemplate, route_key: str) -> Function:
@@ -140,36 +129,6 @@ def guarded_by(template: SamTemplate, authorizer: str) -> dict[str, Route]:
 # -- what the events name, in the store -------------------------------------------------------
 
 
-def seed_account() -> None:
-    """The events' account, with the auth token their Basic credentials carry (seeding an
-    account that exists already only sets its token again)."""
-    accounts = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
-    accounts.create_account(
-        "Sample events", account_sid=EVENT_ACCOUNT_SID, auth_token=EVENT_AUTH_TOKEN
-    )
-
-
-def seed_service(service_sid: str, **settings: Any) -> None:
-    """The Service, live in the events' account: left as it is when it is, else made anew."""
-    store = dependencies.service_store()
-    if store.get(EVENT_ACCOUNT_SID, service_sid) is not None:
-        return
-    store.remove(EVENT_ACCOUNT_SID, service_sid)  # what is left of a deleted one, if anything
-    now = dependencies.now()
-    store.create(Service(service_sid, EVENT_ACCOUNT_SID, now, now, **settings))
-
-
-def seed_deleted_service(*bindings: Binding) -> None:
-    """The delete events' Service as its deletion leaves it for the purge: marked deleted,
-    holding `bindings`."""
-    seed_service(DELETED_SERVICE_SID)
-    for binding in bindings:
-        put_binding(dependencies.binding_store(), binding)
-    dependencies.service_store().mark_deleted(
-        EVENT_ACCOUNT_SID, DELETED_SERVICE_SID, dependencies.now()
-    )
-
-
 def items_of(service_sid: str) -> list[dict[str, Any]]:
     """Every item the Service and its bindings have in any table, read raw."""
     settings, client = dependencies.settings(), dependencies.dynamodb()
@@ -193,40 +152,26 @@ def items_of(service_sid: str) -> list[dict[str, Any]]:
     return found + ([service["Item"]] if "Item" in service else [])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def purges_left_findable(template: SamTemplate, functions: LocalFunctions) -> Iterator[None]:
+    """The delete_service event's invocations ask for purges that nothing takes here, and the
+    fixtures make its Service live again: the session's purge queue outlives this module, so
+    the Service is left deleted, as those requests expect to find it."""
+    yield
+    seed_event_fixtures(template, PURGE_SERVICE)
+
+
 @pytest.fixture
 def event_bindings(template: SamTemplate, functions: LocalFunctions) -> list[Binding]:
-    """The events' account and Service, and the bindings that the events name by SID, present
-    in the store with exactly those SIDs.
-
-    Putting a binding identical to the live one changes nothing, so this holds whether an earlier
-    test created it, deleted it or never touched it.
-    """
-    seed_account()
-    seed_service(EVENT_SERVICE_SID, friendly_name=EVENT_SERVICE_NAME)
+    """The events' fixtures in the store, as `make invoke` puts them back before invoking: the
+    bindings that the events name by SID, with exactly those SIDs."""
+    bindings = seed_event_fixtures(template)
     named = {
-        (event["pathParameters"]["ServiceSid"], event["pathParameters"]["Sid"])
+        event["pathParameters"]["Sid"]
         for event in route_events(template)
-        if "ServiceSid" in event.get("pathParameters", {})
-        and "Sid" in event.get("pathParameters", {})
+        if "Sid" in event.get("pathParameters", {}) and "ServiceSid" in event["pathParameters"]
     }
-    bindings = []
-    for service_sid, sid in sorted(named):
-        binding = Binding(
-            sid=sid,
-            account_sid=EVENT_ACCOUNT_SID,
-            service_sid=service_sid,
-            identity=EVENT_IDENTITY,
-            binding_type=BindingType.APN,
-            address=hashlib.sha256(sid.encode()).hexdigest(),  # an APNs-like device token
-            tags=(EVENT_TAG,),
-            credential_sid=None,
-            notification_protocol_version=DEFAULT_PROTOCOL_VERSION,
-            # SIDs begin with their creation time in milliseconds.
-            date_created=datetime.fromtimestamp(int(sid[2:14], 16) / 1000, UTC),
-        )
-        stored = put_binding(dependencies.binding_store(), binding).binding
-        assert stored.sid == sid, "another binding holds the address of the events' binding"
-        bindings.append(stored)
+    assert {binding.sid for binding in bindings} == named
     return bindings
 
 
@@ -263,7 +208,7 @@ def test_given_the_events_when_read_then_they_act_as_one_account_on_fixed_servic
     (purge,) = (
         load_event(template.functions[name])
         for name in QUEUE_CONSUMERS
-        if template.functions[name].code_dir.name == PURGE
+        if template.functions[name].code_dir.name == PURGE_SERVICE
     )
 
     services = {path[3] for path in binding_paths}
@@ -466,14 +411,6 @@ def test_given_a_stream_consumers_event_when_it_is_invoked_with_it_then_no_recor
     template, functions, event_bindings, logical_id
 ):
     _, event = event_of(template, logical_id)
-    services = {
-        binding_from(image).service_sid
-        for record in event["Records"]
-        for image in (record["dynamodb"].get("NewImage"), record["dynamodb"].get("OldImage"))
-        if image
-    }
-    for service_sid in services:
-        seed_service(service_sid)
 
     response = functions.invoke(logical_id, copy.deepcopy(event))
 
@@ -497,13 +434,10 @@ def test_given_a_form_event_when_read_then_its_form_body_is_base64_as_http_apis_
 # -- the events invoked -----------------------------------------------------------------------
 
 
-def arrange(function: Function) -> None:
-    """What a function's event needs beyond `event_bindings`: the delete_service event a live
-    Service to delete, the purge event one that its deletion left."""
-    if function.code_dir.name == "delete_service":
-        seed_service(DELETED_SERVICE_SID)
-    if function.code_dir.name == "purge_service":
-        seed_deleted_service()
+def arrange(template: SamTemplate, function: Function) -> None:
+    """What a function's event needs beyond `event_bindings` (the purge event: a Service that
+    its deletion left), as `make invoke` arranges it."""
+    seed_event_fixtures(template, function.code_dir.name)
 
 
 @pytest.mark.parametrize("logical_id", ROUTED)
@@ -512,7 +446,7 @@ def test_given_a_route_functions_event_when_the_function_is_invoked_with_it_then
 ):
     function, event = event_of(template, logical_id)
     (route,) = function.routes
-    arrange(function)
+    arrange(template, function)
 
     response = functions.invoke(logical_id, copy.deepcopy(event))
 
@@ -535,7 +469,7 @@ def test_given_a_queue_consumers_event_when_it_is_invoked_with_it_then_no_messag
     template, functions, event_bindings, logical_id
 ):
     function, event = event_of(template, logical_id)
-    arrange(function)
+    arrange(template, function)
 
     response = functions.invoke(logical_id, copy.deepcopy(event))
 
@@ -644,7 +578,7 @@ def test_given_the_delete_service_event_when_invoked_then_the_service_is_gone_at
     template, functions, event_bindings
 ):
     deleter = serving(template, DELETE_SERVICE)
-    seed_service(DELETED_SERVICE_SID)
+    assert dependencies.service_store().get(EVENT_ACCOUNT_SID, DELETED_SERVICE_SID) is not None
 
     response = functions.invoke(deleter.logical_id, load_event(deleter))
 
@@ -658,9 +592,9 @@ def test_given_the_purge_event_when_invoked_then_the_deleted_service_and_its_bin
     (purger,) = (
         template.functions[name]
         for name in QUEUE_CONSUMERS
-        if template.functions[name].code_dir.name == PURGE
+        if template.functions[name].code_dir.name == PURGE_SERVICE
     )
-    seed_deleted_service(
+    for binding in (
         new_binding(DELETED_SERVICE_SID, "alice", "device-1", account_sid=EVENT_ACCOUNT_SID),
         new_binding(
             DELETED_SERVICE_SID,
@@ -670,7 +604,10 @@ def test_given_the_purge_event_when_invoked_then_the_deleted_service_and_its_bin
             binding_type=BindingType.SMS,
             tags=("premium",),
         ),
-    )
+    ):
+        put_binding(dependencies.binding_store(), binding)
+    arrange(template, purger)  # deleted, with a binding of the fixtures' besides
+    assert dependencies.service_store().get(EVENT_ACCOUNT_SID, DELETED_SERVICE_SID) is None
     assert items_of(DELETED_SERVICE_SID) != []
 
     response = functions.invoke(purger.logical_id, load_event(purger))
@@ -689,7 +626,7 @@ def test_given_the_dead_token_events_when_read_then_they_report_the_address_of_t
         if template.functions[name].code_dir.name == "report_dead_tokens"
     )
     sid = load_event(serving(template, FETCH))["pathParameters"]["Sid"]
-    address = hashlib.sha256(sid.encode()).hexdigest()  # as event_bindings stores it
+    address = fixture_address(sid)  # as event_bindings stores it
 
     form = parse_qs(body_bytes(report).decode(), strict_parsing=True)
     messages = [json.loads(record["body"]) for record in load_event(consumer)["Records"]]
