@@ -5,7 +5,7 @@ machine in test_binding_state_machine.py runs every request against the API and 
 compares the two. SIDs and creation times are the API's to choose; the model adopts them from
 the create that issued them (after checking them) and predicts everything else.
 
-The rules it encodes, each from design.md or the README's "Decisions where Twilio is silent":
+The rules it encodes, each from design.md or docs/api.md's decisions where Twilio is silent:
 - one binding per (Service, address): a create at a live address replaces that binding, with a
   new SID, and the old SID is 404 from then on;
 - a create identical to the live binding (identity, type, tag set, credential, protocol version,
