@@ -141,9 +141,10 @@ class ApnsStandIn(StandIn):
         self._tls.load_cert_chain(chain)
         self._tls.set_alpn_protocols(["h2", "http/1.1"])
         self._listener = socket.create_server(("127.0.0.1", port), backlog=128)
+        self._listener.settimeout(0.1)  # accept() wakes up to notice stop()
         self._running = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._connections: set[socket.socket] = set()
+        self._connections: set[_H2Connection | _Closable] = set()
         self.connections_accepted = 0
 
     @property
@@ -165,6 +166,10 @@ class ApnsStandIn(StandIn):
         with self._lock:
             self._tls.load_verify_locations(cadata=ca_pem.decode("ascii"))
             self._tls.verify_mode = ssl.CERT_OPTIONAL
+            # TLS 1.2, where a refused client certificate fails the handshake itself with the
+            # alert that says why. In TLS 1.3 the client has finished its part by then, and
+            # its first write can meet a bare end of stream before the alert arrives.
+            self._tls.maximum_version = ssl.TLSVersion.TLSv1_2
 
     def start(self) -> ApnsStandIn:
         self._running.set()
@@ -180,9 +185,10 @@ class ApnsStandIn(StandIn):
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            _close(connection)
+            connection.close()
         for thread in self._threads:
             thread.join(timeout=5)
+
         self._directory.cleanup()
 
     def __enter__(self) -> ApnsStandIn:
@@ -192,7 +198,6 @@ class ApnsStandIn(StandIn):
         self.stop()
 
     def _accept(self) -> None:
-        self._listener.settimeout(0.1)
         while self._running.is_set():
             try:
                 raw, _ = self._listener.accept()
@@ -214,20 +219,25 @@ class ApnsStandIn(StandIn):
             sock.settimeout(None)
         except (ssl.SSLError, OSError) as error:
             log.debug("TLS handshake failed: %s", error)
-            _close(raw)
+            _linger(raw)
             return
+        connection: _H2Connection | _Closable = (
+            _H2Connection(self, sock, self._peer(sock))
+            if sock.selected_alpn_protocol() == "h2"
+            else _Closable(sock)
+        )
         with self._lock:
-            self._connections.add(sock)
+            self._connections.add(connection)
         try:
-            if sock.selected_alpn_protocol() == "h2":
-                _H2Connection(self, sock, self._peer(sock)).run()
+            if isinstance(connection, _H2Connection):
+                connection.run()
             else:
                 _ControlOverHttp1(sock, ("127.0.0.1", 0), self)  # type: ignore[arg-type]
         except (OSError, ssl.SSLError, h2.exceptions.ProtocolError) as error:
             log.debug("connection ended: %s", error)
         finally:
             with self._lock:
-                self._connections.discard(sock)
+                self._connections.discard(connection)
             _close(sock)
 
     def _peer(self, sock: ssl.SSLSocket) -> _Peer:
@@ -382,7 +392,12 @@ class ApnsStandIn(StandIn):
             if now - previous[1] < TOKEN_UPDATE_INTERVAL:
                 return _reason(429, "TooManyProviderTokenUpdates")
             peer.current[kid] = (token, now)
-        return key.topics, {"auth": "token", "key_id": kid, "team_id": key.team_id}
+        return key.topics, {
+            "auth": "token",
+            "key_id": kid,
+            "team_id": key.team_id,
+            "token_issued_at": iat,
+        }
 
 
 class _H2Connection:
@@ -424,6 +439,12 @@ class _H2Connection:
             selector.close()
             self._wake_read.close()
             self._wake_write.close()
+
+    def close(self) -> None:
+        """End the connection from another thread (the stand-in stopping)."""
+        self._open = False
+        with contextlib.suppress(OSError):
+            self._wake_write.send(b"!")
 
     def _read(self) -> None:
         data = self._sock.recv(65536)
@@ -517,6 +538,17 @@ class _H2Connection:
             self._sock.sendall(data)
 
 
+class _Closable:
+    """An HTTP/1.1 connection, closed by shutting its socket down."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+
 class _ControlOverHttp1(BaseHTTPRequestHandler):
     """The control API over HTTP/1.1 (ALPN http/1.1, for curl); APNs itself needs HTTP/2."""
 
@@ -551,6 +583,18 @@ class _ControlOverHttp1(BaseHTTPRequestHandler):
 
 def _reason(status: int, reason: str, *headers: tuple[str, str]) -> Answer:
     return Answer.json(status, {"reason": reason}, *headers)
+
+
+def _linger(raw: socket.socket) -> None:
+    """Close a connection whose handshake failed (TLS 1.3: after the client finished its
+    part, and maybe wrote its request) only once the client has read the alert and closed:
+    closing earlier would have the client's write fail on the end of the stream or a reset,
+    and it would not learn why."""
+    with contextlib.suppress(OSError):
+        raw.settimeout(2)
+        while raw.recv(65536):
+            pass
+    _close(raw)
 
 
 def _close(sock: socket.socket) -> None:

@@ -89,6 +89,8 @@ class FcmStandIn(StandIn):
         self._tokens: dict[str, _AccessToken] = {}
         self._lock = threading.Lock()
         self.tokens_issued = 0
+        # Seconds an access token is valid (Google: 3599); 0 makes every token expire at once.
+        self.token_lifetime = TOKEN_SECONDS
         self._server = HttpStandInServer(self._respond, port)
 
     @property
@@ -194,7 +196,7 @@ class FcmStandIn(StandIn):
             return _grant_error("invalid_scope", "Invalid OAuth scope or ID token audience.")
         token = "ya29.standin-" + secrets.token_urlsafe(32)
         with self._lock:
-            self._tokens[token] = _AccessToken(account, now + TOKEN_SECONDS)
+            self._tokens[token] = _AccessToken(account, now + self.token_lifetime)
             self.tokens_issued += 1
         document = {"access_token": token, "expires_in": TOKEN_SECONDS, "token_type": "Bearer"}
         return Answer.json(200, document)
