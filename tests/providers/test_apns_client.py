@@ -371,11 +371,32 @@ def test_given_nothing_listening_then_retry_and_nothing_was_sent(token_key, apns
     assert (outcome.reason, outcome.maybe_accepted) == ("ConnectError", False)
 
 
-def test_given_sends_from_many_threads_then_they_share_one_http2_connection(client, apns):
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        outcomes = list(pool.map(lambda i: send(client, f"{i:064x}"), range(200)))
+def test_given_one_client_shared_by_threads_then_each_send_is_sent_on_its_one_connection(
+    client, apns
+):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(lambda i: send(client, f"{i:064x}"), range(100)))
 
-    assert [o for o in outcomes if not o.sent] == []
-    assert len({outcome.provider_id for outcome in outcomes}) == 200
-    assert len(apns.deliveries.all()) == 200
+    assert [outcome for outcome in outcomes if not outcome.sent] == []
+    assert len({outcome.provider_id for outcome in outcomes}) == 100
     assert apns.connections_accepted == 1
+
+
+def test_given_a_client_per_thread_sharing_tokens_then_each_connection_shows_the_same_token(
+    apns, token_key, clock
+):
+    tokens = ProviderTokens(token_key, clock=clock)
+    https = [apns_http_client(token_key, ca_file=apns.ca_file) for _ in range(4)]
+    clients = [ApnsClient(http, token_key, base_url=apns.base_url, tokens=tokens) for http in https]
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            outcomes = list(
+                pool.map(lambda i: send(clients[i % 4], f"{i:064x}"), range(200), chunksize=50)
+            )
+    finally:
+        for http in https:
+            http.close()
+
+    assert [outcome for outcome in outcomes if not outcome.sent] == []
+    assert apns.connections_accepted == 4
+    assert set(issued_at(apns)) == {int(clock.now)}

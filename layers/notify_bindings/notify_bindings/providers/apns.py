@@ -7,10 +7,14 @@ The caller keeps it, and the `ApnsClient` over it, across invocations (a module-
 keyed by credential, say). Token-based credentials of different teams must not share a client:
 APNs refuses tokens of a second team on a connection.
 
-`ApnsClient.send` sends one notification and classifies the answer as an `Outcome`; it is
-thread-safe, and several threads sending through one client share its HTTP/2 connection, each
-request a stream of its own (httpcore multiplexes them), which is how one process keeps many
-requests in flight.
+`ApnsClient.send` sends one notification and classifies the answer as an `Outcome`. It may be
+called from any thread, but one client sends one request at a time: httpcore's synchronous
+HTTP/2 (1.0.9) is not thread-safe - threads sharing a connection allocate stream IDs out of
+order and the server ends the connection (StreamIDTooLowError; seen in this project's tests,
+fixed upstream only in a fork). To have several requests in flight, give each worker thread
+its own `ApnsClient` and `apns_http_client` (one HTTP/2 connection each: Apple accepts several
+connections per provider) and let them share one `ProviderTokens`, so that all connections
+present the same token.
 
 Provider tokens (token auth) are ES256 JWTs with `kid`, `iss` and `iat`, made once and reused
 for `refresh_after` seconds (40 minutes by default; Apple refuses tokens older than an hour and
@@ -204,6 +208,7 @@ class ApnsClient:
         self._credential = credential
         self._base_url = (base_url or (SANDBOX_URL if sandbox else PRODUCTION_URL)).rstrip("/")
         self._timeout = timeout
+        self._one_at_a_time = threading.Lock()  # see the module's docstring
         self._tokens: ProviderTokens | None = None
         if isinstance(credential, ApnsTokenKey):
             self._tokens = tokens or ProviderTokens(credential, clock=clock)
@@ -250,7 +255,10 @@ class ApnsClient:
         if token is not None:
             headers = {**headers, "authorization": f"bearer {token}"}
         try:
-            response = self._http.post(url, content=body, headers=headers, timeout=self._timeout)
+            with self._one_at_a_time:
+                response = self._http.post(
+                    url, content=body, headers=headers, timeout=self._timeout
+                )
         except httpx.TransportError as error:
             if isinstance(self._credential, ApnsCertificate) and client_certificate_refused(error):
                 refused = Outcome.refused(

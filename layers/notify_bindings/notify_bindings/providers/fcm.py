@@ -175,10 +175,10 @@ class AccessTokens:
 
 
 def fcm_http_client(*, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Client:
-    """An HTTP/2 client for FCM and Google's token endpoint (HTTP/1.1 where the server offers
-    no HTTP/2, as a local stand-in on plain http://)."""
+    """The client for FCM and Google's token endpoint: HTTP/1.1 with a pool of keep-alive
+    connections, which threads may share (httpcore's synchronous HTTP/2 may not be shared by
+    threads; see apns.py). FCM serves HTTP/1.1 as well."""
     return httpx.Client(
-        http2=True,
         timeout=timeout,
         follow_redirects=False,
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),

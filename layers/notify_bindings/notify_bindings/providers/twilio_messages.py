@@ -40,8 +40,9 @@ _MESSAGES = {
 
 
 def twilio_http_client(*, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Client:
+    """HTTP/1.1 with a pool of keep-alive connections, which threads may share (httpcore's
+    synchronous HTTP/2 may not be shared by threads; see apns.py)."""
     return httpx.Client(
-        http2=True,
         timeout=timeout,
         follow_redirects=False,
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
