@@ -107,6 +107,11 @@ class FcmStandIn(StandIn):
         with self._lock:
             self._accounts[client_email] = _Account(client_email, project_id, public_key)
 
+    def revoke_access_tokens(self) -> None:
+        """Forget every access token issued (as Google does when a key is deleted)."""
+        with self._lock:
+            self._tokens.clear()
+
     def start(self) -> FcmStandIn:
         self._server.start()
         return self
