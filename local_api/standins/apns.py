@@ -503,8 +503,7 @@ class _H2Connection:
             timer.start()
         elif answer is _DROP:
             self._open = False
-        else:
-            assert isinstance(answer, Answer)
+        elif isinstance(answer, Answer):
             self._send(stream_id, answer)
 
     def _deliver_later(self, stream_id: int, answer: object) -> None:

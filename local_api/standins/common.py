@@ -110,7 +110,8 @@ class FaultPlan:
         target = plan.get("target", "send")
         with self._lock:
             self._plans[target] = {**plan, "target": target}
-            self._random[target] = random.Random(plan.get("seed"))  # noqa: S311 (not security)
+            # Which requests fail, not a secret.
+            self._random[target] = random.Random(plan.get("seed"))  # noqa: S311  # nosec B311
 
     def clear(self) -> None:
         with self._lock:

@@ -203,7 +203,11 @@ class FcmStandIn(StandIn):
         with self._lock:
             self._tokens[token] = _AccessToken(account, now + self.token_lifetime)
             self.tokens_issued += 1
-        document = {"access_token": token, "expires_in": TOKEN_SECONDS, "token_type": "Bearer"}
+        document = {
+            "access_token": token,
+            "expires_in": TOKEN_SECONDS,
+            "token_type": "Bearer",  # nosec B105 - the token's type, not a secret
+        }
         return Answer.json(200, document)
 
     def _send(self, method: str, project: str, headers: dict[str, str], body: bytes) -> Answer:

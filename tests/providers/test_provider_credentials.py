@@ -264,6 +264,13 @@ def test_given_a_service_account_json_then_it_is_parsed_and_its_repr_shows_no_ke
         assert fragment not in repr(account) + str(account)
 
 
+def test_given_a_stored_service_account_read_as_trusted_then_it_is_the_same_account():
+    trusted = parse_service_account(service_account_json(), trusted=True)
+
+    assert trusted.private_key.private_numbers() == rsa_key().private_numbers()
+    assert trusted.client_email == CLIENT_EMAIL
+
+
 @pytest.mark.parametrize("key", [LEGACY_FCM_KEY, GCM_API_KEY, f"  {LEGACY_FCM_KEY}\n"])
 def test_given_a_legacy_server_key_then_it_is_refused_saying_what_to_give_instead(key):
     with pytest.raises(InvalidCredential) as raised:

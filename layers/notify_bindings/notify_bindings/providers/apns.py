@@ -140,8 +140,7 @@ class ProviderTokens:
     def current(self) -> str:
         with self._lock:
             if self._token is None or self._clock() - self._issued_at >= self._refresh_after:
-                self._renew()
-            assert self._token is not None
+                return self._renew()
             return self._token
 
     def replace(self, rejected: str) -> str:
@@ -149,19 +148,19 @@ class ProviderTokens:
         replaced it, that thread's token (so concurrent refusals make one new token)."""
         with self._lock:
             if self._token is None or self._token == rejected:
-                self._renew()
-            assert self._token is not None
+                return self._renew()
             return self._token
 
-    def _renew(self) -> None:
+    def _renew(self) -> str:
         issued_at = self._clock()
-        self._token = jwt.encode(
+        token = jwt.encode(
             {"iss": self._key.team_id, "iat": int(issued_at)},
             self._key.private_key,
             algorithm="ES256",
             headers={"kid": self._key.key_id},
         )
-        self._issued_at = issued_at
+        self._token, self._issued_at = token, issued_at
+        return token
 
 
 def apns_http_client(

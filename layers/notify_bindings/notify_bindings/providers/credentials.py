@@ -152,12 +152,15 @@ def parse_apns_certificate(
     topic: str | None = None,
     sandbox: bool | None = None,
     now: datetime.datetime | None = None,
+    trusted: bool = False,
 ) -> ApnsCertificate:
     """An APNs certificate credential (Twilio's `Certificate`, `PrivateKey` and `Sandbox`).
 
     Text outside the PEM blocks is ignored, as Twilio's console asks users to strip it. The
     key must be unencrypted and match the certificate; the certificate must be valid at `now`
-    and, when its subject says which environments it opens, open the one `sandbox` names."""
+    and, when its subject says which environments it opens, open the one `sandbox` names.
+    `trusted`: material checked when its Credential was stored, read again by a delivering
+    function; skips the consistency check of an RSA key (about 35 ms a key)."""
     certificate_blocks = _PEM_CERTIFICATE.findall(_bytes(certificate))
     if not certificate_blocks:
         raise InvalidCredential("Certificate", "must hold a PEM certificate (BEGIN CERTIFICATE)")
@@ -166,7 +169,7 @@ def parse_apns_certificate(
     except ValueError:
         raise InvalidCredential("Certificate", "is not a readable X.509 certificate") from None
     leaf = chain[0]
-    key = _private_key("PrivateKey", private_key)
+    key = _private_key("PrivateKey", private_key, trusted=trusted)
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise InvalidCredential("PrivateKey", "must be an RSA or EC private key")
     if _public_der(key.public_key()) != _public_der(leaf.public_key()):
@@ -218,8 +221,11 @@ def parse_apns_token_key(
     return ApnsTokenKey(private_key=key, key_id=key_id, team_id=team_id, topic=topic)
 
 
-def parse_service_account(secret: str | bytes, *, parameter: str = "Secret") -> ServiceAccount:
-    """A Google service account's JSON key, as an FCM Credential's `Secret`.
+def parse_service_account(
+    secret: str | bytes, *, parameter: str = "Secret", trusted: bool = False
+) -> ServiceAccount:
+    """A Google service account's JSON key, as an FCM Credential's `Secret` (`trusted`: as
+    for parse_apns_certificate).
 
     A legacy server key (`AAAA...:APA91b...`, or a GCM API key) is refused with a message
     saying that those keys stopped working and what to give instead."""
@@ -248,7 +254,7 @@ def parse_service_account(secret: str | bytes, *, parameter: str = "Secret") -> 
         fields[name] = value.strip()
     if "@" not in fields["client_email"]:
         raise InvalidCredential(parameter, "client_email is not an e-mail address")
-    key = _private_key(parameter, fields["private_key"], what="private_key")
+    key = _private_key(parameter, fields["private_key"], what="private_key", trusted=trusted)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise InvalidCredential(parameter, "private_key must be an RSA private key")
     token_uri = document.get("token_uri")
@@ -289,7 +295,9 @@ def _bytes(value: str | bytes) -> bytes:
     return value.encode("utf-8", errors="replace") if isinstance(value, str) else value
 
 
-def _private_key(parameter: str, text: str | bytes, *, what: str = "") -> Any:
+def _private_key(
+    parameter: str, text: str | bytes, *, what: str = "", trusted: bool = False
+) -> Any:
     """The first PEM private key in `text`, unencrypted."""
     prefix = f"{what} " if what else ""
     match = _PEM_PRIVATE_KEY.search(_bytes(text))
@@ -298,7 +306,9 @@ def _private_key(parameter: str, text: str | bytes, *, what: str = "") -> Any:
     if match[1] == b"ENCRYPTED PRIVATE KEY":
         raise InvalidCredential(parameter, f"{prefix}must not be encrypted".lstrip())
     try:
-        return serialization.load_pem_private_key(match[0], password=None)
+        return serialization.load_pem_private_key(
+            match[0], password=None, unsafe_skip_rsa_key_validation=trusted
+        )
     except TypeError:  # a password-protected traditional PEM (Proc-Type: 4,ENCRYPTED)
         raise InvalidCredential(parameter, f"{prefix}must not be encrypted".lstrip()) from None
     except (ValueError, UnsupportedAlgorithm):

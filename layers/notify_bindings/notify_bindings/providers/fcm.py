@@ -38,7 +38,7 @@ from notify_bindings.providers.outcomes import (
 )
 
 FCM_URL = "https://fcm.googleapis.com"
-GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL  # nosec B105
 MESSAGING_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 ASSERTION_SECONDS = 3600  # Google's limit for exp - iat
 # A token is replaced this long before it expires, so that none expires in flight.
@@ -106,16 +106,14 @@ class AccessTokens:
         """A token valid for a few minutes more at least; raises TokenUnavailable."""
         with self._lock:
             if self._token is None or self._clock() >= self._renew_at:
-                self._fetch()
-            assert self._token is not None
+                return self._fetch()
             return self._token
 
     def replace(self, rejected: str) -> str:
         """A new token after FCM refused `rejected` (unless another thread replaced it)."""
         with self._lock:
             if self._token is None or self._token == rejected:
-                self._fetch()
-            assert self._token is not None
+                return self._fetch()
             return self._token
 
     def assertion(self, issued_at: float) -> str:
@@ -134,7 +132,7 @@ class AccessTokens:
             headers={"kid": self._account.private_key_id},
         )
 
-    def _fetch(self) -> None:
+    def _fetch(self) -> str:
         self._token = None
         asked_at = self._clock()
         form = {"grant_type": _GRANT_TYPE, "assertion": self.assertion(asked_at)}
@@ -152,7 +150,7 @@ class AccessTokens:
             if isinstance(token, str) and token and isinstance(lifetime, int | float):
                 margin = min(self._refresh_margin, lifetime / 2)
                 self._token, self._renew_at = token, asked_at + lifetime - margin
-                return
+                return token
         refusal = document.get("error")
         reason = refusal if isinstance(refusal, str) and len(refusal) <= 64 else None
         if response.status_code == 429 or response.status_code >= 500:

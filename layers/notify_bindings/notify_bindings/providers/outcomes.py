@@ -122,7 +122,8 @@ class Outcome:
         message: str | None = None,
     ) -> Outcome:
         """Anything but SENT, with Twilio's code and its fixed message."""
-        assert disposition is not Disposition.SENT
+        if disposition is Disposition.SENT:
+            raise ValueError("a refusal is not SENT")
         return cls(
             disposition,
             error_code=code,
