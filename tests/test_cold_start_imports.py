@@ -9,7 +9,9 @@ it loaded, so that a heavy import coming back fails CI:
 - boto3 (and s3transfer, which boto3 imports) is never loaded: clients come from botocore;
 - the authorizer loads neither pydantic nor the binding and service models and stores;
 - a function loads only the request and resource models it uses: pydantic builds every model
-  of a module as the module is imported, so another function's models cost a cold start time.
+  of a module as the module is imported, so another function's models cost a cold start time;
+- only the functions that deliver notifications load the delivery libraries (httpx, h2, PyJWT,
+  cryptography) and `notify_bindings.providers`: over 100 ms of cold start for the others.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ MODEL_MODULES = {
     },
     "notify_bindings.dead_token_models": {"ReportDeadTokenFunction", "ReportDeadTokensFunction"},
 }
+# The functions that send to APNs, FCM or Twilio: only they may load the delivery libraries.
+DELIVERING_FUNCTIONS: set[str] = set()
+DELIVERY_LIBRARIES = ("httpx", "httpcore", "h2", "hpack", "jwt", "cryptography")
 
 # Prints the modules loaded once the handler is imported and its clients created.
 _LOAD = """
@@ -132,3 +137,14 @@ def test_given_a_function_when_loaded_then_it_builds_only_the_models_it_uses(
     models = {module for module in MODEL_MODULES if module in loaded[name]}
 
     assert models == {module for module, users in MODEL_MODULES.items() if name in users}
+
+
+@pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - DELIVERING_FUNCTIONS))
+def test_given_a_function_that_does_not_deliver_when_loaded_then_no_delivery_library_is(
+    name: str, loaded: dict[str, Any]
+) -> None:
+    modules = loaded[name]
+
+    assert "notify_bindings.dependencies" in modules
+    assert not _packages(modules, *DELIVERY_LIBRARIES)
+    assert not {m for m in modules if m.startswith("notify_bindings.providers")}

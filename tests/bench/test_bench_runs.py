@@ -114,3 +114,13 @@ def test_the_expired_listing_benchmark_runs(tmp_path):
     assert re.search(r"\d+ of them expired and not deleted", printed)
     no_filter = rows["list at 2,000 with 10% expired, no filter: no filter"]
     assert re.match(r"\d+\.\d\d items read per binding returned", no_filter["figure"])
+
+
+def test_the_provider_imports_benchmark_runs(tmp_path):
+    results = tmp_path / "provider_imports.json"
+    printed = run_bench("bench.provider_imports", results, "--runs", "1", "--no-layer-build")
+
+    # A row: its label, then wall, CPU and importtime milliseconds.
+    assert re.search(r"providers\.apns\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d", printed)
+    rows = {row["row"] for row in json.loads(results.read_text())["rows"]}
+    assert {"import httpx", "import jwt (PyJWT, loads cryptography)"} <= rows
