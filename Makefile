@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
-# pip-tools, pip-audit and bandit: `make lock` and `make audit`, apart from the tests' pins.
+# pip-tools, pip-audit, bandit and checkov: `make lock` and `make audit`, apart from the tests'
+# pins.
 TOOLS := .venv-tools
 TOOLS_READY := $(TOOLS)/.ready
 BENCH_READY := $(VENV)/.bench-ready
@@ -88,9 +89,11 @@ build:  ## sam build, with the SAM CLI in its own virtualenv (it pins other boto
 lock:  ## resolve every requirements .in file into its .txt: pinned, with hashes (minutes)
 	./scripts/lock
 
-# Not part of `make test`: the SAM CLI takes minutes to install the first time.
-audit: $(READY) $(TOOLS_READY)  ## sam validate --lint, sam build, pip-audit, bandit
+# Not part of `make test`: the SAM CLI takes minutes to install the first time. checkov scans
+# the template offline, and every finding is fixed or skipped in it with its reason.
+audit: $(READY) $(TOOLS_READY)  ## sam validate --lint, checkov, sam build, pip-audit, bandit
 	./scripts/sam validate --lint --template-file template.yaml
+	$(TOOLS)/bin/python scripts/scan_template.py template.yaml
 	./scripts/sam-build
 	@echo "audit: built layer $$(du -sk .aws-sam/build/BindingsLayer | cut -f1) KiB"
 	$(TOOLS)/bin/python scripts/audit_dependencies.py \

@@ -1,7 +1,9 @@
 """Each function's IAM role, as the SAM translator makes it from template.yaml, allows exactly
 the DynamoDB and SQS calls that function makes: nothing it does would be denied in AWS, nothing
 it may do goes unused, nothing is a wildcard, and the functions behind GET routes (and the
-authorizer) only read.
+authorizer) only read. Deployed with a customer managed key (KmsKeyArn), each role may also use
+the key exactly as the services that function calls use it on its behalf, and without one, not
+at all.
 
 What each function does is recorded, not assumed: every path of every operation - and of the
 functions no route serves, the authorizer and the purge - runs against moto while a botocore
@@ -45,10 +47,14 @@ from notify_bindings import dependencies
 from notify_bindings.account_store import AccountStore
 from notify_bindings.sids import new_sid
 from tests.conftest import Credentials, new_account, new_service
+from tests.template.conftest import KMS_KEY_ARN, with_conditions_decided
 
 Document = dict[str, Any]
-# (IAM action, the table, "<table>/index/<name>" or the queue it is allowed on, by logical id)
+# (IAM action, the table, "<table>/index/<name>" or the queue it is allowed on, by logical id;
+# or, for the customer managed key, "KmsKeyArn via <service>" - the service the key is used
+# through, per the statement's kms:ViaService condition - or "KmsKeyArn" through any)
 Grant = tuple[str, str]
+KMS_KEY_PARAMETER = "KmsKeyArn"
 
 # The contract: what serves a GET may only read.
 READ_ONLY_ROUTES = {
@@ -67,6 +73,8 @@ READ_ONLY_ACTIONS = frozenset(
         "dynamodb:Query",
         "dynamodb:Scan",
         "dynamodb:DescribeTable",
+        # Decrypting what those reads return, with the customer managed key.
+        "kms:Decrypt",
     }
 )
 # What SAM gives every function: writing its own logs, nothing else.
@@ -137,11 +145,37 @@ def policy_resource(action: str, resource: Any, resources: dict[str, Document]) 
     return None
 
 
+_VIA_SERVICE = re.compile(r"([a-z]+)\.\$\{AWS::Region\}\.amazonaws\.com")
+
+
+def key_use(statement: Document) -> list[str]:
+    """How a statement on the customer managed key names it: "KmsKeyArn via <service>" for each
+    service its kms:ViaService condition allows (as `!Sub <service>.${AWS::Region}...`), or
+    "KmsKeyArn" when it has no condition. Any other resource or condition is refused."""
+    assert statement.get("Resource") == {"Ref": KMS_KEY_PARAMETER}, (
+        f"a key other than {KMS_KEY_PARAMETER}: {statement}"
+    )
+    if "Condition" not in statement:
+        return [KMS_KEY_PARAMETER]
+    assert set(statement["Condition"]) == {"StringEquals"}, statement
+    assert set(statement["Condition"]["StringEquals"]) == {"kms:ViaService"}, statement
+    services = []
+    for value in _as_list(statement["Condition"]["StringEquals"]["kms:ViaService"]):
+        match = _VIA_SERVICE.fullmatch(value.get("Fn::Sub", "") if isinstance(value, dict) else "")
+        assert match, f"kms:ViaService {value}: not a service of the stack's own region"
+        services.append(f"{KMS_KEY_PARAMETER} via {match[1]}")
+    return services
+
+
 def grants(translated: Document, function: str) -> set[Grant]:
     resources = translated["Resources"]
     granted = set()
     for statement in allowed_statements(translated, function):
         for action in _as_list(statement.get("Action", [])):
+            if action.startswith("kms:"):
+                granted |= {(action, use) for use in key_use(statement)}
+                continue
+            assert "Condition" not in statement, statement
             for resource in _as_list(statement.get("Resource", [])):
                 named = policy_resource(action, resource, resources)
                 assert named is not None, (
@@ -149,6 +183,36 @@ def grants(translated: Document, function: str) -> set[Grant]:
                 )
                 granted.add((action, named))
     return granted
+
+
+def kms_grants_needed(source: Document, function: str, calls: set[Grant]) -> set[Grant]:
+    """What `function`'s role must be allowed on the customer managed key, given the calls it
+    makes, as AWS documents each service's use of such a key:
+    - DynamoDB decrypts a table's data key as the principal reading or writing it (kms:Decrypt
+      through DynamoDB);
+    - SQS makes a data key as the sender of a message (kms:GenerateDataKey, and kms:Decrypt to
+      check it) and decrypts it as its receiver (kms:Decrypt); Lambda receives from a queue
+      event source, and sends a failed stream batch's record to its OnFailure queue, as the
+      function's role;
+    - Lambda reads a stream as the function's role and the records are decrypted with the
+      table's key; the service that use goes through is not documented, so this kms:Decrypt
+      names none;
+    - Lambda decrypts the environment through a grant it makes itself, CloudWatch Logs encrypts
+      as its own service principal (the key policy's part), and the change-event bus uses an
+      AWS owned key: none of these needs the role."""
+    definition = SamTemplate(source).functions[function]
+    decrypt_via, generate_via = set(), set()
+    if any(action.startswith("dynamodb:") for action, _ in calls):
+        decrypt_via.add("dynamodb")
+    if ("sqs:SendMessage" in {action for action, _ in calls}) or lambda_grants(source, function):
+        decrypt_via.add("sqs")
+        generate_via.add("sqs")
+    if definition.sqs_sources:
+        decrypt_via.add("sqs")
+    needed = {("kms:GenerateDataKey", f"{KMS_KEY_PARAMETER} via {s}") for s in generate_via}
+    if definition.stream_sources:
+        return needed | {("kms:Decrypt", KMS_KEY_PARAMETER)}
+    return needed | {("kms:Decrypt", f"{KMS_KEY_PARAMETER} via {s}") for s in decrypt_via}
 
 
 def lambda_grants(source: Document, function: str) -> set[Grant]:
@@ -210,16 +274,24 @@ def check_read_only(source: Document, translated: Document) -> None:
 
 
 def check_least_privilege(
-    source: Document, translated: Document, used: dict[str, set[Grant]]
+    source: Document, deployed: Document, used: dict[str, set[Grant]], *, key_given: bool
 ) -> None:
     """Each role allows exactly the calls its function was seen making (and what Lambda does
     with it for the function's event sources: sending a failed stream batch's record to the
-    OnFailure destination)."""
+    OnFailure destination) - and, deployed with a customer managed key, exactly the uses of the
+    key that those calls make as the role; without one, none."""
     assert set(used) == set(SamTemplate(source).functions)
     for function, calls in used.items():
-        granted = grants(translated, function) - lambda_grants(source, function)
-        assert calls - granted == set(), f"{function} would be denied {calls - granted}"
-        assert granted - calls == set(), f"{function} may {granted - calls} but never does"
+        granted = grants(deployed, function) - lambda_grants(source, function)
+        expected = calls | (kms_grants_needed(source, function, calls) if key_given else set())
+        # A use of the key through a service is allowed by the same action through any.
+        denied = {
+            (action, use)
+            for action, use in expected - granted
+            if (action, KMS_KEY_PARAMETER) not in granted or not use.startswith("KmsKeyArn via")
+        }
+        assert denied == set(), f"{function} would be denied {denied}"
+        assert granted - expected == set(), f"{function} may {granted - expected} but never does"
 
 
 # -- recording what the functions do -------------------------------------------------------------
@@ -843,22 +915,30 @@ def calls_by_function(
 # -- the template as it is --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("deployed", ["without_key", "with_key"])
 def test_given_the_template_when_translated_then_no_role_has_a_wildcard_or_a_resource_but_its_tables_and_queue(  # noqa: E501
-    sam_document, cloudformation
+    sam_document, deployed, request
 ):
-    check_no_wildcards(sam_document, cloudformation)
+    check_no_wildcards(sam_document, request.getfixturevalue(deployed))
 
 
+@pytest.mark.parametrize("deployed", ["without_key", "with_key"])
 def test_given_the_template_when_translated_then_fetch_list_and_the_authorizer_may_only_read(
-    sam_document, cloudformation
+    sam_document, deployed, request
 ):
-    check_read_only(sam_document, cloudformation)
+    check_read_only(sam_document, request.getfixturevalue(deployed))
 
 
 def test_given_every_path_of_every_function_when_run_then_its_role_allows_exactly_the_calls_it_made(
-    sam_document, cloudformation, calls_by_function
+    sam_document, without_key, calls_by_function
 ):
-    check_least_privilege(sam_document, cloudformation, calls_by_function)
+    check_least_privilege(sam_document, without_key, calls_by_function, key_given=False)
+
+
+def test_given_a_customer_managed_key_when_every_path_runs_then_each_role_may_use_it_exactly_as_its_calls_do(  # noqa: E501
+    sam_document, with_key, calls_by_function
+):
+    check_least_privilege(sam_document, with_key, calls_by_function, key_given=True)
 
 
 # -- the checks notice a broken template ------------------------------------------------------
@@ -880,11 +960,43 @@ def _allow(action: str, resource: Any) -> Document:
     return {"Effect": "Allow", "Action": [action], "Resource": resource}
 
 
+def _kms_statements(document: Document, function: str) -> list[Document]:
+    """The statements `function` has only when a customer managed key is given."""
+    (conditional,) = (
+        policy
+        for policy in document["Resources"][function]["Properties"]["Policies"]
+        if "Fn::If" in policy
+    )
+    statements: list[Document] = conditional["Fn::If"][1]["Statement"]
+    return statements
+
+
+def _deployed(translated: Document) -> list[tuple[Document, bool]]:
+    return [
+        (with_conditions_decided(translated, {KMS_KEY_PARAMETER: ""}), False),
+        (with_conditions_decided(translated, {KMS_KEY_PARAMETER: KMS_KEY_ARN}), True),
+    ]
+
+
+def _each_deployment(check: Callable[[Document, Document], None]) -> Check:
+    def run(source: Document, translated: Document, _: dict[str, set[Grant]]) -> None:
+        for deployed, _key_given in _deployed(translated):
+            check(source, deployed)
+
+    return run
+
+
+def _least_privilege(source: Document, translated: Document, used: dict[str, set[Grant]]) -> None:
+    for deployed, key_given in _deployed(translated):
+        check_least_privilege(source, deployed, used, key_given=key_given)
+
+
 Check = Callable[[Document, Document, dict[str, set[Grant]]], None]
+# Each check, over the template deployed without and with a customer managed key.
 CHECKS: dict[str, Check] = {
-    "no wildcards": lambda source, translated, _: check_no_wildcards(source, translated),
-    "read only": lambda source, translated, _: check_read_only(source, translated),
-    "least privilege": check_least_privilege,
+    "no wildcards": _each_deployment(check_no_wildcards),
+    "read only": _each_deployment(check_read_only),
+    "least privilege": _least_privilege,
 }
 
 # breakage -> (the check that must notice, what it says, how to break the template)
@@ -984,6 +1096,54 @@ BREAKAGES: dict[str, tuple[str, str, Callable[[Document], Any]]] = {
         lambda d: _statements(d, "CreateServiceFunction").append(
             _allow("sqs:SendMessage", {"Fn::GetAtt": ["ServicePurgeQueue", "Arn"]})
         ),
+    ),
+    "a key the tables are not read with": (
+        "least privilege",
+        r"FetchBindingFunction would be denied {\('kms:Decrypt', 'KmsKeyArn via dynamodb'\)}",
+        lambda d: d["Resources"]["FetchBindingFunction"]["Properties"]["Policies"].pop(),
+    ),
+    "a purge that cannot read its queue with the key": (
+        "least privilege",
+        r"PurgeServiceFunction would be denied {\('kms:Decrypt', 'KmsKeyArn via sqs'\)}",
+        lambda d: _kms_statements(d, "PurgeServiceFunction")[0]["Condition"]["StringEquals"][
+            "kms:ViaService"
+        ].pop(),
+    ),
+    "no data key for a failed stream batch's record": (
+        "least privilege",
+        r"PublishChangesFunction would be denied {\('kms:GenerateDataKey', 'KmsKeyArn via sqs'\)}",
+        lambda d: _kms_statements(d, "PublishChangesFunction").pop(),
+    ),
+    "a data key a reader never makes": (
+        "least privilege",
+        r"ListUsersFunction may {\('kms:GenerateDataKey', 'KmsKeyArn via dynamodb'\)} but never",
+        lambda d: _kms_statements(d, "ListUsersFunction")[0]["Action"].append(
+            "kms:GenerateDataKey"
+        ),
+    ),
+    "the key through any service": (
+        "least privilege",
+        r"CreateBindingFunction may {\('kms:Decrypt', 'KmsKeyArn'\)} but never",
+        lambda d: _kms_statements(d, "CreateBindingFunction")[0].pop("Condition"),
+    ),
+    "the key whether it is given or not": (
+        "least privilege",
+        r"DeleteUserFunction may {\('kms:Decrypt', 'KmsKeyArn via dynamodb'\)} but never",
+        lambda d: _statements(d, "DeleteUserFunction").append(
+            _kms_statements(d, "DeleteUserFunction")[0]
+        ),
+    ),
+    "any key": (
+        "no wildcards",
+        r"a key other than KmsKeyArn",
+        lambda d: _kms_statements(d, "FetchUserFunction")[0].update(
+            Resource=KMS_KEY_ARN.replace("1234abcd", "5678efab")
+        ),
+    ),
+    "a fetch that may encrypt": (
+        "read only",
+        r"FetchServiceFunction may {'kms:Encrypt'}",
+        lambda d: _kms_statements(d, "FetchServiceFunction")[0]["Action"].append("kms:Encrypt"),
     ),
 }
 
