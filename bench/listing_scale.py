@@ -128,7 +128,7 @@ class Population:
         many_tags_share: float = MANY_TAGS_SHARE,
     ) -> Population:
         from notify_bindings.models import Binding, BindingType
-        from notify_bindings.sids import new_binding_sid
+        from notify_bindings.platform.sids import new_binding_sid
 
         rng = random.Random(seed)
         first_day = datetime.now(UTC).date() - timedelta(days=DAYS)
@@ -485,7 +485,7 @@ def naive_page(
     the page and one more, as ours does.
     """
     from notify_bindings.models import IMPLICIT_TAG_ALL
-    from notify_bindings.sids import successor
+    from notify_bindings.platform.sids import successor
     from notify_bindings.store import _tag_filter
 
     values: dict[str, Any] = {
@@ -636,8 +636,8 @@ def run(
 
     from notify_bindings import dependencies
     from notify_bindings.account_store import AccountStore
+    from notify_bindings.platform.sids import time_ordered_sid
     from notify_bindings.service_models import Service
-    from notify_bindings.sids import time_ordered_sid
     from notify_bindings.store import _has_many_tags
 
     account, _ = AccountStore(dependencies.dynamodb(), tables["AccountsTable"]).create_account(

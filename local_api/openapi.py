@@ -78,7 +78,7 @@ EXTENSION_NOTE = "An extension of this API: not in Twilio's Notify."
 # responses like Twilio's operations do.
 EXTENSION_OPERATIONS: dict[str, Callable[[], JsonObject]] = {}  # filled in below
 
-# The errors, as errors.py answers them, and the headers that come with them.
+# The errors, as platform/errors.py answers them, and the headers that come with them.
 ERRORS: dict[str, tuple[str, int, JsonObject]] = {
     "400": ("A parameter is missing or invalid, or the body is not a form", 20001, {}),
     "401": (

@@ -23,8 +23,8 @@ from notify_bindings.account_store import (
     AccountStore,
     ApiKey,
 )
-from notify_bindings.errors import ApiError
-from notify_bindings.sids import ACCOUNT_SID_PATTERN
+from notify_bindings.platform.errors import ApiError
+from notify_bindings.platform.sids import ACCOUNT_SID_PATTERN
 from notify_cli.output import Output
 
 PROG = "notify-admin"

@@ -114,8 +114,8 @@ def service_sid(account: Credentials) -> str:
 
 def new_service(account_sid: str, **settings: Any) -> str:
     from notify_bindings import dependencies
+    from notify_bindings.platform.sids import time_ordered_sid
     from notify_bindings.service_models import Service
-    from notify_bindings.sids import time_ordered_sid
 
     now = dependencies.now()
     service = Service(time_ordered_sid("IS", now), account_sid, now, now, **settings)

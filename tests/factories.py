@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from notify_bindings.dynamo import DynamoDBClient
 from notify_bindings.models import DEFAULT_PROTOCOL_VERSION, Binding, BindingType
+from notify_bindings.platform.sids import new_binding_sid, new_sid
 from notify_bindings.service_models import Service
 from notify_bindings.service_store import ServiceStore
-from notify_bindings.sids import new_binding_sid, new_sid
 from notify_bindings.store import BindingStore, PutResult
 
 ACCOUNT_SID = "AC" + "0" * 32

@@ -17,7 +17,7 @@ from local_api.events import LambdaContext, http_api_event
 from local_api.template import SamTemplate, resolve_environment
 from notify_bindings import dependencies
 from notify_bindings.account_store import AccountStore
-from notify_bindings.errors import Unavailable
+from notify_bindings.platform.errors import Unavailable
 
 FUNCTION = "AuthorizerFunction"
 SERVICE = "IS" + "0" * 32

@@ -45,8 +45,8 @@ from local_api.template import Function, Route, SamTemplate
 from notify_bindings import dependencies
 from notify_bindings.auth import parse_basic
 from notify_bindings.models import Binding, BindingType
+from notify_bindings.platform.sids import is_binding_sid, is_service_sid
 from notify_bindings.services import PurgeRequest
-from notify_bindings.sids import is_binding_sid, is_service_sid
 from notify_bindings.store import binding_from
 from tests.factories import new_binding, put_binding
 

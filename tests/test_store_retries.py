@@ -12,8 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from notify_bindings.dynamo import Retries
-from notify_bindings.errors import Unavailable
-from notify_bindings.sids import new_sid
+from notify_bindings.platform.errors import Unavailable
+from notify_bindings.platform.sids import new_sid
 from notify_bindings.store import BindingStore, Outcome, PutResult
 from tests.factories import new_binding, put_binding
 

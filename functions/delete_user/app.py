@@ -2,8 +2,8 @@
 at once to every reader (ours)."""
 
 from notify_bindings.api import api_handler
-from notify_bindings.errors import NotFound
 from notify_bindings.http import ApiRequest, Response, empty_response
+from notify_bindings.platform.errors import NotFound
 from notify_bindings.user_models import identity_from_path
 from notify_bindings.users import delete_user
 

@@ -1,8 +1,8 @@
 """GET /v1/Services/{ServiceSid}/Users/{Identity} - an identity and its binding count (ours)."""
 
 from notify_bindings.api import api_handler
-from notify_bindings.errors import NotFound
 from notify_bindings.http import ApiRequest, Response, json_response
+from notify_bindings.platform.errors import NotFound
 from notify_bindings.user_models import UserResource, identity_from_path
 from notify_bindings.users import fetch_user
 

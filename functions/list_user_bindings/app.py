@@ -3,9 +3,9 @@ by tag, date and address (ours)."""
 
 from notify_bindings.api import api_handler
 from notify_bindings.binding_forms import ListUserBindingsQuery
-from notify_bindings.errors import NotFound
 from notify_bindings.http import ApiRequest, Response, json_response
 from notify_bindings.models import BindingPageResource
+from notify_bindings.platform.errors import NotFound
 from notify_bindings.user_models import identity_from_path
 from notify_bindings.users import list_user_bindings
 

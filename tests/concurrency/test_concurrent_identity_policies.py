@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from functools import partial
 
 from notify_bindings.models import MAX_BINDINGS_PER_IDENTITY, IdentityBindingLimitPolicy
+from notify_bindings.platform.sids import new_sid
 from notify_bindings.service_models import Service
 from notify_bindings.service_store import ServiceStore
-from notify_bindings.sids import new_sid
 from notify_bindings.store import Outcome
 from tests.concurrency.conftest import RaceTables
 from tests.concurrency.racing import race

@@ -194,7 +194,7 @@ def write_straight_in(api: Api, service_sid: str, wanted: list[dict[str, Any]]) 
     of their SIDs and dates is the order of `wanted`. The API's stream reads them as it reads
     any write."""
     from notify_bindings.models import Binding, BindingType
-    from notify_bindings.sids import new_binding_sid
+    from notify_bindings.platform.sids import new_binding_sid
 
     account_sid = api.api.account.username
     first_created = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=len(wanted))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from notify_bindings.config import InvalidSettings, Settings
+from notify_bindings.platform.config import InvalidSettings, Settings
 
 REQUIRED = {
     "BINDINGS_TABLE": "BindingsTable",

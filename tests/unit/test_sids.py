@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from notify_bindings.sids import (
+from notify_bindings.platform.sids import (
     first_binding_sid_on,
     last_binding_sid_on,
     new_binding_sid,

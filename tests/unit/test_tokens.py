@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from notify_bindings.errors import InvalidPageToken
 from notify_bindings.models import BindingFilters
+from notify_bindings.platform.errors import InvalidPageToken
 from notify_bindings.tokens import Direction, KeyCursor, PageCursor, PageTokens
 
 SERVICE = "IS" + "a" * 32 + "/Bindings"

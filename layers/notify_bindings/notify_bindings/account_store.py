@@ -32,8 +32,8 @@ from notify_bindings.dynamo import (
     Transaction,
     translated_errors,
 )
-from notify_bindings.errors import Throttled, Unavailable
-from notify_bindings.sids import ACCOUNT_SID_PATTERN, new_sid
+from notify_bindings.platform.errors import Throttled, Unavailable
+from notify_bindings.platform.sids import ACCOUNT_SID_PATTERN, new_sid
 
 BY_ACCOUNT_INDEX = "ByAccount"
 ACCOUNT_KIND = "account"

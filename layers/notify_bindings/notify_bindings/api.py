@@ -9,10 +9,11 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from notify_bindings import deadline, dependencies
-from notify_bindings.errors import ApiError, InternalError, error_body
+from notify_bindings import dependencies
 from notify_bindings.http import ApiRequest, Response, json_response
-from notify_bindings.observability import failure, logger, metrics
+from notify_bindings.platform import deadline
+from notify_bindings.platform.errors import ApiError, InternalError, error_body
+from notify_bindings.platform.observability import failure, logger, metrics
 
 Operation = Callable[[ApiRequest], Response]
 LambdaHandler = Callable[[dict[str, Any], Any], Response]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from notify_bindings.observability import logger
+from notify_bindings.platform.observability import logger
 
 # Far more than any SID and secret take; a longer header is refused before it is decoded.
 _MAX_CREDENTIALS_LENGTH = 1024

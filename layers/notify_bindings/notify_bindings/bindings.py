@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from notify_bindings import dependencies
-from notify_bindings.errors import IdentityLimitExceeded, NotFound
 from notify_bindings.models import DEFAULT_PROTOCOL_VERSION, Binding
-from notify_bindings.observability import count, logger
 from notify_bindings.paging import Listing, cursor_of, listing
+from notify_bindings.platform.errors import IdentityLimitExceeded, NotFound
+from notify_bindings.platform.observability import count, logger
+from notify_bindings.platform.sids import is_binding_sid, new_binding_sid
 from notify_bindings.service_models import Service
-from notify_bindings.sids import is_binding_sid, new_binding_sid
 from notify_bindings.store import MissingService, Outcome, PutResult
 
 if TYPE_CHECKING:

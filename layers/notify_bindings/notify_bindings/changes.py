@@ -33,7 +33,7 @@ from enum import Enum
 from typing import Any
 
 from notify_bindings.models import Binding
-from notify_bindings.observability import failure, logger
+from notify_bindings.platform.observability import failure, logger
 from notify_bindings.store import BindingStore, Removal, RemovalCause
 from notify_bindings.stream_records import StreamRecord
 

@@ -15,7 +15,11 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from notify_bindings.models import Address
-from notify_bindings.sids import ACCOUNT_SID_PATTERN, BINDING_SID_PATTERN, SERVICE_SID_PATTERN
+from notify_bindings.platform.sids import (
+    ACCOUNT_SID_PATTERN,
+    BINDING_SID_PATTERN,
+    SERVICE_SID_PATTERN,
+)
 
 
 class DeadTokenReason(StrEnum):

@@ -21,9 +21,9 @@ from notify_bindings.dead_token_models import (
     DeadTokenReportResource,
     ReportDeadTokenForm,
 )
-from notify_bindings.errors import NotFound, Throttled, Unavailable
 from notify_bindings.models import Binding
-from notify_bindings.observability import count, failure, logger
+from notify_bindings.platform.errors import NotFound, Throttled, Unavailable
+from notify_bindings.platform.observability import count, failure, logger
 from notify_bindings.store import MissingService
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 
-from notify_bindings import deadline
-from notify_bindings.config import Settings
+from notify_bindings.platform import deadline
+from notify_bindings.platform.config import Settings
 
 if TYPE_CHECKING:
     from botocore.session import Session

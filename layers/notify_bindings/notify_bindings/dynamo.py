@@ -13,10 +13,10 @@ from typing import Any, Generic, TypeVar
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 
-from notify_bindings import deadline
-from notify_bindings.deadline import THROTTLING_CODES, OutOfTime
-from notify_bindings.errors import ApiError, Throttled, Unavailable
-from notify_bindings.sids import predecessor, successor
+from notify_bindings.platform import deadline
+from notify_bindings.platform.deadline import THROTTLING_CODES, OutOfTime
+from notify_bindings.platform.errors import ApiError, Throttled, Unavailable
+from notify_bindings.platform.sids import predecessor, successor
 from notify_bindings.tokens import Direction, PageCursor
 
 DynamoDBClient = Any  # a botocore DynamoDB client

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from notify_bindings.observability import failure, logger
+from notify_bindings.platform.observability import failure, logger
 from notify_bindings.store import BindingStore
 from notify_bindings.stream_records import StreamRecord
 

@@ -19,14 +19,14 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ValidationError
 
-from notify_bindings.errors import (
+from notify_bindings.platform.errors import (
     InvalidParameter,
     NotFound,
     Throttled,
     Unauthenticated,
     Unavailable,
 )
-from notify_bindings.sids import is_service_sid
+from notify_bindings.platform.sids import is_service_sid
 
 Model = TypeVar("Model", bound=BaseModel)
 Response = dict[str, Any]

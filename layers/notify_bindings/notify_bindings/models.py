@@ -23,7 +23,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from notify_bindings.sids import CREDENTIAL_SID_PATTERN
+from notify_bindings.platform.sids import CREDENTIAL_SID_PATTERN
 
 if TYPE_CHECKING:
     from notify_bindings.binding_forms import ListBindingsQuery, ListUserBindingsQuery

@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 
 from notify_bindings import dependencies
 from notify_bindings.dynamo import Page
-from notify_bindings.sids import predecessor, successor
+from notify_bindings.platform.sids import predecessor, successor
 from notify_bindings.tokens import Direction, Filters, PageCursor
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from notify_bindings.errors import ApiError, MethodNotAllowed, NotFound
+from notify_bindings.platform.errors import ApiError, MethodNotAllowed, NotFound
 
 
 def unmatched_route_error(method: str, path: str, routes: Iterable[str]) -> ApiError:

@@ -8,18 +8,19 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, StringConstraints
 
-from notify_bindings import deadline, dependencies
+from notify_bindings import dependencies
 from notify_bindings.dynamo import translated_errors
-from notify_bindings.errors import NotFound, Throttled, Unavailable
-from notify_bindings.observability import count, logger
 from notify_bindings.paging import Listing, cursor_of, listing
-from notify_bindings.service_models import Service
-from notify_bindings.sids import (
+from notify_bindings.platform import deadline
+from notify_bindings.platform.errors import NotFound, Throttled, Unavailable
+from notify_bindings.platform.observability import count, logger
+from notify_bindings.platform.sids import (
     ACCOUNT_SID_PATTERN,
     SERVICE_SID_PATTERN,
     is_service_sid,
     time_ordered_sid,
 )
+from notify_bindings.service_models import Service
 
 if TYPE_CHECKING:
     from notify_bindings.service_api import ListServicesQuery, ServiceForm

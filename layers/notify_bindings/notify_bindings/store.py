@@ -96,7 +96,6 @@ from notify_bindings.dynamo import (
     window,
     write_item,
 )
-from notify_bindings.errors import IdentityLimitExceeded, Unavailable
 from notify_bindings.models import (
     IMPLICIT_TAG_ALL,
     MAX_BINDINGS_PER_IDENTITY,
@@ -106,9 +105,10 @@ from notify_bindings.models import (
     BindingType,
     IdentityBindingLimitPolicy,
 )
+from notify_bindings.platform.errors import IdentityLimitExceeded, Unavailable
+from notify_bindings.platform.sids import first_binding_sid_on, last_binding_sid_on
 from notify_bindings.service_models import Service
 from notify_bindings.service_store import LIVE, service_from, service_key
-from notify_bindings.sids import first_binding_sid_on, last_binding_sid_on
 from notify_bindings.tokens import Direction, KeyCursor, PageCursor
 
 if TYPE_CHECKING:

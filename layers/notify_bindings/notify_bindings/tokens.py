@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from notify_bindings.errors import InvalidPageToken
+from notify_bindings.platform.errors import InvalidPageToken
 
 _PREFIX = "PT"
 _VERSION = 2

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from notify_bindings import dependencies
-from notify_bindings.errors import NotFound
 from notify_bindings.models import Binding
-from notify_bindings.observability import count, logger
 from notify_bindings.paging import Listing, cursor_of, listing
+from notify_bindings.platform.errors import NotFound
+from notify_bindings.platform.observability import count, logger
 from notify_bindings.store import MissingService
 from notify_bindings.tokens import KeyCursor
 from notify_bindings.user_models import ListUsersQuery, User, user_path, user_sid
