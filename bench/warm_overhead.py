@@ -418,8 +418,8 @@ def operations(bench: Bench, names: Names) -> Iterator[Operation]:
     """Every operation measured, reads first: the writes leave their bindings behind, which
     would slow moto's Query (it reads the whole table) for any listing measured after them."""
     from notify_bindings import dependencies
+    from notify_bindings.domain.services import Service
     from notify_bindings.platform.sids import time_ordered_sid
-    from notify_bindings.service_models import Service
 
     def new_service() -> str:
         now = dependencies.now()
@@ -708,7 +708,7 @@ def main() -> None:
         local = start_functions(template, endpoint)
         functions, tables = local.functions, local.tables
         from notify_bindings import dependencies
-        from notify_bindings.account_store import AccountStore
+        from notify_bindings.dal.accounts import AccountStore
 
         layer_client = dependencies.dynamodb()
         # The functions' client without our hooks: same endpoint, same botocore Config.

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from notify_bindings.account_store import (
+from notify_bindings.dal.accounts import (
     API_KEY_SID_PATTERN,
     Account,
     AccountNotFound,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -28,6 +28,7 @@ from local_api.runtime import (
     sqs_client,
 )
 from local_api.template import SamTemplate
+from notify_bindings.dal.bindings.store import BindingStore, Limits
 from tests.conformance.tally import TALLY
 from tests.faults.summary import FAULTS
 from tests.migrate.summary import MIGRATION
@@ -93,7 +94,7 @@ def account(functions: LocalFunctions) -> Credentials:
 
 def new_account() -> Credentials:
     from notify_bindings import dependencies
-    from notify_bindings.account_store import AccountStore
+    from notify_bindings.dal.accounts import AccountStore
 
     store = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
     created, token = store.create_account("Tests")
@@ -114,8 +115,8 @@ def service_sid(account: Credentials) -> str:
 
 def new_service(account_sid: str, **settings: Any) -> str:
     from notify_bindings import dependencies
+    from notify_bindings.domain.services import Service
     from notify_bindings.platform.sids import time_ordered_sid
-    from notify_bindings.service_models import Service
 
     now = dependencies.now()
     service = Service(time_ordered_sid("IS", now), account_sid, now, now, **settings)
@@ -193,6 +194,31 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     controlled = Clock(dependencies.now())
     monkeypatch.setattr(dependencies, "now", lambda: controlled.moment)
     return controlled
+
+
+@pytest.fixture
+def store_limits(functions: LocalFunctions, monkeypatch: pytest.MonkeyPatch) -> StoreLimits:
+    """Give the functions' binding store other limits (`Limits`: read budgets, the purge page)
+    for this test, as its settings would, so that a few items reach them."""
+
+    def use(limits: Limits) -> None:
+        from notify_bindings import dependencies
+
+        config = dependencies.settings()
+        store = BindingStore(
+            dependencies.dynamodb(),
+            config.bindings_table,
+            config.binding_index_table,
+            config.services_table,
+            clock=lambda: dependencies.now().timestamp(),
+            limits=limits,
+        )
+        monkeypatch.setattr(dependencies, "binding_store", lambda: store)
+
+    return use
+
+
+StoreLimits = Callable[[Limits], None]
 
 
 @pytest.fixture

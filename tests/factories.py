@@ -1,16 +1,21 @@
-"""Bindings built the way `notify_bindings.bindings.create_binding` builds them, for tests that
-call the store directly, and the Services that the store requires them to be in."""
+"""Bindings built the way `notify_bindings.operations.bindings.new_binding` builds them, for
+tests that call the store directly, and the Services that the store requires them to be in."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from notify_bindings.dynamo import DynamoDBClient
-from notify_bindings.models import DEFAULT_PROTOCOL_VERSION, Binding, BindingType
+from notify_bindings.dal.bindings.store import BindingStore
+from notify_bindings.dal.dynamo import DynamoDBClient
+from notify_bindings.dal.services import ServiceStore
+from notify_bindings.domain.bindings import (
+    DEFAULT_PROTOCOL_VERSION,
+    Binding,
+    BindingType,
+    PutResult,
+)
+from notify_bindings.domain.services import Service
 from notify_bindings.platform.sids import new_binding_sid, new_sid
-from notify_bindings.service_models import Service
-from notify_bindings.service_store import ServiceStore
-from notify_bindings.store import BindingStore, PutResult
 
 ACCOUNT_SID = "AC" + "0" * 32
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from notify_bindings.account_store import Account, AccountNotFound, AccountStore, ApiKey
+from notify_bindings.dal.accounts import Account, AccountNotFound, AccountStore, ApiKey
 
 TABLE = "AccountsTable"
 AUTH_TOKEN = re.compile(r"[0-9a-f]{32}")

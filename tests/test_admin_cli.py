@@ -18,7 +18,7 @@ import pytest
 
 from local_api.runtime import LOCAL_CREDENTIALS, create_tables, dynamodb_client, embedded_dynamodb
 from local_api.template import PROJECT_ROOT, SamTemplate
-from notify_bindings.account_store import AccountStore
+from notify_bindings.dal.accounts import AccountStore
 
 pytestmark = pytest.mark.slow  # a minute or more in all (pyproject.toml)
 TABLE = "AccountsTable"

@@ -16,7 +16,7 @@ import pytest
 from local_api.events import LambdaContext, http_api_event
 from local_api.template import SamTemplate, resolve_environment
 from notify_bindings import dependencies
-from notify_bindings.account_store import AccountStore
+from notify_bindings.dal.accounts import AccountStore
 from notify_bindings.platform.errors import Unavailable
 
 FUNCTION = "AuthorizerFunction"

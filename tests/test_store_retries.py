@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from notify_bindings.dynamo import Retries
+from notify_bindings.dal.bindings.store import BindingStore
+from notify_bindings.dal.dynamo import Retries
+from notify_bindings.domain.bindings import Outcome, PutResult
 from notify_bindings.platform.errors import Unavailable
 from notify_bindings.platform.sids import new_sid
-from notify_bindings.store import BindingStore, Outcome, PutResult
 from tests.factories import new_binding, put_binding
 
 BINDINGS, INDEX, SERVICES = "bindings", "index", "services"

@@ -4,7 +4,7 @@ counts each binding DynamoDB's TTL deleted."""
 from typing import Any
 
 from notify_bindings import dependencies
-from notify_bindings.expiry import forget_expired
+from notify_bindings.operations.expiry import forget_expired
 from notify_bindings.platform.observability import logger, metrics
 
 

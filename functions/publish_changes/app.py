@@ -4,7 +4,7 @@ from functools import cache
 from typing import Any
 
 from notify_bindings import dependencies
-from notify_bindings.changes import publish
+from notify_bindings.operations.changes import publish
 from notify_bindings.platform.observability import logger, metrics
 
 

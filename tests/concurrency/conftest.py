@@ -28,7 +28,7 @@ from local_api.runtime import (
     embedded_dynamodb,
 )
 from local_api.template import SamTemplate
-from notify_bindings.store import BindingStore
+from notify_bindings.dal.bindings.store import BindingStore
 from tests.concurrency.racing import WORKERS
 from tests.factories import ACCOUNT_SID, create_service
 from tests.invariants import ServiceAudit, assert_service_consistent

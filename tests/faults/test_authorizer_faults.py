@@ -37,7 +37,7 @@ def credentials(count: int) -> list[Case]:
     """Fresh credentials (the authorizer has proven none of them, so each is read from
     DynamoDB): account tokens, API keys, and wrong secrets for both."""
     from notify_bindings import dependencies
-    from notify_bindings.account_store import AccountStore
+    from notify_bindings.dal.accounts import AccountStore
 
     store = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
     cases = []

@@ -22,7 +22,7 @@ from local_api.event_sources import SqsPoller
 from local_api.events import authorizer_event, http_api_event, sqs_event
 from local_api.runtime import LocalFunctions, LocalQueue, sqs_client
 from notify_bindings import dependencies
-from notify_bindings.account_store import AccountStore
+from notify_bindings.dal.accounts import AccountStore
 from notify_bindings.platform.observability import logger
 from notify_bindings.platform.sids import new_sid
 from tests.conftest import Invoker, new_account

@@ -193,7 +193,7 @@ def write_straight_in(api: Api, service_sid: str, wanted: list[dict[str, Any]]) 
     writes), 25 items a BatchWriteItem from WRITERS threads; the seconds taken. The time order
     of their SIDs and dates is the order of `wanted`. The API's stream reads them as it reads
     any write."""
-    from notify_bindings.models import Binding, BindingType
+    from notify_bindings.domain.bindings import Binding, BindingType
     from notify_bindings.platform.sids import new_binding_sid
 
     account_sid = api.api.account.username

@@ -42,7 +42,7 @@ from local_api.runtime import (
 from local_api.stream_sources import StreamPoller, TtlSweeper
 from local_api.template import Route, SamTemplate
 from notify_bindings import dependencies
-from notify_bindings.account_store import AccountStore
+from notify_bindings.dal.accounts import AccountStore
 from notify_bindings.platform.sids import new_sid
 from tests.conftest import Credentials, new_account, new_service
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from notify_bindings.auth import Authenticator, parse_basic
+from notify_bindings.api.auth import Authenticator, parse_basic
 
 ACCOUNT = "AC" + "a" * 32
 TOKEN = "b" * 32

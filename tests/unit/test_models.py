@@ -7,13 +7,9 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import ValidationError
 
-from notify_bindings.binding_forms import CreateBindingForm, ListBindingsQuery
-from notify_bindings.models import (
-    Binding,
-    BindingFilters,
-    BindingResource,
-    BindingType,
-)
+from notify_bindings.api.requests.bindings import CreateBindingForm, ListBindingsQuery
+from notify_bindings.api.responses.bindings import BindingResource
+from notify_bindings.domain.bindings import Binding, BindingFilters, BindingType
 
 VALID = {"Identity": "alice", "BindingType": "apn", "Address": "token-1"}
 

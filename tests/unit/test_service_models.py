@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from notify_bindings.models import BindingType
-from notify_bindings.service_api import ServiceForm, ServiceResource
-from notify_bindings.service_models import SETTINGS, Service
+from notify_bindings.api.requests.services import ServiceForm
+from notify_bindings.api.responses.services import ServiceResource
+from notify_bindings.domain.bindings import BindingType
+from notify_bindings.domain.services import SETTINGS, Service
 
 SPEC = Path(__file__).resolve().parents[2] / "reference"
 MOMENT = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)

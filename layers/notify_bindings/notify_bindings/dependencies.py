@@ -1,9 +1,12 @@
-"""What handlers depend on, built on first use and kept for the life of the execution
-environment. Tests reset them between environments with `reset()`.
+"""The composition root: what handlers and operations depend on - the settings, the AWS
+clients, the stores, the authenticator and the clock - built on first use and kept for the life
+of the execution environment. Tests reset them between environments with `reset()`.
 
 Cold start: each function imports only what its own requests use. The stores, the
-authenticator and botocore's session are imported when first built, not here, and clients come
-from botocore itself: boto3 adds nothing to a client but its import (s3transfer among it).
+authenticator and botocore's session are imported when first built, not here (the only imports
+of the layer made inside functions, and so the only ones under TYPE_CHECKING, for their types),
+and clients come from botocore itself: boto3 adds nothing to a client but its import
+(s3transfer among it).
 """
 
 from __future__ import annotations
@@ -20,10 +23,9 @@ from notify_bindings.platform.config import Settings
 if TYPE_CHECKING:
     from botocore.session import Session
 
-    from notify_bindings.auth import Authenticator
-    from notify_bindings.service_store import ServiceStore
-    from notify_bindings.store import BindingStore
-    from notify_bindings.tokens import PageTokens
+    from notify_bindings.api.auth import Authenticator
+    from notify_bindings.dal.bindings.store import BindingStore
+    from notify_bindings.dal.services import ServiceStore
 
 # Sized so that a call that fails every attempt still fails within the 10 s the template gives
 # a function: 3 attempts (botocore's "max_attempts" would count retries, not attempts) of at
@@ -80,7 +82,7 @@ def events() -> Any:
 
 @cache
 def binding_store() -> BindingStore:
-    from notify_bindings.store import BindingStore
+    from notify_bindings.dal.bindings.store import BindingStore
 
     config = settings()
     return BindingStore(
@@ -94,22 +96,15 @@ def binding_store() -> BindingStore:
 
 @cache
 def service_store() -> ServiceStore:
-    from notify_bindings.service_store import ServiceStore
+    from notify_bindings.dal.services import ServiceStore
 
     return ServiceStore(dynamodb(), settings().services_table)
 
 
 @cache
-def page_tokens() -> PageTokens:
-    from notify_bindings.tokens import PageTokens
-
-    return PageTokens(settings().page_token_secret)
-
-
-@cache
 def authenticator() -> Authenticator:
-    from notify_bindings.account_store import AccountStore
-    from notify_bindings.auth import Authenticator
+    from notify_bindings.api.auth import Authenticator
+    from notify_bindings.dal.accounts import AccountStore
 
     config = settings()
     if config.accounts_table is None:
@@ -119,6 +114,7 @@ def authenticator() -> Authenticator:
 
 
 def now() -> datetime:
+    """The time of day: it dates what is created, and decides what has expired."""
     return datetime.now(UTC)
 
 
@@ -131,7 +127,6 @@ def reset() -> None:
         events,
         binding_store,
         service_store,
-        page_tokens,
         authenticator,
     ):
         dependency.cache_clear()

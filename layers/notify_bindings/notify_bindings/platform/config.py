@@ -1,23 +1,23 @@
 """Settings read once from the environment the template gives every function.
 
-A frozen dataclass checked here rather than a pydantic model: the authorizer validates nothing
+A named tuple checked here rather than a pydantic model: the authorizer validates nothing
 else, and without pydantic its cold start is that of botocore and a client (pydantic's import
-and first model would add about half as much again).
+and first model would add about half as much again). Not a dataclass either: a dataclass
+compiles its methods when its module is imported, a cost of every function's cold start.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class InvalidSettings(ValueError):
     """The environment lacks a setting, or gives one a value it cannot have."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     bindings_table: str
     binding_index_table: str
     services_table: str

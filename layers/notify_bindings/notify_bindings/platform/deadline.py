@@ -4,7 +4,7 @@ Lambda stops an invocation at its timeout, whatever it is doing, and API Gateway
 its own 500. So a handler records its deadline (`bounded_by(context)`: the Lambda's remaining
 time, less a moment to answer), and the clients `dependencies` builds are `guard`ed: an attempt
 starts only if it can end before the deadline - botocore's own retries included, and their
-back-off - else the call fails at once with `OutOfTime`, which `dynamo.translated_errors`
+back-off - else the call fails at once with `OutOfTime`, which `dal.dynamo.translated_errors`
 turns into 429 or 503 like the failure it cuts short.
 
 Outside an invocation (a test, the admin CLI) there is no deadline and nothing is refused.

@@ -6,7 +6,7 @@ and `title` would switch twilio-python to its RFC 9457 exception class, so we ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
 
@@ -105,8 +105,7 @@ class InternalError(ApiError):
         super().__init__("An internal server error has occurred")
 
 
-@dataclass(frozen=True)
-class ErrorBody:
+class ErrorBody(NamedTuple):
     status: int
     body: dict[str, object]
     headers: dict[str, str]
