@@ -1,5 +1,6 @@
 """Bindings built the way `notify_bindings.operations.bindings.new_binding` builds them, for
-tests that call the store directly, and the Services that the store requires them to be in."""
+tests that call the store directly, and the Services that the store requires them to be in;
+bindings and Services of fixed values, for tests of what they are."""
 
 from __future__ import annotations
 
@@ -48,6 +49,31 @@ def new_binding(
         ),
         date_created=created.replace(microsecond=created.microsecond // 1000 * 1000),
     )
+
+
+def sample_binding(**changes: object) -> Binding:
+    """A binding of fixed, readable values (an apn binding of alice's, tagged b and a, created
+    2024-01-02T03:04:05.678Z), but for the `changes` given: for tests of what a binding is."""
+    fields: dict[str, object] = {
+        "sid": "BS" + "1" * 32,
+        "account_sid": "AC" + "2" * 32,
+        "service_sid": "IS" + "3" * 32,
+        "identity": "alice",
+        "binding_type": BindingType.APN,
+        "address": "token",
+        "tags": ("b", "a"),
+        "credential_sid": None,
+        "notification_protocol_version": "3",
+        "date_created": datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
+    }
+    return Binding(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def sample_service(**settings: object) -> Service:
+    """A Service of fixed SIDs, created and updated 2024-01-02T03:04:05Z, with the `settings`
+    given: for tests of what a Service is."""
+    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    return Service("IS" + "1" * 32, "AC" + "2" * 32, moment, moment, **settings)  # type: ignore[arg-type]
 
 
 def put_binding(store: BindingStore, binding: Binding) -> PutResult:

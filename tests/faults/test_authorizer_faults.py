@@ -20,8 +20,8 @@ from local_api.template import SamTemplate
 from tests.conftest import Reply
 from tests.faults.conftest import ClockedFunctions, Inject
 from tests.faults.oracle import refused
+from tests.handlers.test_authorizer import basic
 from tests.handlers.test_services import LIST_SERVICES
-from tests.test_authorizer import basic
 
 AUTHORIZER = "AuthorizerFunction"
 UNCHECKED = {"20429", "20503"}

@@ -4,9 +4,9 @@ of the execution environment. Tests reset them between environments with `reset(
 
 Cold start: each function imports only what its own requests use. The stores, the
 authenticator and botocore's session are imported when first built, not here (the only imports
-of the layer made inside functions, and so the only ones under TYPE_CHECKING, for their types),
-and clients come from botocore itself: boto3 adds nothing to a client but its import
-(s3transfer among it).
+of the layer made inside functions, and so the only ones under TYPE_CHECKING, for their types:
+tests/test_layering.py lists them), and clients come from botocore itself: boto3 adds nothing to
+a client but its import (s3transfer among it).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "notify_bindings"
 LOCKED = {
     LAYER / "requirements.in": LAYER / "requirements.txt",

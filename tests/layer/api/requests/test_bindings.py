@@ -1,15 +1,11 @@
-"""Input limits and formats of design.md, as the pydantic models enforce them."""
+"""Input limits and formats of design.md, as the binding requests' pydantic models enforce them."""
 
 from __future__ import annotations
-
-from datetime import UTC, date, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from notify_bindings.api.requests.bindings import CreateBindingForm, ListBindingsQuery
-from notify_bindings.api.responses.bindings import BindingResource
-from notify_bindings.domain.bindings import Binding, BindingFilters, BindingType
 
 VALID = {"Identity": "alice", "BindingType": "apn", "Address": "token-1"}
 
@@ -95,50 +91,3 @@ def test_given_a_date_not_in_yyyy_mm_dd_when_listed_then_refused(value):
 def test_given_more_than_five_tag_filters_when_listed_then_refused():
     with pytest.raises(ValidationError):
         ListBindingsQuery.model_validate({"Tag": ["a", "b", "c", "d", "e", "f"]})
-
-
-def binding(**changes: object) -> Binding:
-    fields: dict[str, object] = {
-        "sid": "BS" + "1" * 32,
-        "account_sid": "AC" + "2" * 32,
-        "service_sid": "IS" + "3" * 32,
-        "identity": "alice",
-        "binding_type": BindingType.APN,
-        "address": "token",
-        "tags": ("b", "a"),
-        "credential_sid": None,
-        "notification_protocol_version": "3",
-        "date_created": datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
-    }
-    return Binding(**{**fields, **changes})  # type: ignore[arg-type]
-
-
-def test_given_the_same_registration_with_tags_reordered_then_it_is_the_same():
-    assert binding().registers_same_as(binding(sid="BS" + "9" * 32, tags=("a", "b")))
-    assert not binding().registers_same_as(binding(identity="bob"))
-    assert not binding().registers_same_as(binding(tags=("a",)))
-    assert not binding().registers_same_as(binding(notification_protocol_version="4"))
-
-
-def test_given_filters_when_matched_then_tags_are_all_of_identities_any_of_dates_inclusive():
-    subject = binding(tags=("vip",))
-
-    assert subject.matches(BindingFilters(tags=("vip", "apn", "all")))
-    assert not subject.matches(BindingFilters(tags=("vip", "sms")))
-    assert subject.matches(BindingFilters(identities=("bob", "alice")))
-    assert not subject.matches(BindingFilters(identities=("bob",)))
-    assert subject.matches(BindingFilters(start_date=date(2024, 1, 2), end_date=date(2024, 1, 2)))
-    assert not subject.matches(BindingFilters(start_date=date(2024, 1, 3)))
-    assert not subject.matches(BindingFilters(end_date=date(2024, 1, 1)))
-
-
-def test_given_a_binding_when_represented_then_twilio_dates_and_encoded_user_link():
-    resource = BindingResource.of(binding(identity="a b/c"), "https://api.example.com")
-
-    assert resource.date_created == "2024-01-02T03:04:05Z"
-    assert resource.date_updated == resource.date_created
-    assert resource.links.user.endswith("/Users/a%20b%2Fc")
-    assert (
-        resource.url
-        == f"https://api.example.com/v1/Services/{'IS' + '3' * 32}/Bindings/{'BS' + '1' * 32}"
-    )
