@@ -30,6 +30,7 @@ from local_api.runtime import (
 from local_api.template import SamTemplate
 from notify_bindings.dal.bindings.store import BindingStore, Limits
 from tests.conformance.tally import TALLY
+from tests.factories import account_store
 from tests.faults.summary import FAULTS
 from tests.migrate.summary import MIGRATION
 from tests.model.summary import MODEL_RUNS
@@ -93,11 +94,7 @@ def account(functions: LocalFunctions) -> Credentials:
 
 
 def new_account() -> Credentials:
-    from notify_bindings import dependencies
-    from notify_bindings.dal.accounts import AccountStore
-
-    store = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
-    created, token = store.create_account("Tests")
+    created, token = account_store().create_account("Tests")
     return Credentials(created.sid, token)
 
 

@@ -1,11 +1,15 @@
-"""Bindings built the way `notify_bindings.operations.bindings.new_binding` builds them, for
-tests that call the store directly, and the Services that the store requires them to be in;
-bindings and Services of fixed values, for tests of what they are."""
+"""Test set-up that suites share: bindings built the way
+`notify_bindings.operations.bindings.new_binding` builds them, for tests that call the store
+directly, and the Services that the store requires them to be in; the functions' own account
+table; and the Basic credentials a client sends."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
+from notify_bindings import dependencies
+from notify_bindings.dal.accounts import AccountStore
 from notify_bindings.dal.bindings.store import BindingStore
 from notify_bindings.dal.dynamo import DynamoDBClient
 from notify_bindings.dal.services import ServiceStore
@@ -89,3 +93,13 @@ def create_service(
     service = Service(new_sid("IS"), account_sid, now, now)
     ServiceStore(client, services_table).create(service)
     return service.sid
+
+
+def account_store() -> AccountStore:
+    """The account table of the functions' environment, through their own DynamoDB client."""
+    return AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+
+
+def basic(username: str, password: str) -> str:
+    """The Authorization header of HTTP Basic credentials, as Twilio's clients send it."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()

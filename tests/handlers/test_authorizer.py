@@ -18,6 +18,7 @@ from local_api.template import SamTemplate, resolve_environment
 from notify_bindings import dependencies
 from notify_bindings.dal.accounts import AccountStore
 from notify_bindings.platform.errors import Unavailable
+from tests.factories import basic
 
 FUNCTION = "AuthorizerFunction"
 SERVICE = "IS" + "0" * 32
@@ -25,10 +26,6 @@ SERVICE = "IS" + "0" * 32
 DEPLOY_TIME = {"PAGE_TOKEN_SECRET": "a-local-page-token-secret", "SERVICE_PURGE_QUEUE_URL": ""}
 
 Authorize = Callable[[str | None], dict[str, Any]]
-
-
-def basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 def authorizer_event(template: SamTemplate, authorization: str | None) -> dict[str, Any]:

@@ -11,7 +11,6 @@ its kind, a batch needs its action on each table, a message needs sqs:SendMessag
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import re
@@ -42,9 +41,9 @@ from local_api.runtime import (
 from local_api.stream_sources import StreamPoller, TtlSweeper
 from local_api.template import Route, SamTemplate
 from notify_bindings import dependencies
-from notify_bindings.dal.accounts import AccountStore
 from notify_bindings.platform.sids import new_sid
 from tests.conftest import Credentials, new_account, new_service
+from tests.factories import account_store, basic
 
 Document = dict[str, Any]
 # (IAM action, the table, "<table>/index/<name>" or the queue it is allowed on, by logical id)
@@ -418,10 +417,6 @@ def sample_path(route: Route) -> str:
     )
 
 
-def basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
 # -- every path of every function ----------------------------------------------------------------
 
 
@@ -498,7 +493,7 @@ def _purge_until_done(given: Given) -> None:
 def _authorize_every_way(given: Given) -> None:
     # A new account: credentials no warm authorizer has proven yet, so each is looked up.
     account = new_account()
-    accounts = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+    accounts = account_store()
     key, secret = accounts.create_api_key(account.sid)
     stranger = Credentials(new_sid("AC"), account.token)
     proves = {"accountSid": account.sid}

@@ -11,6 +11,7 @@ a client but its import (s3transfer among it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
 # most 1 + 2 s, and back-offs of at most 0.075 s (3 s if throttled, which answers at once).
 # DynamoDB answers in milliseconds; a 2 s wait means the answer is not coming. Beyond that,
 # `deadline.guard` keeps every attempt within the invocation's remaining time.
+CLIENT_RETRIES: Mapping[str, Any] = {"mode": "standard", "total_max_attempts": 3}
 _CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},
+    retries=dict(CLIENT_RETRIES),
     connect_timeout=1,
     read_timeout=2,
     tcp_keepalive=True,
