@@ -57,12 +57,25 @@ def template() -> SamTemplate:
     return SamTemplate.load()
 
 
+# Set (to anything) in the environment of a run, moto stays as released: local_api.moto_patches
+# is not installed. tests/handlers/test_unpatched_moto.py runs a few handler tests so, to show
+# whether moto's own DynamoDB still needs the patches to answer as DynamoDB does.
+UNPATCHED_MOTO = "NOTIFY_TESTS_UNPATCHED_MOTO"
+
+
+def pytest_report_header() -> str | None:
+    return f"moto: unpatched ({UNPATCHED_MOTO})" if os.environ.get(UNPATCHED_MOTO) else None
+
+
 @pytest.fixture(scope="session")
 def aws(template: SamTemplate) -> Iterator[dict[str, LocalQueue]]:
     """moto's in-process AWS for the whole session, with the template's tables and queues."""
     from moto import mock_aws
 
-    moto_patches.install()
+    if os.environ.get(UNPATCHED_MOTO):
+        assert not moto_patches.installed()
+    else:
+        moto_patches.install()
     with mock_aws():
         create_tables(dynamodb_client(None), template)
         yield create_queues(sqs_client(None), template)

@@ -160,6 +160,34 @@ def test_given_no_cache_when_a_key_is_revoked_then_the_next_request_is_refused(
     assert handler(event, context_of(template))["context"] == {}
 
 
+CACHE_SECONDS = 4
+
+
+def test_given_an_auth_cache_when_a_used_key_is_revoked_then_it_works_until_the_cache_expires(
+    template, environment, monkeypatch, accounts
+):
+    clock = {"now": 1000.0}  # the authenticator's, moved on by the test: nothing sleeps
+    monkeypatch.setattr(dependencies, "monotonic", lambda: clock["now"])
+    monkeypatch.setenv("AUTH_CACHE_SECONDS", str(CACHE_SECONDS))
+    handler = template.functions[FUNCTION].load_handler()
+    account, _ = accounts.create_account()
+    key, secret = accounts.create_api_key(account.sid)
+
+    def context(password: str) -> dict[str, str]:
+        event = authorizer_event(template, basic(key.sid, password))
+        return dict(handler(event, context_of(template))["context"])
+
+    proven = {"accountSid": account.sid}
+    assert context(secret) == proven  # proven, and so remembered until CACHE_SECONDS later
+    accounts.revoke_api_key(key.sid)
+
+    clock["now"] += CACHE_SECONDS - 0.1
+    assert context(secret) == proven  # remembered: the revocation is not seen yet
+    assert context("wrong-secret") == {}  # only what was proven is remembered
+    clock["now"] += 0.1
+    assert context(secret) == {}
+
+
 def test_given_dynamodb_unreachable_then_authorized_with_the_error_code_not_an_account(
     authorize, monkeypatch
 ):

@@ -78,10 +78,12 @@ def test_given_a_makefile_that_disagrees_with_the_template_then_the_check_names_
 
 @pytest.fixture(scope="module")
 def built_layer(tmp_path_factory) -> Path:
-    """The layer as the Makefile builds it, with this Python and this machine's wheels."""
+    """The layer as the Makefile builds it, with this Python and this machine's wheels (pip
+    installs them: the tests that build it are `make audit`'s, beside `sam build`)."""
     return build_layer(tmp_path_factory.mktemp("layer"))
 
 
+@pytest.mark.audit
 def test_every_module_of_the_built_layer_has_unchecked_byte_code(built_layer):
     sources = sorted(built_layer.rglob("*.py"))
     assert len(sources) > 500  # botocore, pydantic, Powertools and the package
@@ -106,6 +108,7 @@ LOADED = (
 )
 
 
+@pytest.mark.audit
 def test_the_built_layer_loads_from_its_byte_code_alone(built_layer):
     # Sources that cannot run: the import succeeds only if Python never compiles them.
     for source in (built_layer / "notify_bindings").rglob("*.py"):

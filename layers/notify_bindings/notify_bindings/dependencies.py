@@ -11,6 +11,7 @@ a client but its import (s3transfer among it).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -112,12 +113,18 @@ def authenticator() -> Authenticator:
     if config.accounts_table is None:
         raise RuntimeError("ACCOUNTS_TABLE is not set: there are no credentials to check")
     store = AccountStore(dynamodb(), config.accounts_table)
-    return Authenticator(store, config.auth_cache_seconds)
+    # Looked up at each use, so that tests can move it on.
+    return Authenticator(store, config.auth_cache_seconds, clock=lambda: monotonic())
 
 
 def now() -> datetime:
     """The time of day: it dates what is created, and decides what has expired."""
     return datetime.now(UTC)
+
+
+def monotonic() -> float:
+    """Seconds that only ever move on: how long proven credentials are remembered."""
+    return time.monotonic()
 
 
 def reset() -> None:
