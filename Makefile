@@ -14,7 +14,7 @@ PORT ?= 3000
 LOCAL_STATE ?= .local
 NODE_DEPS := tests/node/node_modules/.package-lock.json
 
-.PHONY: run invoke fixtures test lint unit build lock audit bench clean node-deps openapi
+.PHONY: run invoke fixtures test test-scale lint unit build lock audit bench clean node-deps openapi
 
 run: $(READY)  ## serve the API on http://127.0.0.1:$(PORT) with an embedded DynamoDB
 	PORT=$(PORT) $(BIN)/python -m local_api --event-fixtures --state-dir $(LOCAL_STATE)
@@ -33,6 +33,11 @@ fixtures: $(READY)  ## put the events' fixtures back into the running `make run`
 PYTEST_WORKERS ?= auto
 test: $(READY) $(NODE_DEPS) lint  ## lint, type-check, cfn-lint the template, run every test
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --maxprocesses 4
+
+# `make test` migrates 1,200 bindings end to end (more than a page of 1,000); this migrates
+# 10,000, as a large Twilio Service would have them (about five minutes).
+test-scale: $(READY)  ## the migration end to end at 10,000 bindings
+	NOTIFY_MIGRATE_BINDINGS=10000 $(BIN)/pytest tests/migrate/test_migrate_end_to_end.py
 
 lint: $(READY)
 	$(BIN)/ruff check .
@@ -89,13 +94,15 @@ build:  ## sam build, with the SAM CLI in its own virtualenv (it pins other boto
 lock:  ## resolve every requirements .in file into its .txt: pinned, with hashes (minutes)
 	./scripts/lock
 
-# Not part of `make test`: the SAM CLI takes minutes to install the first time. checkov scans
-# the template offline, and every finding is fixed or skipped in it with its reason.
-audit: $(READY) $(TOOLS_READY)  ## sam validate --lint, checkov, sam build, pip-audit, bandit
+# Not part of `make test`: the SAM CLI takes minutes to install the first time, and the layer's
+# build installs its wheels with pip. checkov scans the template offline, and every finding is
+# fixed or skipped in it with its reason.
+audit: $(READY) $(TOOLS_READY)  ## sam validate --lint, checkov, sam build and its tests, pip-audit, bandit
 	./scripts/sam validate --lint --template-file template.yaml
 	$(TOOLS)/bin/python scripts/scan_template.py template.yaml
 	./scripts/sam-build
 	@echo "audit: built layer $$(du -sk .aws-sam/build/BindingsLayer | cut -f1) KiB"
+	$(BIN)/pytest -m audit tests/template/test_layer_build.py
 	$(TOOLS)/bin/python scripts/audit_dependencies.py \
 	  layers/notify_bindings/requirements.txt requirements-dev.txt requirements-tools.txt
 	$(TOOLS)/bin/bandit --quiet -c pyproject.toml -r layers functions local_api notify_admin \

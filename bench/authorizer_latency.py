@@ -57,9 +57,9 @@ def main() -> None:
         local = start_functions(template, endpoint)
         functions, tables = local.functions, local.tables
         from notify_bindings import dependencies
-        from notify_bindings.account_store import AccountStore
-        from notify_bindings.service_models import Service
-        from notify_bindings.sids import time_ordered_sid
+        from notify_bindings.dal.accounts import AccountStore
+        from notify_bindings.domain.services import Service
+        from notify_bindings.platform.sids import time_ordered_sid
 
         account, token = AccountStore(
             dependencies.dynamodb(), tables["AccountsTable"]

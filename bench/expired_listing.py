@@ -84,9 +84,9 @@ def run(template: SamTemplate, size: int, share: float) -> tuple[list[dict[str, 
     functions, tables = local.functions, local.tables
     warnings.filterwarnings("ignore", "No application metrics to publish")
     from notify_bindings import dependencies
-    from notify_bindings.account_store import AccountStore
-    from notify_bindings.service_models import Service
-    from notify_bindings.sids import time_ordered_sid
+    from notify_bindings.dal.accounts import AccountStore
+    from notify_bindings.domain.services import Service
+    from notify_bindings.platform.sids import time_ordered_sid
 
     account, _ = AccountStore(dependencies.dynamodb(), tables["AccountsTable"]).create_account(
         "bench"

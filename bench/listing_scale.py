@@ -113,7 +113,7 @@ class Population:
     account_sid: str
     service_sid: str
     first_day: date
-    bindings: list[Any]  # notify_bindings.models.Binding
+    bindings: list[Any]  # notify_bindings.domain.bindings.Binding
     identities: list[str]  # in the order they are written
     by_identity: dict[str, list[int]]  # identity -> positions in `bindings`
     largest_record: int = 0  # the largest identity record written, as JSON text
@@ -127,8 +127,8 @@ class Population:
         seed: int,
         many_tags_share: float = MANY_TAGS_SHARE,
     ) -> Population:
-        from notify_bindings.models import Binding, BindingType
-        from notify_bindings.sids import new_binding_sid
+        from notify_bindings.domain.bindings import Binding, BindingType
+        from notify_bindings.platform.sids import new_binding_sid
 
         rng = random.Random(seed)
         first_day = datetime.now(UTC).date() - timedelta(days=DAYS)
@@ -197,37 +197,37 @@ class Population:
         """(logical table, item) for the bindings [written, size): what the store's
         transactions would have written, identity records rewritten with their new copies;
         and the naive design's item for each binding."""
-        from notify_bindings.store import (
-            _address_item,
-            _binding_attributes,
-            _has_many_tags,
-            _identity_key,
-            _index_keys,
-            _stats_key,
+        from notify_bindings.dal.bindings.items import (
+            address_item,
+            binding_attributes,
+            has_many_tags,
+            identity_key,
+            index_keys,
+            stats_key,
         )
 
         items: list[tuple[str, dict[str, Any]]] = []
         touched: dict[str, None] = {}
         for binding in self.bindings[written:size]:
-            attributes = _binding_attributes(binding)
-            items.append(("BindingsTable", _address_item(binding)))
-            items += [("BindingIndexTable", {**key, **attributes}) for key in _index_keys(binding)]
+            attributes = binding_attributes(binding)
+            items.append(("BindingsTable", address_item(binding)))
+            items += [("BindingIndexTable", {**key, **attributes}) for key in index_keys(binding)]
             items.append((NAIVE_TABLE, attributes))
             touched[binding.identity] = None
         for identity in touched:
             held = [self.bindings[i] for i in self.by_identity[identity] if i < size]
             record = {
-                **_identity_key(self.service_sid, identity),
+                **identity_key(self.service_sid, identity),
                 "BindingCount": {"N": str(len(held))},
             }
-            record.update({b.sid: {"M": _binding_attributes(b)} for b in held})
+            record.update({b.sid: {"M": binding_attributes(b)} for b in held})
             items.append(("BindingIndexTable", record))
             if len(held) >= 10:  # the largest items: how far below DynamoDB's 400 KB?
                 self.largest_record = max(self.largest_record, len(json.dumps(record)))
-        many = sum(_has_many_tags(binding) for binding in self.bindings[:size])
-        if many and any(_has_many_tags(binding) for binding in self.bindings[written:size]):
+        many = sum(has_many_tags(binding) for binding in self.bindings[:size])
+        if many and any(has_many_tags(binding) for binding in self.bindings[written:size]):
             count = {"ManyTagBindings": {"N": str(many)}}
-            items.append(("BindingIndexTable", {**_stats_key(self.service_sid), **count}))
+            items.append(("BindingIndexTable", {**stats_key(self.service_sid), **count}))
         return items
 
 
@@ -315,7 +315,7 @@ class Case:
     pages: int = 1
 
     def filters(self) -> Any:
-        from notify_bindings.binding_forms import ListBindingsQuery
+        from notify_bindings.api.requests.bindings import ListBindingsQuery
 
         return ListBindingsQuery.model_validate(_form(self.query)).filters()
 
@@ -441,20 +441,24 @@ class Lister:
         return pages
 
     def without_deadline(self, query: Sequence[tuple[str, str]]) -> tuple[list[str], PageRead]:
-        """The page the handler would list (notify_bindings.bindings.list_bindings), with no
-        invocation and so no deadline."""
-        from notify_bindings.binding_forms import ListBindingsQuery
-        from notify_bindings.bindings import list_bindings
+        """The page the handler would list (notify_bindings.operations.bindings.list_bindings),
+        with no invocation and so no deadline."""
+        from notify_bindings.api.page_tokens import Paging, bindings_scope
+        from notify_bindings.api.requests.bindings import ListBindingsQuery
+        from notify_bindings.operations.bindings import list_bindings
 
         asked = ListBindingsQuery.model_validate(_form(query))
+        cursor = Paging(bindings_scope(self.service_sid), asked).cursor()
         with reading(self.functions_client) as (reads, trips):
-            listing = list_bindings(self.account_sid, self.service_sid, asked)
+            listing = list_bindings(
+                self.account_sid, self.service_sid, asked.filters(), cursor, asked.page_size
+            )
         sids = [binding.sid for binding in listing.items]
         return sids, _page_read(len(sids), reads, trips)
 
     def naive(self, case: Case, filters: Any) -> list[tuple[list[str], PageRead]]:
-        from notify_bindings.dynamo import Retries, batch_get
-        from notify_bindings.service_store import service_key
+        from notify_bindings.dal.dynamo import Retries, batch_get
+        from notify_bindings.dal.services import service_key
 
         after = None
         pages = []
@@ -484,9 +488,9 @@ def naive_page(
     round trip per page of items read (thousands for a rare tag). Without one, it asks for
     the page and one more, as ours does.
     """
-    from notify_bindings.models import IMPLICIT_TAG_ALL
-    from notify_bindings.sids import successor
-    from notify_bindings.store import _tag_filter
+    from notify_bindings.dal.bindings.items import tag_filter
+    from notify_bindings.domain.bindings import IMPLICIT_TAG_ALL
+    from notify_bindings.platform.sids import successor
 
     values: dict[str, Any] = {
         ":service": {"S": service_sid},
@@ -502,7 +506,7 @@ def naive_page(
             values[f":identity{number}"] = {"S": identity}
             listed.append(f":identity{number}")
         clauses.append(f"#identity IN ({', '.join(listed)})")
-    tag_clause = _tag_filter([t for t in filters.tags if t != IMPLICIT_TAG_ALL], values)
+    tag_clause = tag_filter([t for t in filters.tags if t != IMPLICIT_TAG_ALL], values)
     if tag_clause:
         clauses.append(tag_clause)
     if filters.start_date or filters.end_date:
@@ -635,10 +639,10 @@ def run(
     warnings.filterwarnings("ignore", "No application metrics to publish")
 
     from notify_bindings import dependencies
-    from notify_bindings.account_store import AccountStore
-    from notify_bindings.service_models import Service
-    from notify_bindings.sids import time_ordered_sid
-    from notify_bindings.store import _has_many_tags
+    from notify_bindings.dal.accounts import AccountStore
+    from notify_bindings.dal.bindings.items import has_many_tags
+    from notify_bindings.domain.services import Service
+    from notify_bindings.platform.sids import time_ordered_sid
 
     account, _ = AccountStore(dependencies.dynamodb(), tables["AccountsTable"]).create_account(
         "bench"
@@ -649,7 +653,7 @@ def run(
 
     started = time.perf_counter()
     population = Population.generate(account.sid, service.sid, sizes[-1], SEED, many_tags_share)
-    many = sum(_has_many_tags(binding) for binding in population.bindings)
+    many = sum(has_many_tags(binding) for binding in population.bindings)
     timing: dict[str, Any] = {
         "generate_seconds": time.perf_counter() - started,
         "bindings_with_many_tags": many,

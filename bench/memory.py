@@ -197,7 +197,7 @@ class Scenario:
 
     def __init__(self, template: SamTemplate, local: Started, count: int) -> None:
         from notify_bindings import dependencies
-        from notify_bindings.account_store import AccountStore
+        from notify_bindings.dal.accounts import AccountStore
 
         self.template = template
         self.functions = local.functions

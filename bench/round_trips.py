@@ -384,7 +384,7 @@ def main() -> None:
         functions, tables, queues = local.functions, local.tables, local.queues
         warnings.filterwarnings("ignore", "No application metrics to publish")
         from notify_bindings import dependencies
-        from notify_bindings.account_store import AccountStore
+        from notify_bindings.dal.accounts import AccountStore
 
         dependencies.reset()
         accounts = AccountStore(dependencies.dynamodb(), tables["AccountsTable"])

@@ -316,7 +316,7 @@ def create_operation(bench: Bench, service_sid: str) -> Operation:
     recording = bench.record("CreateBindingFunction", event(address, identity), 201)
     recorded_sid = recording.body["sid"]
     ready = bench.prepared("CreateBindingFunction")
-    from notify_bindings.sids import new_binding_sid
+    from notify_bindings.platform.sids import new_binding_sid
 
     def next_round() -> Round:
         replay_sid = new_binding_sid(_now())
@@ -351,7 +351,7 @@ def replace_operation(bench: Bench, service_sid: str) -> Operation:
     )
     recorded_new = recording.body["sid"]
     ready = bench.prepared("CreateBindingFunction")
-    from notify_bindings.sids import new_binding_sid
+    from notify_bindings.platform.sids import new_binding_sid
 
     # Each side keeps its own binding, replaced every round with one of the round's tag.
     address, identity = names("address"), names("identity")
@@ -418,8 +418,8 @@ def operations(bench: Bench, names: Names) -> Iterator[Operation]:
     """Every operation measured, reads first: the writes leave their bindings behind, which
     would slow moto's Query (it reads the whole table) for any listing measured after them."""
     from notify_bindings import dependencies
-    from notify_bindings.service_models import Service
-    from notify_bindings.sids import time_ordered_sid
+    from notify_bindings.domain.services import Service
+    from notify_bindings.platform.sids import time_ordered_sid
 
     def new_service() -> str:
         now = dependencies.now()
@@ -708,7 +708,7 @@ def main() -> None:
         local = start_functions(template, endpoint)
         functions, tables = local.functions, local.tables
         from notify_bindings import dependencies
-        from notify_bindings.account_store import AccountStore
+        from notify_bindings.dal.accounts import AccountStore
 
         layer_client = dependencies.dynamodb()
         # The functions' client without our hooks: same endpoint, same botocore Config.

@@ -47,7 +47,7 @@ def seed_accounts(
 ) -> list[DevAccount]:
     """Create the requested accounts in `accounts_table` through the layer's AccountStore
     (the layer must be importable: see runtime.put_layers_on_path)."""
-    from notify_bindings.account_store import AccountStore
+    from notify_bindings.dal.accounts import AccountStore
 
     store = AccountStore(client, accounts_table)
     accounts = []

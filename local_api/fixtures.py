@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from local_api.template import PROJECT_ROOT, Function, SamTemplate
 
 if TYPE_CHECKING:
-    from notify_bindings.models import Binding
+    from notify_bindings.domain.bindings import Binding
 
 EVENTS_DIR = PROJECT_ROOT / "events"
 # Who the events act as: the account the authorizer proves from their Basic credentials.
@@ -63,7 +63,7 @@ def seed_event_fixtures(template: SamTemplate, operation: str | None = None) -> 
     besides (the purge_service event: its Service deleted, holding a binding); returns the
     bindings that the events name, as stored."""
     from notify_bindings import dependencies
-    from notify_bindings.account_store import AccountStore
+    from notify_bindings.dal.accounts import AccountStore
 
     settings = dependencies.settings()
     if settings.accounts_table is None:
@@ -89,7 +89,7 @@ def seed_event_fixtures(template: SamTemplate, operation: str | None = None) -> 
 def _seed_service(service_sid: str, **settings: Any) -> None:
     """The Service, live in the events' account: left as it is when it is, else made anew."""
     from notify_bindings import dependencies
-    from notify_bindings.service_models import Service
+    from notify_bindings.domain.services import Service
 
     store = dependencies.service_store()
     if store.get(EVENT_ACCOUNT_SID, service_sid) is not None:
@@ -135,7 +135,7 @@ def fixture_address(sid: str) -> str:
 
 
 def _binding(service_sid: str, sid: str) -> Binding:
-    from notify_bindings.models import DEFAULT_PROTOCOL_VERSION, Binding, BindingType
+    from notify_bindings.domain.bindings import DEFAULT_PROTOCOL_VERSION, Binding, BindingType
 
     return Binding(
         sid=sid,

@@ -83,6 +83,13 @@ def install() -> None:
         Table.query = query  # type: ignore[method-assign]
 
 
+def installed() -> bool:
+    """Whether this process's moto is patched."""
+    from moto.dynamodb import models
+
+    return bool(getattr(models.DynamoDBBackend.transact_write_items, "item_level_rollback", False))
+
+
 def motos_query() -> Callable[..., Any]:
     """moto's own Table.query, whether or not it is patched."""
     from moto.dynamodb.models.table import Table

@@ -5,8 +5,8 @@ Every route of template.yaml (but `$default`) becomes an operation. A route Twil
 schemas, its request body and its success responses, so a client generated from either
 document sends the same requests. To those the generator adds what is ours:
 
-- the limits our request models declare (layers/notify_bindings: `binding_forms.py`,
-  `service_api.py`), read from their JSON schemas and validators rather than repeated here;
+- the limits our request models declare (the layer's `api/requests/`: `bindings.py`,
+  `services.py`, ...), read from their JSON schemas and validators rather than repeated here;
 - the errors we answer, as Twilio's error JSON `{code, message, more_info, status}`;
 - HTTP Basic security, and the local API's address as the server.
 
@@ -57,16 +57,18 @@ class Input:
     empty_clears: bool = False  # an empty value clears a setting (the Service form)
 
 
-# The model that validates each operation's input, by Twilio's operationId.
+# The model that validates each operation's input, by Twilio's operationId: a module of the
+# layer's REQUESTS package, and a class of it.
+REQUESTS = "notify_bindings.api.requests"
 OPERATION_INPUTS: dict[str, Input] = {
-    "CreateService": Input("body", "notify_bindings.service_api:ServiceForm", True),
-    "UpdateService": Input("body", "notify_bindings.service_api:ServiceForm", True),
-    "ListService": Input("query", "notify_bindings.service_api:ListServicesQuery"),
-    "CreateBinding": Input("body", "notify_bindings.binding_forms:CreateBindingForm"),
-    "ListBinding": Input("query", "notify_bindings.binding_forms:ListBindingsQuery"),
-    "ListUser": Input("query", "notify_bindings.user_models:ListUsersQuery"),
-    "ListUserBinding": Input("query", "notify_bindings.binding_forms:ListUserBindingsQuery"),
-    "CreateDeadToken": Input("body", "notify_bindings.dead_token_models:ReportDeadTokenForm"),
+    "CreateService": Input("body", "services:ServiceForm", True),
+    "UpdateService": Input("body", "services:ServiceForm", True),
+    "ListService": Input("query", "services:ListServicesQuery"),
+    "CreateBinding": Input("body", "bindings:CreateBindingForm"),
+    "ListBinding": Input("query", "bindings:ListBindingsQuery"),
+    "ListUser": Input("query", "users:ListUsersQuery"),
+    "ListUserBinding": Input("query", "bindings:ListUserBindingsQuery"),
+    "CreateDeadToken": Input("body", "dead_tokens:ReportDeadTokenForm"),
 }
 
 # Marks what is ours, not Twilio's: operations, parameters and response properties.
@@ -78,7 +80,7 @@ EXTENSION_NOTE = "An extension of this API: not in Twilio's Notify."
 # responses like Twilio's operations do.
 EXTENSION_OPERATIONS: dict[str, Callable[[], JsonObject]] = {}  # filled in below
 
-# The errors, as errors.py answers them, and the headers that come with them.
+# The errors, as platform/errors.py answers them, and the headers that come with them.
 ERRORS: dict[str, tuple[str, int, JsonObject]] = {
     "400": ("A parameter is missing or invalid, or the body is not a form", 20001, {}),
     "401": (
@@ -384,7 +386,7 @@ def _references(value: Any) -> Iterator[str]:
 
 def _model(name: str) -> Any:
     module, attribute = name.split(":")
-    return getattr(importlib.import_module(module), attribute)
+    return getattr(importlib.import_module(f"{REQUESTS}.{module}"), attribute)
 
 
 def _project_version() -> str:

@@ -3,7 +3,7 @@
 A handler's cost in DynamoDB is mostly its round trips. `counting(client)` hooks the client's
 `before-send` event, which botocore emits once per HTTP attempt: its own retries count, and so
 does every page of a paginated call or every repeat of a transaction. It is registered after
-the deadline guard of `notify_bindings.deadline` (which registers first and may refuse an
+the deadline guard of `notify_bindings.platform.deadline` (which registers first and may refuse an
 attempt before it is sent), so a refused attempt is not counted; and it runs whether the
 request then goes over the wire (a moto server, DynamoDB) or is answered by moto's in-process
 mock, which answers at the same event.

@@ -16,15 +16,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from notify_bindings.account_store import (
+from notify_bindings.dal.accounts import (
     API_KEY_SID_PATTERN,
     Account,
     AccountNotFound,
     AccountStore,
     ApiKey,
 )
-from notify_bindings.errors import ApiError
-from notify_bindings.sids import ACCOUNT_SID_PATTERN
+from notify_bindings.platform.errors import ApiError
+from notify_bindings.platform.sids import ACCOUNT_SID_PATTERN
 from notify_cli.output import Output
 
 PROG = "notify-admin"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 
@@ -16,8 +16,10 @@ class Output:
     summaries quote identities and reasons in any script."""
 
     as_json: bool
-    out: TextIO = sys.stdout
-    err: TextIO = sys.stderr
+    # The streams of when the output is made, not of when this module was imported: a caller
+    # that redirects sys.stdout (a test running a command's main()) gets what it printed.
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
     ensure_ascii: bool = True
 
     def result(self, data: Any, text: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -28,7 +28,9 @@ from local_api.runtime import (
     sqs_client,
 )
 from local_api.template import SamTemplate
+from notify_bindings.dal.bindings.store import BindingStore, Limits
 from tests.conformance.tally import TALLY
+from tests.factories import account_store
 from tests.faults.summary import FAULTS
 from tests.migrate.summary import MIGRATION
 from tests.model.summary import MODEL_RUNS
@@ -55,12 +57,25 @@ def template() -> SamTemplate:
     return SamTemplate.load()
 
 
+# Set (to anything) in the environment of a run, moto stays as released: local_api.moto_patches
+# is not installed. tests/handlers/test_unpatched_moto.py runs a few handler tests so, to show
+# whether moto's own DynamoDB still needs the patches to answer as DynamoDB does.
+UNPATCHED_MOTO = "NOTIFY_TESTS_UNPATCHED_MOTO"
+
+
+def pytest_report_header() -> str | None:
+    return f"moto: unpatched ({UNPATCHED_MOTO})" if os.environ.get(UNPATCHED_MOTO) else None
+
+
 @pytest.fixture(scope="session")
 def aws(template: SamTemplate) -> Iterator[dict[str, LocalQueue]]:
     """moto's in-process AWS for the whole session, with the template's tables and queues."""
     from moto import mock_aws
 
-    moto_patches.install()
+    if os.environ.get(UNPATCHED_MOTO):
+        assert not moto_patches.installed()
+    else:
+        moto_patches.install()
     with mock_aws():
         create_tables(dynamodb_client(None), template)
         yield create_queues(sqs_client(None), template)
@@ -92,11 +107,7 @@ def account(functions: LocalFunctions) -> Credentials:
 
 
 def new_account() -> Credentials:
-    from notify_bindings import dependencies
-    from notify_bindings.account_store import AccountStore
-
-    store = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
-    created, token = store.create_account("Tests")
+    created, token = account_store().create_account("Tests")
     return Credentials(created.sid, token)
 
 
@@ -114,8 +125,8 @@ def service_sid(account: Credentials) -> str:
 
 def new_service(account_sid: str, **settings: Any) -> str:
     from notify_bindings import dependencies
-    from notify_bindings.service_models import Service
-    from notify_bindings.sids import time_ordered_sid
+    from notify_bindings.domain.services import Service
+    from notify_bindings.platform.sids import time_ordered_sid
 
     now = dependencies.now()
     service = Service(time_ordered_sid("IS", now), account_sid, now, now, **settings)
@@ -193,6 +204,31 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     controlled = Clock(dependencies.now())
     monkeypatch.setattr(dependencies, "now", lambda: controlled.moment)
     return controlled
+
+
+@pytest.fixture
+def store_limits(functions: LocalFunctions, monkeypatch: pytest.MonkeyPatch) -> StoreLimits:
+    """Give the functions' binding store other limits (`Limits`: read budgets, the purge page)
+    for this test, as its settings would, so that a few items reach them."""
+
+    def use(limits: Limits) -> None:
+        from notify_bindings import dependencies
+
+        config = dependencies.settings()
+        store = BindingStore(
+            dependencies.dynamodb(),
+            config.bindings_table,
+            config.binding_index_table,
+            config.services_table,
+            clock=lambda: dependencies.now().timestamp(),
+            limits=limits,
+        )
+        monkeypatch.setattr(dependencies, "binding_store", lambda: store)
+
+    return use
+
+
+StoreLimits = Callable[[Limits], None]
 
 
 @pytest.fixture

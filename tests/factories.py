@@ -1,16 +1,26 @@
-"""Bindings built the way `notify_bindings.bindings.create_binding` builds them, for tests that
-call the store directly, and the Services that the store requires them to be in."""
+"""Test set-up that suites share: bindings built the way
+`notify_bindings.operations.bindings.new_binding` builds them, for tests that call the store
+directly, and the Services that the store requires them to be in; the functions' own account
+table; and the Basic credentials a client sends."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
-from notify_bindings.dynamo import DynamoDBClient
-from notify_bindings.models import DEFAULT_PROTOCOL_VERSION, Binding, BindingType
-from notify_bindings.service_models import Service
-from notify_bindings.service_store import ServiceStore
-from notify_bindings.sids import new_binding_sid, new_sid
-from notify_bindings.store import BindingStore, PutResult
+from notify_bindings import dependencies
+from notify_bindings.dal.accounts import AccountStore
+from notify_bindings.dal.bindings.store import BindingStore
+from notify_bindings.dal.dynamo import DynamoDBClient
+from notify_bindings.dal.services import ServiceStore
+from notify_bindings.domain.bindings import (
+    DEFAULT_PROTOCOL_VERSION,
+    Binding,
+    BindingType,
+    PutResult,
+)
+from notify_bindings.domain.services import Service
+from notify_bindings.platform.sids import new_binding_sid, new_sid
 
 ACCOUNT_SID = "AC" + "0" * 32
 
@@ -45,6 +55,31 @@ def new_binding(
     )
 
 
+def sample_binding(**changes: object) -> Binding:
+    """A binding of fixed, readable values (an apn binding of alice's, tagged b and a, created
+    2024-01-02T03:04:05.678Z), but for the `changes` given: for tests of what a binding is."""
+    fields: dict[str, object] = {
+        "sid": "BS" + "1" * 32,
+        "account_sid": "AC" + "2" * 32,
+        "service_sid": "IS" + "3" * 32,
+        "identity": "alice",
+        "binding_type": BindingType.APN,
+        "address": "token",
+        "tags": ("b", "a"),
+        "credential_sid": None,
+        "notification_protocol_version": "3",
+        "date_created": datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
+    }
+    return Binding(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+def sample_service(**settings: object) -> Service:
+    """A Service of fixed SIDs, created and updated 2024-01-02T03:04:05Z, with the `settings`
+    given: for tests of what a Service is."""
+    moment = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    return Service("IS" + "1" * 32, "AC" + "2" * 32, moment, moment, **settings)  # type: ignore[arg-type]
+
+
 def put_binding(store: BindingStore, binding: Binding) -> PutResult:
     """Create exactly `binding` (SID and all) in its Service, as its account."""
     return store.put(binding.account_sid, binding.service_sid, binding.address, lambda _: binding)
@@ -58,3 +93,13 @@ def create_service(
     service = Service(new_sid("IS"), account_sid, now, now)
     ServiceStore(client, services_table).create(service)
     return service.sid
+
+
+def account_store() -> AccountStore:
+    """The account table of the functions' environment, through their own DynamoDB client."""
+    return AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+
+
+def basic(username: str, password: str) -> str:
+    """The Authorization header of HTTP Basic credentials, as Twilio's clients send it."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()

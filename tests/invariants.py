@@ -1,7 +1,7 @@
 """An audit of one Service's items against the invariants of design.md.
 
 It reads the raw items of both tables, not the store's answers, and checks them against the item
-layout that `notify_bindings.store` documents:
+layout that `notify_bindings.dal.bindings.store` documents:
 
 - BindingsTable: one address item per address, holding the binding's attributes and
   `ServiceIdentity`;
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-from notify_bindings.models import IMPLICIT_TAG_ALL, MAX_BINDINGS_PER_IDENTITY
-from notify_bindings.store import MAX_COMBINED_TAGS, Removal
+from notify_bindings.dal.bindings.items import MAX_COMBINED_TAGS
+from notify_bindings.domain.bindings import IMPLICIT_TAG_ALL, MAX_BINDINGS_PER_IDENTITY, Removal
 
 Item = dict[str, Any]
 

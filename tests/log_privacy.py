@@ -8,11 +8,12 @@ and say nothing else of them.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus
+
+from tests.factories import basic
 
 
 def distinctive(label: str) -> str:
@@ -26,10 +27,6 @@ def phone_number() -> str:
 
 def messenger_id() -> str:
     return "".join(secrets.choice("123456789") for _ in range(16))
-
-
-def basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 @dataclass

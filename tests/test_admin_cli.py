@@ -1,30 +1,34 @@
-"""The admin CLI run as an administrator runs it - `python -m notify_admin` in a process of its
-own, with the project and the layer on PYTHONPATH as scripts/notify-admin sets them - against
-an embedded DynamoDB server (moto's, on 127.0.0.1) holding the template's tables."""
+"""The admin CLI run as an administrator runs it, against an embedded DynamoDB server (moto's,
+on 127.0.0.1) holding the template's tables: its `main()`, in this process, with the arguments,
+working directory and environment (no AWS settings but those a test gives) that
+`python -m notify_admin` would have - and once through scripts/notify-admin, in a process of its
+own, as an administrator types it."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from local_api.runtime import LOCAL_CREDENTIALS, create_tables, dynamodb_client, embedded_dynamodb
 from local_api.template import PROJECT_ROOT, SamTemplate
-from notify_bindings.account_store import AccountStore
+from notify_admin.__main__ import main
+from notify_bindings.dal.accounts import AccountStore
 
-pytestmark = pytest.mark.slow  # a minute or more in all (pyproject.toml)
 TABLE = "AccountsTable"
 ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
 KEY_SID = re.compile(r"SK[0-9a-f]{32}")
-PYTHONPATH = os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "layers" / "notify_bindings")])
 COMMANDS = [
     [],
     ["accounts"],
@@ -58,34 +62,50 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
-    """This process's environment without any AWS setting, and with the CLI's PYTHONPATH."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("AWS_") and name != "PYTHONPATH"
-    }
-    return {**environment, "PYTHONPATH": PYTHONPATH, **extra}
+    """This process's environment without any AWS setting, and with `extra`."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    return {**environment, **extra}
 
 
-def run(
-    workdir: Path, *arguments: str, environment: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "notify_admin", *arguments],
-        cwd=workdir,
-        env=environment or clean_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(workdir: Path, *arguments: str, environment: dict[str, str] | None = None) -> Completed:
+    """The CLI's exit status and output for `arguments`, run in `workdir` with `environment`
+    (by default this process's without any AWS setting) in place of this process's own."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.dict(os.environ, environment or clean_environment(), clear=True),
+        _working_directory(workdir),
+        redirect_stdout(stdout),
+        redirect_stderr(stderr),
+    ):
+        try:
+            status = main(list(arguments))
+        except SystemExit as exited:  # argparse: --help, and usage errors
+            status = exited.code if isinstance(exited.code, int) else 1
+    return Completed(status, stdout.getvalue(), stderr.getvalue())
+
+
+@contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 @pytest.fixture(scope="module")
 def admin(endpoint: str, workdir: Path):
     """Runs a CLI command against the embedded DynamoDB, with no AWS settings at all."""
 
-    def call(*arguments: str) -> subprocess.CompletedProcess[str]:
+    def call(*arguments: str) -> Completed:
         return run(workdir, "--endpoint-url", endpoint, *arguments)
 
     return call
@@ -386,6 +406,7 @@ def test_given_the_wrapper_script_then_it_runs_the_cli_from_anywhere(endpoint, w
     script = PROJECT_ROOT / "scripts" / "notify-admin"
     if not (PROJECT_ROOT / ".venv" / "bin" / "python").exists():
         pytest.skip("the wrapper runs the project's .venv, which this checkout does not have")
+    # Neither AWS settings nor a PYTHONPATH: the wrapper sets the one it needs.
     environment = {k: v for k, v in clean_environment().items() if k != "PYTHONPATH"}
 
     result = subprocess.run(

@@ -8,6 +8,8 @@ it loaded, so that a heavy import coming back fails CI:
 
 - boto3 (and s3transfer, which boto3 imports) is never loaded: clients come from botocore;
 - the authorizer loads neither pydantic nor the binding and service models and stores;
+- the functions that validate nothing a client sends (the stream's readers, the purge) load no
+  pydantic: the domain, the operations and the data access are plain Python;
 - a function loads only the request and resource models it uses: pydantic builds every model
   of a module as the module is imported, so another function's models cost a cold start time;
 - only the functions that deliver notifications load the delivery libraries (httpx, h2, PyJWT,
@@ -30,26 +32,47 @@ from local_api.runtime import LocalFunctions
 from local_api.template import Function, SamTemplate
 
 FUNCTIONS = sorted(SamTemplate.load().functions)
-# Modules of models that only some functions use, and the functions that use them.
+BINDING_FUNCTIONS = {
+    "CreateBindingFunction",
+    "FetchBindingFunction",
+    "ListBindingsFunction",
+    "ListUserBindingsFunction",
+}
+SERVICE_FUNCTIONS = {
+    "CreateServiceFunction",
+    "FetchServiceFunction",
+    "ListServicesFunction",
+    "UpdateServiceFunction",
+}
+# Modules of models that only some functions use, and the functions that use them: what a
+# client sends (api/requests/) and Twilio's JSON (api/responses/), one module per resource.
 MODEL_MODULES = {
-    "notify_bindings.binding_forms": {
+    "notify_bindings.api.requests.bindings": {
         "CreateBindingFunction",
         "ListBindingsFunction",
         "ListUserBindingsFunction",
     },
-    "notify_bindings.service_api": {
-        "CreateServiceFunction",
-        "FetchServiceFunction",
-        "ListServicesFunction",
-        "UpdateServiceFunction",
-    },
-    "notify_bindings.user_models": {
+    "notify_bindings.api.requests.services": SERVICE_FUNCTIONS - {"FetchServiceFunction"},
+    "notify_bindings.api.requests.users": {
         "DeleteUserFunction",
         "FetchUserFunction",
         "ListUserBindingsFunction",
         "ListUsersFunction",
     },
-    "notify_bindings.dead_token_models": {"ReportDeadTokenFunction", "ReportDeadTokensFunction"},
+    "notify_bindings.api.requests.dead_tokens": {
+        "ReportDeadTokenFunction",
+        "ReportDeadTokensFunction",
+    },
+    "notify_bindings.api.responses.bindings": BINDING_FUNCTIONS,
+    "notify_bindings.api.responses.services": SERVICE_FUNCTIONS,
+    "notify_bindings.api.responses.users": {"FetchUserFunction", "ListUsersFunction"},
+    "notify_bindings.api.responses.dead_tokens": {"ReportDeadTokenFunction"},
+}
+# The functions that validate nothing a client sends: they need no pydantic at all.
+STREAM_AND_PURGE_FUNCTIONS = {
+    "ForgetExpiredFunction",
+    "PublishChangesFunction",
+    "PurgeServiceFunction",
 }
 # The functions that send to APNs, FCM or Twilio: only they may load the delivery libraries.
 DELIVERING_FUNCTIONS: set[str] = set()
@@ -107,6 +130,12 @@ def _packages(modules: set[str], *names: str) -> set[str]:
     return {m for m in modules if m.split(".")[0] in names or m in names}
 
 
+def _ours(modules: set[str], *packages: str) -> set[str]:
+    """The modules of these packages of the layer (`domain`, `api.requests`, ...)."""
+    prefixes = tuple(f"notify_bindings.{package}" for package in packages)
+    return {m for m in modules if m.startswith(prefixes)}
+
+
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_given_a_function_when_its_handler_is_loaded_and_clients_created_then_boto3_is_not(
     name: str, loaded: dict[str, Any]
@@ -122,12 +151,19 @@ def test_given_the_authorizer_when_loaded_then_neither_pydantic_nor_the_resource
 
     assert "notify_bindings.dependencies" in modules
     assert not _packages(modules, "pydantic", "pydantic_core")
-    assert not modules & {
-        "notify_bindings.models",
-        "notify_bindings.service_models",
-        "notify_bindings.store",
-        "notify_bindings.service_store",
-    }
+    assert not _ours(modules, "domain", "operations", "api.requests", "api.responses")
+    assert not modules & {"notify_bindings.dal.bindings.store", "notify_bindings.dal.services"}
+
+
+@pytest.mark.parametrize("name", sorted(STREAM_AND_PURGE_FUNCTIONS))
+def test_given_a_function_that_validates_nothing_a_client_sends_then_it_loads_no_pydantic(
+    name: str, loaded: dict[str, Any]
+) -> None:
+    modules = loaded[name]
+
+    assert "notify_bindings.dependencies" in modules
+    assert not _packages(modules, "pydantic", "pydantic_core")
+    assert not _ours(modules, "api")
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)

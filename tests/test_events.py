@@ -43,11 +43,11 @@ from local_api.fixtures import (
 from local_api.runtime import LocalFunctions
 from local_api.template import Function, Route, SamTemplate
 from notify_bindings import dependencies
-from notify_bindings.auth import parse_basic
-from notify_bindings.models import Binding, BindingType
-from notify_bindings.services import PurgeRequest
-from notify_bindings.sids import is_binding_sid, is_service_sid
-from notify_bindings.store import binding_from
+from notify_bindings.api.auth import parse_basic
+from notify_bindings.dal.bindings.items import binding_from
+from notify_bindings.domain.bindings import Binding, BindingType
+from notify_bindings.operations.purge import PurgeRequest
+from notify_bindings.platform.sids import is_binding_sid, is_service_sid
 from tests.factories import new_binding, put_binding
 
 FORM = "application/x-www-form-urlencoded"
@@ -217,7 +217,7 @@ def test_given_the_events_when_read_then_they_act_as_one_account_on_fixed_servic
     named_services = {path[3] for path in paths if len(path) == 4}
     deleted = load_event(serving(template, DELETE_SERVICE))["pathParameters"]["Sid"]
     accounts = {event["requestContext"]["authorizer"]["lambda"]["accountSid"] for event in events}
-    requests = [PurgeRequest.model_validate_json(r["body"]) for r in purge["Records"]]
+    requests = [PurgeRequest.from_json(r["body"]) for r in purge["Records"]]
 
     assert services == {EVENT_SERVICE_SID}
     assert all(is_service_sid(sid) for sid in services)

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from notify_bindings.models import MAX_BINDINGS_PER_IDENTITY, Binding, BindingType
-from notify_bindings.store import BindingStore
+from notify_bindings.dal.bindings.store import BindingStore
+from notify_bindings.domain.bindings import MAX_BINDINGS_PER_IDENTITY, Binding, BindingType
 from tests.conftest import Credentials, new_service
 from tests.factories import new_binding, put_binding
 from tests.invariants import InconsistentService, assert_service_consistent

@@ -9,10 +9,10 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from notify_bindings import deadline
 from notify_bindings.dependencies import authenticator
-from notify_bindings.errors import ApiError
-from notify_bindings.observability import failure, logger
+from notify_bindings.platform import deadline
+from notify_bindings.platform.errors import ApiError
+from notify_bindings.platform.observability import failure, logger
 
 Response = dict[str, Any]
 

@@ -1,8 +1,8 @@
 """DELETE /v1/Services/{ServiceSid}/Bindings/{Sid} - remove a binding."""
 
-from notify_bindings.api import api_handler
-from notify_bindings.bindings import delete_binding
-from notify_bindings.http import ApiRequest, Response, empty_response
+from notify_bindings.api.handler import Response, api_handler, empty_response
+from notify_bindings.api.request import ApiRequest
+from notify_bindings.operations.bindings import delete_binding
 
 
 @api_handler

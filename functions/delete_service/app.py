@@ -1,8 +1,8 @@
 """DELETE /v1/Services/{Sid} - the Service at once, its bindings in the background."""
 
-from notify_bindings.api import api_handler
-from notify_bindings.http import ApiRequest, Response, empty_response
-from notify_bindings.services import delete_service
+from notify_bindings.api.handler import Response, api_handler, empty_response
+from notify_bindings.api.request import ApiRequest
+from notify_bindings.operations.services import delete_service
 
 
 @api_handler

@@ -1,9 +1,9 @@
 """GET /v1/Services/{ServiceSid}/Bindings/{Sid} - one binding."""
 
-from notify_bindings.api import api_handler
-from notify_bindings.bindings import fetch_binding
-from notify_bindings.http import ApiRequest, Response, json_response
-from notify_bindings.models import BindingResource
+from notify_bindings.api.handler import Response, api_handler, json_response
+from notify_bindings.api.request import ApiRequest
+from notify_bindings.api.responses.bindings import BindingResource
+from notify_bindings.operations.bindings import fetch_binding
 
 
 @api_handler

@@ -1,9 +1,9 @@
 """GET /v1/Services/{Sid} - one of the caller's Services."""
 
-from notify_bindings.api import api_handler
-from notify_bindings.http import ApiRequest, Response, json_response
-from notify_bindings.service_api import ServiceResource
-from notify_bindings.services import fetch_service
+from notify_bindings.api.handler import Response, api_handler, json_response
+from notify_bindings.api.request import ApiRequest
+from notify_bindings.api.responses.services import ServiceResource
+from notify_bindings.operations.services import fetch_service
 
 
 @api_handler

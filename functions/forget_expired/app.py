@@ -4,8 +4,8 @@ counts each binding DynamoDB's TTL deleted."""
 from typing import Any
 
 from notify_bindings import dependencies
-from notify_bindings.expiry import forget_expired
-from notify_bindings.observability import logger, metrics
+from notify_bindings.operations.expiry import forget_expired
+from notify_bindings.platform.observability import logger, metrics
 
 
 @metrics.log_metrics

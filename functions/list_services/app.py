@@ -1,20 +1,17 @@
 """GET /v1/Services - a page of the caller's Services, optionally by FriendlyName."""
 
-from notify_bindings.api import api_handler
-from notify_bindings.http import ApiRequest, Response, json_response
-from notify_bindings.service_api import ListServicesQuery, ServicePageResource
-from notify_bindings.services import list_services
+from notify_bindings.api.handler import Response, api_handler, json_response
+from notify_bindings.api.page_tokens import Paging, services_scope
+from notify_bindings.api.request import ApiRequest
+from notify_bindings.api.requests.services import ListServicesQuery
+from notify_bindings.api.responses.services import ServicePageResource
+from notify_bindings.operations.services import list_services
 
 
 @api_handler
 def handler(request: ApiRequest) -> Response:
-    query = request.query(ListServicesQuery)
-    found = list_services(request.account_sid, query)
-    page = ServicePageResource.of(
-        found.items,
-        base_url=request.base_url,
-        query=query,
-        next_page_token=found.next_page_token,
-        previous_page_token=found.previous_page_token,
-    )
+    account_sid, query = request.account_sid, request.query(ListServicesQuery)
+    paging = Paging(services_scope(account_sid), query)
+    found = list_services(account_sid, query.friendly_name, paging.cursor(), query.page_size)
+    page = ServicePageResource.of(found.items, base_url=request.base_url, links=paging.links(found))
     return json_response(200, page)

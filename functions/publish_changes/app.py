@@ -4,8 +4,8 @@ from functools import cache
 from typing import Any
 
 from notify_bindings import dependencies
-from notify_bindings.changes import publish
-from notify_bindings.observability import logger, metrics
+from notify_bindings.operations.changes import publish
+from notify_bindings.platform.observability import logger, metrics
 
 
 @metrics.log_metrics

@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from notify_bindings.observability import logger
-from notify_bindings.services import continue_purge
+from notify_bindings.operations.purge import continue_purge
+from notify_bindings.platform.observability import logger
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

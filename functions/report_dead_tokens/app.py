@@ -3,9 +3,9 @@ messages DynamoDB failed for now go back to the queue (partial batch failures)."
 
 from typing import Any
 
-from notify_bindings import deadline
-from notify_bindings.dead_tokens import report_dead_token_messages
-from notify_bindings.observability import logger, metrics
+from notify_bindings.api.dead_token_queue import report_dead_token_messages
+from notify_bindings.platform import deadline
+from notify_bindings.platform.observability import logger, metrics
 
 BatchResponse = dict[str, list[dict[str, str]]]
 

@@ -82,7 +82,7 @@ def test_given_a_query_and_a_batch_get_when_read_then_the_items_read_are_counted
     functions, account, service_sid, dynamodb
 ):
     from notify_bindings import dependencies
-    from notify_bindings.service_store import service_key
+    from notify_bindings.dal.services import service_key
 
     population = listing_scale.Population.generate(account.sid, service_sid, 20, seed=4)
     items = population.items(0, len(population.bindings))

@@ -28,7 +28,8 @@ from local_api.runtime import (
     embedded_dynamodb,
 )
 from local_api.template import SamTemplate
-from notify_bindings.store import BindingStore
+from notify_bindings import dependencies
+from notify_bindings.dal.bindings.store import BindingStore
 from tests.concurrency.racing import WORKERS
 from tests.factories import ACCOUNT_SID, create_service
 from tests.invariants import ServiceAudit, assert_service_consistent
@@ -88,10 +89,8 @@ def race_tables(dynamodb_endpoint: str, template: SamTemplate) -> Iterator[RaceT
         region_name=LOCAL_REGION,
         aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        # One connection per thread; the standard retries the functions' own client uses.
-        config=Config(
-            max_pool_connections=2 * WORKERS, retries={"mode": "standard", "max_attempts": 3}
-        ),
+        # One connection per thread; the retries of the functions' own clients.
+        config=Config(max_pool_connections=2 * WORKERS, retries=dependencies.CLIENT_RETRIES),
     )
     responses = ResponsesFromServer()
     client.meta.events.register("after-call.dynamodb", responses)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from notify_bindings.models import BindingFilters
+from notify_bindings.domain.bindings import BindingFilters
 from tests.concurrency.conftest import SERVED_OVER_HTTP, RaceTables
 from tests.factories import new_binding, put_binding
 

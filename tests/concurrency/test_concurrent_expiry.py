@@ -10,9 +10,8 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from notify_bindings.errors import IdentityLimitExceeded
-from notify_bindings.models import MAX_BINDINGS_PER_IDENTITY, Binding
-from notify_bindings.store import Outcome
+from notify_bindings.domain.bindings import MAX_BINDINGS_PER_IDENTITY, Binding, Outcome
+from notify_bindings.platform.errors import IdentityLimitExceeded
 from tests.concurrency.conftest import RaceTables
 from tests.concurrency.racing import race
 from tests.factories import new_binding, put_binding

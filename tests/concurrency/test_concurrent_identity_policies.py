@@ -8,11 +8,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
-from notify_bindings.models import MAX_BINDINGS_PER_IDENTITY, IdentityBindingLimitPolicy
-from notify_bindings.service_models import Service
-from notify_bindings.service_store import ServiceStore
-from notify_bindings.sids import new_sid
-from notify_bindings.store import Outcome
+from notify_bindings.dal.services import ServiceStore
+from notify_bindings.domain.bindings import (
+    MAX_BINDINGS_PER_IDENTITY,
+    IdentityBindingLimitPolicy,
+    Outcome,
+)
+from notify_bindings.domain.services import Service
+from notify_bindings.platform.sids import new_sid
 from tests.concurrency.conftest import RaceTables
 from tests.concurrency.racing import race
 from tests.concurrency.test_concurrent_limits import outcomes

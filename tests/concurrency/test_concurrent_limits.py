@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from functools import partial
 
-from notify_bindings.errors import IdentityLimitExceeded
-from notify_bindings.models import MAX_BINDINGS_PER_IDENTITY, BindingFilters, BindingType
-from notify_bindings.store import Outcome, PutResult
+from notify_bindings.domain.bindings import (
+    MAX_BINDINGS_PER_IDENTITY,
+    BindingFilters,
+    BindingType,
+    Outcome,
+    PutResult,
+)
+from notify_bindings.platform.errors import IdentityLimitExceeded
 from tests.concurrency.conftest import RaceTables
 from tests.concurrency.racing import Finished, race
 from tests.factories import new_binding, put_binding

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from functools import partial
 
-from notify_bindings.models import MAX_PAGE_SIZE, BindingFilters, BindingType
-from notify_bindings.store import BindingStore, Outcome
+from notify_bindings.api.requests.fields import MAX_PAGE_SIZE
+from notify_bindings.dal.bindings.store import BindingStore
+from notify_bindings.domain.bindings import BindingFilters, BindingType, Outcome
 from tests.concurrency.conftest import RaceTables
 from tests.concurrency.racing import WORKERS, run_lanes
 from tests.factories import new_binding, put_binding

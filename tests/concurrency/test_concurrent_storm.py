@@ -10,14 +10,16 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 
-from notify_bindings.models import (
+from notify_bindings.api.requests.fields import MAX_PAGE_SIZE
+from notify_bindings.dal.bindings.store import BindingStore
+from notify_bindings.domain.bindings import (
     MAX_BINDINGS_PER_IDENTITY,
-    MAX_PAGE_SIZE,
     Binding,
     BindingFilters,
     BindingType,
+    Outcome,
+    PutResult,
 )
-from notify_bindings.store import BindingStore, Outcome, PutResult
 from tests.concurrency.conftest import RaceTables
 from tests.concurrency.racing import WORKERS, Finished, attempt, run_lanes
 from tests.factories import new_binding, put_binding

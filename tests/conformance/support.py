@@ -18,8 +18,9 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from pydantic import ValidationError
 
-from notify_bindings.user_models import identity_from_path
+from notify_bindings.api.requests.users import UserPath
 from tests.e2e.support import Credentials
 
 SID = re.compile(r"^(IS|BS)[0-9a-fA-F]{32}$")
@@ -95,4 +96,10 @@ def _well_formed(value: object) -> bool:
 
 def _possible_identity(value: object) -> bool:
     """Whether a generated path segment names an identity a binding may have."""
-    return isinstance(value, str) and identity_from_path(quote(value, safe="")) is not None
+    if not isinstance(value, str):
+        return False
+    try:
+        UserPath.model_validate({"Identity": quote(value, safe="")})
+    except ValidationError:
+        return False
+    return True

@@ -21,7 +21,7 @@ from local_api.openapi import (
     render,
 )
 from local_api.template import SamTemplate
-from notify_bindings.models import (
+from notify_bindings.domain.bindings import (
     MAX_IDENTITY_FILTERS,
     MAX_TAG_FILTERS,
     MAX_TAGS_PER_BINDING,
@@ -300,6 +300,6 @@ def test_given_no_credentials_when_the_local_api_is_asked_then_it_serves_the_doc
 
 def test_given_the_documents_limit_on_binding_ttl_days_then_it_is_the_layers():
     from local_api import openapi
-    from notify_bindings.service_models import MAX_BINDING_TTL_DAYS
+    from notify_bindings.domain.services import MAX_BINDING_TTL_DAYS
 
     assert openapi.MAX_BINDING_TTL_DAYS == MAX_BINDING_TTL_DAYS

@@ -62,8 +62,8 @@ def service_sid(twilio_client: Any, request: pytest.FixtureRequest) -> Iterator[
     """A Service of the test's own, so that tests share the server but not data.
 
     It is deleted afterwards (unless the test did that), which purges its bindings: the
-    embedded DynamoDB copies whole tables for each transaction, so bindings left behind
-    would slow down every later write of the session.
+    session's tables then hold only what the running tests use, and the local API's TTL
+    sweeps, which scan them, stay as quick as its first.
     """
     name = f"e2e {request.node.name}"[:64]
     sid = str(twilio_client.notify.v1.services.create(friendly_name=name).sid)

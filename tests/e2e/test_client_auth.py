@@ -6,7 +6,6 @@ API keys are made, revoked and tokens rotated with the admin CLI, as an operator
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,6 @@ from tests.e2e.support import (
     LocalApi,
     client_for,
     delete_quietly,
-    running_local_api,
 )
 
 CREDENTIAL_SID = "CR" + "0123456789abcdef" * 2
@@ -307,41 +305,3 @@ def test_given_the_official_client_with_a_wrong_token_when_it_creates_then_a_401
         bindings.create(identity="alice", binding_type="apn", address="apn-1")
 
     assert (caught.value.status, caught.value.code) == (401, 20003)
-
-
-# -- the authorizer's cache ----------------------------------------------------------------
-
-CACHE_SECONDS = 4
-
-
-@pytest.fixture(scope="module")
-def caching_api() -> Iterator[LocalApi]:
-    """Another local API, whose authorizer trusts proven credentials for CACHE_SECONDS."""
-    with running_local_api(AUTH_CACHE_SECONDS=str(CACHE_SECONDS)) as api:
-        yield api
-
-
-def test_given_an_auth_cache_when_a_used_key_is_revoked_then_it_works_until_the_cache_expires(
-    caching_api: LocalApi, raw_http: requests.Session
-):
-    admin = Admin(caching_api.dynamodb_url)
-    key = admin.create_key(caching_api.account.account_sid)
-    url = f"{caching_api.url}/v1/Services"
-
-    def status() -> int:
-        return raw_http.get(url, auth=(key.username, key.password), timeout=30).status_code
-
-    asked_at = time.monotonic()
-    assert status() == 200  # proven, and so remembered until CACHE_SECONDS after some moment
-    answered_at = time.monotonic()  # between these two
-    admin.revoke_key(key.username)
-
-    still = status()
-    elapsed = time.monotonic() - asked_at
-    assert elapsed < CACHE_SECONDS, f"too slow to observe the cache ({elapsed:.1f} s)"
-    assert still == 200  # remembered: the revocation is not seen yet
-    wrong = raw_http.get(url, auth=(key.username, "wrong-secret"), timeout=30)
-    assert_refused(wrong)  # only what was proven is remembered
-
-    time.sleep(max(0.0, answered_at + CACHE_SECONDS + 0.2 - time.monotonic()))
-    assert_refused(raw_http.get(url, auth=(key.username, key.password), timeout=30))

@@ -28,7 +28,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
     virtual = VirtualClock()
     # botocore sleeps between its attempts through `time.sleep` of its endpoint module.
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=virtual.sleep))
-    from notify_bindings import deadline
+    from notify_bindings.platform import deadline
 
     monkeypatch.setattr(deadline, "clock", virtual.now)
     monkeypatch.setattr(deadline, "sleep", virtual.sleep)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from notify_bindings.models import MAX_BINDINGS_PER_IDENTITY
+from notify_bindings.domain.bindings import MAX_BINDINGS_PER_IDENTITY
 from tests.conftest import Reply
 
 UNAVAILABLE = {429: 20429, 503: 20503}

@@ -18,10 +18,10 @@ import pytest
 from local_api.events import http_api_event, with_authorizer_context
 from local_api.template import SamTemplate
 from tests.conftest import Reply
+from tests.factories import account_store, basic
 from tests.faults.conftest import ClockedFunctions, Inject
 from tests.faults.oracle import refused
 from tests.handlers.test_services import LIST_SERVICES
-from tests.test_authorizer import basic
 
 AUTHORIZER = "AuthorizerFunction"
 UNCHECKED = {"20429", "20503"}
@@ -36,10 +36,7 @@ class Case:
 def credentials(count: int) -> list[Case]:
     """Fresh credentials (the authorizer has proven none of them, so each is read from
     DynamoDB): account tokens, API keys, and wrong secrets for both."""
-    from notify_bindings import dependencies
-    from notify_bindings.account_store import AccountStore
-
-    store = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+    store = account_store()
     cases = []
     for _ in range(count):
         account, token = store.create_account("Faults")

@@ -124,7 +124,8 @@ def test_given_the_template_then_each_api_function_outlasts_a_call_that_fails_al
 ):
     """The client's sizing against the template: a call whose every attempt fails in the
     slowest way still ends, and is answered, before the function's timeout."""
-    from notify_bindings import deadline, dependencies
+    from notify_bindings import dependencies
+    from notify_bindings.platform import deadline
 
     config = dependencies.dynamodb().meta.config
     attempts = config.retries["total_max_attempts"]

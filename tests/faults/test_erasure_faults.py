@@ -4,7 +4,7 @@ half done, every item must still agree with the bindings, and the next erasure o
 - or the next create for it - finishes the job.
 
 The identity's bindings have four tags each (33 items a binding), so that erasing them takes
-three transactions, and the Service item marks the identity meanwhile (store.py)."""
+three transactions, and the Service item marks the identity meanwhile (dal/bindings/store.py)."""
 
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ from local_api.event_sources import SqsPoller
 from local_api.events import LambdaContext, sqs_event
 from local_api.runtime import LocalFunctions, LocalQueue, sqs_client
 from notify_bindings import dependencies
-from notify_bindings.errors import Throttled, Unavailable
-from notify_bindings.sids import new_sid
-from notify_bindings.store import Removal
+from notify_bindings.domain.bindings import Removal
+from notify_bindings.platform.errors import Throttled, Unavailable
+from notify_bindings.platform.sids import new_sid
 from tests.conftest import Credentials, Invoker, new_account, new_service
 from tests.handlers.helpers import FETCH, bindings_path, create
 from tests.invariants import ServiceAudit, assert_service_consistent

@@ -25,9 +25,10 @@ import pytest
 
 from local_api.round_trips import counting
 from notify_bindings import dependencies
-from notify_bindings import store as store_module
-from notify_bindings.models import Binding
-from notify_bindings.store import binding_from
+from notify_bindings.dal.bindings.items import binding_from
+from notify_bindings.dal.bindings.reads import ReadBudgets
+from notify_bindings.dal.bindings.store import Limits
+from notify_bindings.domain.bindings import Binding
 from tests.conftest import Clock, Invoker, Reply, new_service
 from tests.handlers.helpers import (
     CREATE,
@@ -341,10 +342,10 @@ def test_given_a_live_binding_when_its_expiry_passes_then_it_is_gone_that_second
 
 
 def test_given_many_expired_bindings_when_listed_then_each_page_reads_a_bounded_number_of_items_and_every_live_one_comes_once(  # noqa: E501
-    invoke, account, clock, monkeypatch
+    invoke, account, clock, store_limits
 ):
     skipped = 6
-    monkeypatch.setattr(store_module, "SKIPPED_PER_PAGE", skipped)
+    store_limits(Limits(reads=ReadBudgets(skipped=skipped)))
     service_sid = new_service(account.sid, binding_ttl_days=1)
     live = []
     for number in range(24):

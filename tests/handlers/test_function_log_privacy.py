@@ -22,10 +22,11 @@ from local_api.event_sources import SqsPoller
 from local_api.events import authorizer_event, http_api_event, sqs_event
 from local_api.runtime import LocalFunctions, LocalQueue, sqs_client
 from notify_bindings import dependencies
-from notify_bindings.account_store import AccountStore
-from notify_bindings.observability import logger
-from notify_bindings.sids import new_sid
+from notify_bindings.dal.accounts import AccountStore
+from notify_bindings.platform.observability import logger
+from notify_bindings.platform.sids import new_sid
 from tests.conftest import Invoker, new_account
+from tests.factories import account_store
 from tests.handlers.helpers import (
     CREATE,
     DELETE,
@@ -102,7 +103,7 @@ def test_given_a_whole_scenario_when_every_log_line_is_read_then_none_holds_pers
     unloggable.secret(functions.environment["PAGE_TOKEN_SECRET"])
     credentials = new_account()
     unloggable.secret(credentials.token)
-    accounts = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+    accounts = account_store()
     key, key_secret = accounts.create_api_key(credentials.sid)
     unloggable.secret(key_secret)
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from local_api.events import sqs_event
+from notify_bindings.dal.bindings.store import Limits
 from tests.conftest import new_account, new_service
 from tests.handlers.helpers import CREATE, DELETE, FETCH, LIST, bindings_path, create
 
@@ -143,11 +144,9 @@ def test_given_service_defaults_then_bindings_take_their_protocol_versions(invok
 
 
 def test_given_a_deleted_service_then_404_at_once_and_purged_through_the_queue(
-    invoke, functions, aws, service_sid, dynamodb, monkeypatch
+    invoke, functions, aws, service_sid, dynamodb, store_limits
 ):
-    from notify_bindings import store
-
-    monkeypatch.setattr(store, "_PURGE_PAGE", 10)  # pages of 10, so that a few make several
+    store_limits(Limits(purge_page=10))  # pages of 10, so that a few make several
     for n in range(25):
         create(invoke, service_sid, Identity=f"u{n % 20}", Address=f"t{n}", Tag=["a"])
 

@@ -16,8 +16,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from notify_bindings import store
-from notify_bindings.store import MAX_COMBINED_TAGS
+from notify_bindings.dal.bindings.items import MAX_COMBINED_TAGS
+from notify_bindings.dal.bindings.reads import ReadBudgets
+from notify_bindings.dal.bindings.store import Limits
 from tests.conftest import Reply
 from tests.handlers.helpers import DELETE, LIST, bindings_path, create
 from tests.invariants import assert_service_consistent
@@ -182,10 +183,10 @@ def test_given_many_tag_bindings_replaced_and_deleted_then_the_index_is_exact_an
 
 
 def test_given_many_tag_bindings_that_rarely_match_when_listed_by_two_then_each_page_stops_at_the_read_budget_and_none_is_missed(  # noqa: E501
-    invoke, service_sid, tagged, monkeypatch
+    invoke, service_sid, tagged, store_limits
 ):
     budget = 4
-    monkeypatch.setattr(store, "MANY_TAGS_READ_BUDGET", budget)
+    store_limits(Limits(reads=ReadBudgets(many_tags=budget)))
     wanted = []
     for _ in range(2 * budget):  # pages that find nothing before their budget runs out
         tagged(*MANY, "x")

@@ -12,7 +12,8 @@ import pytest
 
 from local_api.round_trips import counting
 from notify_bindings import dependencies
-from notify_bindings import store as store_module
+from notify_bindings.dal.bindings.reads import ReadBudgets
+from notify_bindings.dal.bindings.store import Limits
 from tests.conftest import Invoker, new_account, new_service
 from tests.handlers.helpers import (
     CREATE,
@@ -182,10 +183,9 @@ def test_given_identities_when_users_are_listed_in_pages_then_each_once_in_order
 
 
 def test_given_more_emptied_identities_than_a_page_skips_when_users_are_listed_then_pages_end_short_and_the_listing_is_whole(  # noqa: E501
-    invoke, service_sid, monkeypatch
+    invoke, service_sid, store_limits
 ):
-    monkeypatch.setattr(store_module, "USERS_SKIPPED_PER_PAGE", 3)
-    monkeypatch.setattr(store_module, "_USERS_QUERY_CHUNK", 1)
+    store_limits(Limits(reads=ReadBudgets(emptied_users=3)))
     live = ["a-live", "z-live"]
     for number, identity in enumerate(live):
         create(invoke, service_sid, Identity=identity, Address=f"token-{number}")

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from notify_bindings.http import MAX_BODY_BYTES
+from notify_bindings.api.request import MAX_BODY_BYTES
 from tests.hostile.support import Api, assert_twilio_error
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -171,7 +171,8 @@ FILES = {
             return {"batchItemFailures": failures}
     """,
     "layer/notify_bindings/__init__.py": "",
-    "layer/notify_bindings/account_store.py": """
+    "layer/notify_bindings/dal/__init__.py": "",
+    "layer/notify_bindings/dal/accounts.py": """
         import secrets
 
         class Account:

@@ -55,7 +55,8 @@ def test_given_one_counter_on_two_blocks_then_it_adds_them_up(dynamodb: Any):
 
 
 def test_given_an_attempt_the_deadline_refuses_then_nothing_is_sent_or_counted(functions: Any):
-    from notify_bindings import deadline, dependencies
+    from notify_bindings import dependencies
+    from notify_bindings.platform import deadline
 
     client = dependencies.dynamodb()  # guarded: no attempt may outlast the deadline
 

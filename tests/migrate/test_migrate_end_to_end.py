@@ -2,8 +2,9 @@
 serves it, each with its own embedded DynamoDB), run as a user runs it: scripts/notify-migrate
 in a process of its own, with credentials in its environment.
 
-A source Service holds 10,000 bindings (identities with several bindings, one at the limit of
-20, tags, every binding type, credentials, protocol versions, non-ASCII identities), written
+A source Service holds 1,200 bindings - more than a page of the export's 1,000 - (identities
+with several bindings, one at the limit of 20, tags, every binding type, credentials, protocol
+versions, non-ASCII identities), written
 straight into its tables as the store's transactions write them: through the API they would
 take minutes more, and what is tested here is the CLI. They are exported, a few bad lines are
 added, and the file is imported into a Service of the other API; the import is interrupted
@@ -13,8 +14,9 @@ and created only the rest; the bad lines were rejected with their reasons. A sma
 its bindings created through the official client, is migrated straight from one API to the
 other, killed (SIGKILL) part way and run again.
 
-NOTIFY_MIGRATE_BINDINGS=N moves N bindings instead. The import creates each binding through
-the target's local API (about 40 a second, on one core): 10,000 take about four minutes.
+NOTIFY_MIGRATE_BINDINGS=N moves N bindings instead: `make test-scale` moves 10,000. The import
+creates each binding through the target's local API (about 40 a second, on one core): 10,000
+take about four minutes.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from tests.e2e.support import (
 from tests.migrate.summary import MIGRATION
 
 MIGRATE_CLI = PROJECT_ROOT / "scripts" / "notify-migrate"
-SCALE = int(os.environ.get("NOTIFY_MIGRATE_BINDINGS", "10000"))
+SCALE = int(os.environ.get("NOTIFY_MIGRATE_BINDINGS", "1200"))
 INTERRUPT_AFTER = SCALE * 2 // 5  # records the first import has done when it is interrupted
 MIGRATED = 200
 KILL_AFTER = 60
@@ -193,8 +195,8 @@ def write_straight_in(api: Api, service_sid: str, wanted: list[dict[str, Any]]) 
     writes), 25 items a BatchWriteItem from WRITERS threads; the seconds taken. The time order
     of their SIDs and dates is the order of `wanted`. The API's stream reads them as it reads
     any write."""
-    from notify_bindings.models import Binding, BindingType
-    from notify_bindings.sids import new_binding_sid
+    from notify_bindings.domain.bindings import Binding, BindingType
+    from notify_bindings.platform.sids import new_binding_sid
 
     account_sid = api.api.account.username
     first_created = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=len(wanted))

@@ -61,9 +61,9 @@ from local_api.runtime import (
 )
 from local_api.template import SamTemplate
 from notify_bindings import dependencies
-from notify_bindings.models import Binding
-from notify_bindings.service_store import service_key
-from notify_bindings.store import binding_from
+from notify_bindings.dal.bindings.items import binding_from
+from notify_bindings.dal.services import service_key
+from notify_bindings.domain.bindings import Binding
 from tests.conftest import Invoker, Reply
 from tests.handlers.helpers import (
     CREATE,

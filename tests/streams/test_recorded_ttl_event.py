@@ -16,9 +16,9 @@ import pytest
 
 from local_api.template import PROJECT_ROOT
 from notify_bindings import dependencies
-from notify_bindings.models import Binding, BindingType
-from notify_bindings.service_models import Service
-from notify_bindings.store import binding_from
+from notify_bindings.dal.bindings.items import binding_from
+from notify_bindings.domain.bindings import Binding, BindingType
+from notify_bindings.domain.services import Service
 from tests.factories import put_binding
 from tests.invariants import assert_service_consistent
 from tests.streams.conftest import Bus

@@ -13,7 +13,6 @@ its kind, a batch needs its action on each table, a message needs sqs:SendMessag
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import re
@@ -44,9 +43,9 @@ from local_api.runtime import (
 from local_api.stream_sources import StreamPoller, TtlSweeper
 from local_api.template import Route, SamTemplate
 from notify_bindings import dependencies
-from notify_bindings.account_store import AccountStore
-from notify_bindings.sids import new_sid
+from notify_bindings.platform.sids import new_sid
 from tests.conftest import Credentials, new_account, new_service
+from tests.factories import account_store, basic
 from tests.template.conftest import KMS_KEY_ARN, with_conditions_decided
 
 Document = dict[str, Any]
@@ -490,10 +489,6 @@ def sample_path(route: Route) -> str:
     )
 
 
-def basic(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
 # -- every path of every function ----------------------------------------------------------------
 
 
@@ -570,7 +565,7 @@ def _purge_until_done(given: Given) -> None:
 def _authorize_every_way(given: Given) -> None:
     # A new account: credentials no warm authorizer has proven yet, so each is looked up.
     account = new_account()
-    accounts = AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+    accounts = account_store()
     key, secret = accounts.create_api_key(account.sid)
     stranger = Credentials(new_sid("AC"), account.token)
     proves = {"accountSid": account.sid}

@@ -1,37 +1,42 @@
-"""What handlers depend on, built on first use and kept for the life of the execution
-environment. Tests reset them between environments with `reset()`.
+"""The composition root: what handlers and operations depend on - the settings, the AWS
+clients, the stores, the authenticator and the clock - built on first use and kept for the life
+of the execution environment. Tests reset them between environments with `reset()`.
 
 Cold start: each function imports only what its own requests use. The stores, the
-authenticator and botocore's session are imported when first built, not here, and clients come
-from botocore itself: boto3 adds nothing to a client but its import (s3transfer among it).
+authenticator and botocore's session are imported when first built, not here (the only imports
+of the layer made inside functions, and so the only ones under TYPE_CHECKING, for their types:
+tests/test_layering.py lists them), and clients come from botocore itself: boto3 adds nothing to
+a client but its import (s3transfer among it).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 
-from notify_bindings import deadline
-from notify_bindings.config import Settings
+from notify_bindings.platform import deadline
+from notify_bindings.platform.config import Settings
 
 if TYPE_CHECKING:
     from botocore.session import Session
 
-    from notify_bindings.auth import Authenticator
-    from notify_bindings.service_store import ServiceStore
-    from notify_bindings.store import BindingStore
-    from notify_bindings.tokens import PageTokens
+    from notify_bindings.api.auth import Authenticator
+    from notify_bindings.dal.bindings.store import BindingStore
+    from notify_bindings.dal.services import ServiceStore
 
 # Sized so that a call that fails every attempt still fails within the 10 s the template gives
 # a function: 3 attempts (botocore's "max_attempts" would count retries, not attempts) of at
 # most 1 + 2 s, and back-offs of at most 0.075 s (3 s if throttled, which answers at once).
 # DynamoDB answers in milliseconds; a 2 s wait means the answer is not coming. Beyond that,
 # `deadline.guard` keeps every attempt within the invocation's remaining time.
+CLIENT_RETRIES: Mapping[str, Any] = {"mode": "standard", "total_max_attempts": 3}
 _CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},
+    retries=dict(CLIENT_RETRIES),
     connect_timeout=1,
     read_timeout=2,
     tcp_keepalive=True,
@@ -80,7 +85,7 @@ def events() -> Any:
 
 @cache
 def binding_store() -> BindingStore:
-    from notify_bindings.store import BindingStore
+    from notify_bindings.dal.bindings.store import BindingStore
 
     config = settings()
     return BindingStore(
@@ -94,32 +99,32 @@ def binding_store() -> BindingStore:
 
 @cache
 def service_store() -> ServiceStore:
-    from notify_bindings.service_store import ServiceStore
+    from notify_bindings.dal.services import ServiceStore
 
     return ServiceStore(dynamodb(), settings().services_table)
 
 
 @cache
-def page_tokens() -> PageTokens:
-    from notify_bindings.tokens import PageTokens
-
-    return PageTokens(settings().page_token_secret)
-
-
-@cache
 def authenticator() -> Authenticator:
-    from notify_bindings.account_store import AccountStore
-    from notify_bindings.auth import Authenticator
+    from notify_bindings.api.auth import Authenticator
+    from notify_bindings.dal.accounts import AccountStore
 
     config = settings()
     if config.accounts_table is None:
         raise RuntimeError("ACCOUNTS_TABLE is not set: there are no credentials to check")
     store = AccountStore(dynamodb(), config.accounts_table)
-    return Authenticator(store, config.auth_cache_seconds)
+    # Looked up at each use, so that tests can move it on.
+    return Authenticator(store, config.auth_cache_seconds, clock=lambda: monotonic())
 
 
 def now() -> datetime:
+    """The time of day: it dates what is created, and decides what has expired."""
     return datetime.now(UTC)
+
+
+def monotonic() -> float:
+    """Seconds that only ever move on: how long proven credentials are remembered."""
+    return time.monotonic()
 
 
 def reset() -> None:
@@ -131,7 +136,6 @@ def reset() -> None:
         events,
         binding_store,
         service_store,
-        page_tokens,
         authenticator,
     ):
         dependency.cache_clear()

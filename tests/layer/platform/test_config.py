@@ -1,0 +1,125 @@
+"""Settings read from the environment: what is required, what is checked, what is optional."""
+
+from __future__ import annotations
+
+import pytest
+
+from notify_bindings.platform.config import InvalidSettings, Settings
+
+REQUIRED = {
+    "BINDINGS_TABLE": "BindingsTable",
+    "BINDING_INDEX_TABLE": "BindingIndexTable",
+    "SERVICES_TABLE": "ServicesTable",
+    "PAGE_TOKEN_SECRET": "s" * 16,
+}
+
+
+def test_given_the_required_variables_only_then_the_optional_settings_take_their_defaults():
+    settings = Settings.from_environ(REQUIRED)
+
+    assert settings == Settings(
+        bindings_table="BindingsTable",
+        binding_index_table="BindingIndexTable",
+        services_table="ServicesTable",
+        accounts_table=None,
+        page_token_secret="s" * 16,
+        service_purge_queue_url=None,
+        auth_cache_seconds=60,
+        dynamodb_endpoint_url=None,
+        sqs_endpoint_url=None,
+        change_event_bus_name=None,
+        events_endpoint_url=None,
+        public_base_url=None,
+        api_routes=(),
+    )
+
+
+def test_given_every_variable_then_each_setting_has_its_value():
+    environ = {
+        **REQUIRED,
+        "ACCOUNTS_TABLE": "AccountsTable",
+        "SERVICE_PURGE_QUEUE_URL": "https://sqs.example/123/Purge",
+        "AUTH_CACHE_SECONDS": "0",
+        "DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:8000",
+        "SQS_ENDPOINT_URL": "http://127.0.0.1:9324",
+        "CHANGE_EVENT_BUS_NAME": "binding-changes",
+        "EVENTS_ENDPOINT_URL": "http://127.0.0.1:4000",
+        "PUBLIC_BASE_URL": "https://notify.example.com",
+        "API_ROUTES": " GET /v1/Services,\n POST /v1/Services , ,",
+        "UNRELATED": "ignored",
+    }
+
+    settings = Settings.from_environ(environ)
+
+    assert settings.accounts_table == "AccountsTable"
+    assert settings.service_purge_queue_url == "https://sqs.example/123/Purge"
+    assert settings.auth_cache_seconds == 0
+    assert settings.dynamodb_endpoint_url == "http://127.0.0.1:8000"
+    assert settings.sqs_endpoint_url == "http://127.0.0.1:9324"
+    assert settings.change_event_bus_name == "binding-changes"
+    assert settings.events_endpoint_url == "http://127.0.0.1:4000"
+    assert settings.public_base_url == "https://notify.example.com"
+    assert settings.api_routes == ("GET /v1/Services", "POST /v1/Services")
+
+
+def test_given_empty_variables_then_they_count_as_unset():
+    environ = {**REQUIRED, "ACCOUNTS_TABLE": "", "AUTH_CACHE_SECONDS": "", "API_ROUTES": ""}
+
+    settings = Settings.from_environ(environ)
+
+    assert settings.accounts_table is None
+    assert settings.auth_cache_seconds == 60
+    assert settings.api_routes == ()
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_given_a_required_variable_missing_or_empty_then_it_is_named(missing):
+    for environ in (
+        {name: value for name, value in REQUIRED.items() if name != missing},
+        {**REQUIRED, missing: ""},
+    ):
+        with pytest.raises(InvalidSettings, match=f"^{missing} is not set$"):
+            Settings.from_environ(environ)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("BINDINGS_TABLE", "ab", "BINDINGS_TABLE must have at least 3 characters"),
+        ("BINDING_INDEX_TABLE", "ab", "BINDING_INDEX_TABLE must have at least 3 characters"),
+        ("SERVICES_TABLE", "ab", "SERVICES_TABLE must have at least 3 characters"),
+        ("PAGE_TOKEN_SECRET", "s" * 15, "PAGE_TOKEN_SECRET must have at least 16 characters"),
+        ("AUTH_CACHE_SECONDS", "-1", "AUTH_CACHE_SECONDS must be a whole number, 0 or more"),
+        ("AUTH_CACHE_SECONDS", "1.5", "AUTH_CACHE_SECONDS must be a whole number, 0 or more"),
+        ("AUTH_CACHE_SECONDS", "a minute", "AUTH_CACHE_SECONDS must be a whole number, 0 or more"),
+    ],
+)
+def test_given_a_value_a_setting_cannot_have_then_the_problem_is_named(name, value, problem):
+    with pytest.raises(InvalidSettings, match=f"^{problem}$"):
+        Settings.from_environ({**REQUIRED, name: value})
+
+
+def test_given_several_problems_then_all_are_named_at_once():
+    environ = {**REQUIRED, "SERVICES_TABLE": "", "AUTH_CACHE_SECONDS": "soon"}
+
+    with pytest.raises(InvalidSettings) as raised:
+        Settings.from_environ(environ)
+
+    assert str(raised.value) == (
+        "SERVICES_TABLE is not set; AUTH_CACHE_SECONDS must be a whole number, 0 or more"
+    )
+
+
+def test_given_no_mapping_then_the_process_environment_is_read(monkeypatch):
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://from.environ.example")
+
+    assert Settings.from_environ().public_base_url == "https://from.environ.example"
+
+
+def test_given_settings_read_when_one_is_assigned_then_it_is_refused():
+    settings = Settings.from_environ(REQUIRED)
+
+    with pytest.raises(AttributeError):
+        settings.bindings_table = "Other"  # type: ignore[misc]
