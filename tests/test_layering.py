@@ -7,6 +7,8 @@ The layer (layers/notify_bindings/notify_bindings) is packaged by concern:
 - domain/      dataclasses and rules, plain Python;
 - dal/         DynamoDB: the only code that imports botocore for tables;
 - operations/  the rules between a request and the stores;
+- providers/   the clients of APNs, FCM HTTP v1 and Twilio Messages, and their credentials:
+               they speak HTTP and know nothing of bindings or tables;
 - api/         the edge: the request, its adapter and handler, page tokens, authentication,
                what a client sends (requests/) and Twilio's JSON (responses/);
 - dependencies.py, the composition root.
@@ -36,6 +38,7 @@ OURS_ALLOWED: dict[str, set[str]] = {
     "domain": {"domain", "platform"},
     "dal": {"dal", "domain", "platform"},
     "operations": {"operations", "dal", "domain", "platform", "dependencies", "providers"},
+    "providers": {"providers", "platform"},
     "api.requests": {"api.requests", "domain", "platform"},
     "api.responses": {"api.responses", "domain", "platform"},
     "api": {"api", "operations", "domain", "platform", "dependencies"},
@@ -49,6 +52,7 @@ THIRD_PARTY_ALLOWED: dict[str, set[str]] = {
     # No pydantic: the functions that deliver notifications run operations, and pydantic's
     # import alone is a large part of a cold start.
     "operations": set(),
+    "providers": {"httpx", "jwt", "cryptography"},
     "api.requests": {"pydantic"},
     "api.responses": {"pydantic"},
     "api": {"pydantic", "aws_lambda_powertools"},
@@ -73,6 +77,9 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ),
     ("notify_bindings.dependencies", "notify_bindings.api.auth"): (
         "the authenticator: only the authorizer loads it"
+    ),
+    ("notify_bindings.providers.apns", "certifi"): (
+        "the CA bundle, read only when a certificate credential's client is made"
     ),
 }
 MAX_CLASS_LINES = 300
