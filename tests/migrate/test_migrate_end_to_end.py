@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import threading
@@ -280,26 +281,28 @@ def run_until(
     arguments: list[str], environment: dict[str, str], done: int, stop: signal.Signals, out: Path
 ) -> Interrupted:
     """Run the CLI with its progress bar, and send it `stop` once the bar shows `done` records
-    done."""
+    done. The bar is read as it is now, not line by line: a reader that falls behind a busy
+    machine would otherwise act on what the bar said seconds ago, perhaps after the end."""
     with out.open("w") as stdout:
         process = subprocess.Popen(
             [str(MIGRATE_CLI), *arguments, "--progress"],
             env=clean_environment(**environment),
             stdout=stdout,
             stderr=subprocess.PIPE,
-            text=True,
         )
         seen = 0
         assert process.stderr is not None
+        descriptor = process.stderr.fileno()
         try:
-            for line in process.stderr:  # tqdm redraws with \r: a line per redraw here
-                matched = PROGRESS.search(line)
-                if matched and line.lstrip().startswith(("import", "migrate")):
-                    seen = int(matched[1])
-                    if seen >= done:
-                        process.send_signal(stop)
-                        break
-            process.stderr.read()
+            while chunk := os.read(descriptor, 1 << 20):
+                while more := _available(descriptor):  # whatever else is already written
+                    chunk += more
+                seen = max(seen, _last_progress(chunk.decode("utf-8", "replace")))
+                if seen >= done:
+                    process.send_signal(stop)
+                    break
+            while os.read(descriptor, 1 << 20):
+                pass
             returncode = process.wait(timeout=CLI_SECONDS)
         finally:
             if process.poll() is None:
@@ -307,6 +310,21 @@ def run_until(
                 process.wait()
     assert seen >= done, f"it ended before {done} records were done: {returncode}"
     return Interrupted(returncode, out.read_text(), seen)
+
+
+def _available(descriptor: int) -> bytes:
+    """What the pipe holds now, without waiting for more."""
+    readable, _, _ = select.select([descriptor], [], [], 0)
+    return os.read(descriptor, 1 << 20) if readable else b""
+
+
+def _last_progress(text: str) -> int:
+    """The records done, as the last redraw of an import's or a migration's bar shows them."""
+    for line in reversed(re.split(r"[\r\n]", text)):
+        matched = PROGRESS.search(line)
+        if matched and line.lstrip().startswith(("import", "migrate")):
+            return int(matched[1])
+    return 0
 
 
 def with_bad_lines(path: Path, lines: dict[int, str]) -> dict[int, str]:
