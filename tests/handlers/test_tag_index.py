@@ -159,6 +159,25 @@ def test_given_bindings_with_more_tags_than_combined_when_listed_by_two_then_mer
     assert sids(previous) == wanted[2:4]
 
 
+def test_given_a_full_page_of_a_combination_when_listed_by_two_then_the_many_tags_partition_is_read_only_up_to_its_last_sid(  # noqa: E501
+    invoke, service_sid, tagged
+):
+    first = [tagged("x", "y") for _ in range(3)]
+    for _ in range(20):  # later than the first page's SIDs, and not listed
+        tagged(*MANY, "x")
+    last = tagged("x", "y")
+
+    with items_read() as read:
+        reply = listed(invoke, service_sid, Tag=["x", "y"], PageSize=2)
+    pages = list(every_page(invoke, service_sid, Tag=["x", "y"], PageSize=2))
+
+    assert sids(reply) == first[:2]
+    # The Service and the stats item, and the page (and one more) of the combination's
+    # partition: none of the many-tags items, which all come after the page's last SID.
+    assert read.total <= 2 + 3, read.total
+    assert [sid for page in pages for sid in sids(page)] == [*first, last]
+
+
 def test_given_many_tag_bindings_replaced_and_deleted_then_the_index_is_exact_and_lists_stop_reading_them(  # noqa: E501
     invoke, service_sid, tagged, dynamodb
 ):

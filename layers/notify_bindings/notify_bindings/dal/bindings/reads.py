@@ -254,6 +254,7 @@ class Reader:
             return page
         values: Item = {**hidden}
         wanted = tag_filter(tags, values)
+        low, high = _within_page(page, size, forward(cursor), low, high)
         many = KeyRange(
             index,
             ("pk", many_tags_partition(service_sid)),
@@ -328,6 +329,28 @@ class Reader:
 
         budget = size + 1 + self._budgets.emptied_users
         return query_page(self._client, scope, cursor, size, user, read_budget=budget)
+
+
+def _within_page(
+    page: Page[Binding], size: int, ahead: bool, low: str, high: str
+) -> tuple[str, str]:
+    """The SIDs the many-tags partition can add to a page of the combination's partition.
+
+    When that page is full (or cut short by its read budget), the merged page ends at or
+    before its last SID (its first, reading backwards): nothing beyond can be on it, so the
+    many-tags partition is read only up to there, and a page's cost follows the span of SIDs
+    it covers rather than the whole Service. A short page covers the rest of the range."""
+    if ahead:
+        if page.last_key is not None:
+            return low, min(high, page.last_key)
+        if len(page.items) >= size and page.more_after:
+            return low, min(high, page.items[-1].sid)
+        return low, high
+    if page.first_key is not None:
+        return max(low, page.first_key), high
+    if len(page.items) >= size and page.more_before:
+        return max(low, page.items[0].sid), high
+    return low, high
 
 
 def _created_within(filters: BindingFilters) -> tuple[str, str]:
