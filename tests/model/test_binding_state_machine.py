@@ -123,9 +123,10 @@ FILLED = MAX_BINDINGS_PER_IDENTITY - 3  # an identity this close to its limit ne
 IDENTITIES = ("alice", "bob", "carol", "dave@example.com", "eve f/ü")
 # E.164 numbers are valid addresses for every binding type, so any address takes any type.
 ADDRESSES = tuple(f"+1555010{n:04d}" for n in range(30))
-# "sms" is also a binding type, "all" also the implicit tag: both are legal explicit tags.
-TAGS = ("vip", "news", "beta", "sms", IMPLICIT_TAG_ALL)
-FILTER_TAGS = (*TAGS, *BINDING_TYPES, "nobody-has-this")
+# "SMS" and "All" spell a binding type and the implicit tag in another case: ordinary explicit
+# tags, which filters by the implicit ones must not confuse (the exact names are refused).
+TAGS = ("vip", "news", "beta", "SMS", "All")
+FILTER_TAGS = (*TAGS, IMPLICIT_TAG_ALL, *BINDING_TYPES, "nobody-has-this")
 CREDENTIALS = ("CR" + "a" * 32, "CR" + "0123456789abcdef" * 2)
 VERSIONS = ("3", "4", "5")
 MALFORMED_SIDS = (
