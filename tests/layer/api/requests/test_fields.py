@@ -92,8 +92,9 @@ def test_given_a_lone_surrogate_then_refused_as_not_text(field):
 
 
 @pytest.mark.parametrize("field", ["identity", "tag", "address"])
-def test_given_the_plain_space_then_accepted_where_the_field_allows_it(field):
-    assert getattr(Fields.model_validate({field: "alice smith"}), field) == "alice smith"
+@pytest.mark.parametrize("text", ["alice smith", "eve f/\u00fc", "\u6771 \u4eac"])
+def test_given_the_plain_space_then_accepted_where_the_field_allows_it(field, text):
+    assert getattr(Fields.model_validate({field: text}), field) == text
 
 
 @pytest.mark.parametrize(

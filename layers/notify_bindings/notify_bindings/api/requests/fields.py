@@ -81,7 +81,7 @@ def visible_text(value: str) -> str:
         if _DEFAULT_IGNORABLE.match(character):
             raise ValueError(f"must not contain invisible characters (U+{ord(character):04X})")
         kind = _REFUSED_CATEGORIES.get(unicodedata.category(character))
-        if kind is not None:
+        if kind is not None and character != " ":
             raise ValueError(f"must not contain {kind} characters (U+{ord(character):04X})")
     return value
 
