@@ -10,7 +10,8 @@ tokens: the same MAC over a key of any text (`KeyCursor`), in a version of their
 neither kind of token is ever read as the other.
 
 Handlers go through `Paging`: the cursor a request's `PageToken` names, and the links of the
-page it gets, signed with the deployment's PAGE_TOKEN_SECRET.
+page it gets, signed with the deployment's page-token secret (from Secrets Manager, read once
+per execution environment by `dependencies.page_token_secret`).
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def users_scope(service_sid: str) -> str:
 
 
 def _tokens() -> PageTokens:
-    return _signed_with(dependencies.settings().page_token_secret)
+    return _signed_with(dependencies.page_token_secret())
 
 
 @cache
