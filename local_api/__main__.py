@@ -46,6 +46,7 @@ from local_api.runtime import (
     LocalQueue,
     create_event_buses,
     create_queues,
+    create_secrets,
     create_tables,
     dynamodb_client,
     embedded_dynamodb,
@@ -54,6 +55,7 @@ from local_api.runtime import (
     keep_aws_local,
     moto_in_process,
     put_layers_on_path,
+    secretsmanager_client,
     sqs_client,
     streams_client,
 )
@@ -128,9 +130,19 @@ def running(
         sqs = sqs_client(None)
         queues = create_queues(sqs, template)
         buses = create_event_buses(events_client(None), template)
+        secrets = create_secrets(secretsmanager_client(None), template)
         functions = LocalFunctions.start(
-            template, dynamodb, tables, overrides, queues=queues, event_buses=buses
+            template,
+            dynamodb,
+            tables,
+            overrides,
+            queues=queues,
+            event_buses=buses,
+            secrets=secrets,
         )
+        server = LocalApiServer(address, functions)
+        stack.callback(server.server_close)
+        functions.served_at(server.base_url)
         # The table the layer keeps accounts in, when the template has one.
         accounts_table = functions.environment.get("ACCOUNTS_TABLE")
         seeded = (
@@ -140,8 +152,6 @@ def running(
         )
         if event_fixtures:
             seed_event_fixtures(template)
-        server = LocalApiServer(address, functions)
-        stack.callback(server.server_close)
         for poller in start_pollers(functions, queues, sqs):
             stack.callback(poller.stop)
         # DynamoDB's TTL and the functions its tables' streams trigger.

@@ -43,6 +43,7 @@ from local_api.runtime import (
     Endpoints,
     create_event_buses,
     create_queues,
+    create_secrets,
     create_tables,
     dynamodb_client,
     environment_overrides,
@@ -52,6 +53,7 @@ from local_api.runtime import (
     local_settings,
     moto_in_process,
     put_layers_on_path,
+    secretsmanager_client,
     sqs_client,
     template_references,
 )
@@ -110,7 +112,8 @@ def target(
         tables = create_tables(dynamodb_client(None), template)
         queues = create_queues(sqs_client(None), template)
         buses = create_event_buses(events_client(None), template)
-        references = template_references(template, tables, queues, buses)
+        secrets = create_secrets(secretsmanager_client(None), template)
+        references = template_references(template, tables, queues, buses, secrets)
         yield Target(references, local_settings(overrides), Endpoints())
 
 

@@ -112,7 +112,7 @@ settings.register_profile(
 PROFILE = os.environ.get("NOTIFY_MODEL_PROFILE", "model-ci")
 MIN_STEPS = 300
 
-BASE_URL = "http://127.0.0.1"  # the host the invoke fixture's events name
+BASE_URL = "https://127.0.0.1"  # the domain the invoke fixture's events name, as API Gateway: https
 BINDINGS_TABLE, INDEX_TABLE, SERVICES_TABLE = "BindingsTable", "BindingIndexTable", "ServicesTable"
 MAX_LIVE_SERVICES = 2
 ERASURE_SHARE = 16

@@ -84,6 +84,30 @@ def events() -> Any:
 
 
 @cache
+def secretsmanager() -> Any:
+    return deadline.guard(
+        aws_session().create_client(
+            "secretsmanager",
+            endpoint_url=settings().secretsmanager_endpoint_url,
+            config=_CLIENT_CONFIG,
+        )
+    )
+
+
+@cache
+def page_token_secret() -> str:
+    """The key that signs page tokens, read from Secrets Manager once per execution environment
+    (a failure is not kept: the next request tries again). Throttled or Unavailable, as for
+    DynamoDB, when Secrets Manager does not answer."""
+    from notify_bindings.dal.secrets import secret_string
+
+    arn = settings().page_token_secret_arn
+    if arn is None:
+        raise RuntimeError("PAGE_TOKEN_SECRET_ARN is not set: this function signs no page tokens")
+    return secret_string(secretsmanager(), arn)
+
+
+@cache
 def binding_store() -> BindingStore:
     from notify_bindings.dal.bindings.store import BindingStore
 
@@ -134,6 +158,8 @@ def reset() -> None:
         dynamodb,
         sqs,
         events,
+        secretsmanager,
+        page_token_secret,
         binding_store,
         service_store,
         authenticator,

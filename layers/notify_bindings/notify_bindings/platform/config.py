@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 
 class InvalidSettings(ValueError):
@@ -22,7 +23,9 @@ class Settings(NamedTuple):
     binding_index_table: str
     services_table: str
     accounts_table: str | None
-    page_token_secret: str
+    # The Secrets Manager secret that signs page tokens (the list functions only): its value is
+    # read once per execution environment, never put in the environment.
+    page_token_secret_arn: str | None
     # Where deleted Services are handed over to have their bindings purged.
     service_purge_queue_url: str | None
     auth_cache_seconds: int
@@ -34,7 +37,10 @@ class Settings(NamedTuple):
     # EventBridge-compatible endpoint (unset in AWS).
     change_event_bus_name: str | None
     events_endpoint_url: str | None
-    # Public base URL when the API sits behind a custom domain; otherwise derived per request.
+    # A Secrets Manager-compatible endpoint (unset in AWS).
+    secretsmanager_endpoint_url: str | None
+    # Public base URL when the API sits behind a custom domain (or is served locally), an
+    # http(s) URL; otherwise the API's domain, as API Gateway names it in each request.
     public_base_url: str | None
     # The API's routes ("POST /v1/Services/{ServiceSid}/Bindings, ..."), for telling a wrong
     # method (405) from a wrong path (404) on requests that match none of them.
@@ -50,14 +56,15 @@ class Settings(NamedTuple):
             binding_index_table=variables.text("BINDING_INDEX_TABLE", min_length=3),
             services_table=variables.text("SERVICES_TABLE", min_length=3),
             accounts_table=variables.optional("ACCOUNTS_TABLE"),
-            page_token_secret=variables.text("PAGE_TOKEN_SECRET", min_length=16),
+            page_token_secret_arn=variables.optional("PAGE_TOKEN_SECRET_ARN"),
             service_purge_queue_url=variables.optional("SERVICE_PURGE_QUEUE_URL"),
             auth_cache_seconds=variables.whole_number("AUTH_CACHE_SECONDS", default=60),
             dynamodb_endpoint_url=variables.optional("DYNAMODB_ENDPOINT_URL"),
             sqs_endpoint_url=variables.optional("SQS_ENDPOINT_URL"),
             change_event_bus_name=variables.optional("CHANGE_EVENT_BUS_NAME"),
             events_endpoint_url=variables.optional("EVENTS_ENDPOINT_URL"),
-            public_base_url=variables.optional("PUBLIC_BASE_URL"),
+            secretsmanager_endpoint_url=variables.optional("SECRETSMANAGER_ENDPOINT_URL"),
+            public_base_url=variables.base_url("PUBLIC_BASE_URL"),
             api_routes=variables.comma_separated("API_ROUTES"),
         )
         if variables.problems:
@@ -83,6 +90,14 @@ class _Variables:
             self.problems.append(f"{name} must have at least {min_length} characters")
         return value
 
+    def base_url(self, name: str) -> str | None:
+        """An optional http(s) URL of a host (and a path), nothing else: URLs in answers start
+        with it, and clients follow them with their credentials."""
+        value = self.optional(name)
+        if value is not None and not _is_base_url(value):
+            self.problems.append(f"{name} must be an http:// or https:// URL of a host")
+        return value
+
     def whole_number(self, name: str, *, default: int) -> int:
         value = self._environ.get(name) or str(default)
         try:
@@ -96,3 +111,27 @@ class _Variables:
     def comma_separated(self, name: str) -> tuple[str, ...]:
         value = self._environ.get(name, "")
         return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+_BASE_URL_CHARACTERS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/[]%!$&'()*+,;="
+)
+
+
+def _is_base_url(value: str) -> bool:
+    """http(s), a host, perhaps a port and a path; no credentials, query or fragment."""
+    if not set(value) <= _BASE_URL_CHARACTERS:
+        return False
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError when not a number in range
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and port != 0
+        and not parts.query
+        and not parts.fragment
+    )
