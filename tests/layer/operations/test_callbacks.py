@@ -261,3 +261,23 @@ def test_without_a_url_nothing_is_posted(callbacks):
     report = callbacks.report(notification(None), sample_service(), [SENT], auth_token=AUTH_TOKEN)
 
     assert (report.accepted, report.failed, report.next_sequence) == (0, 0, 1)
+
+
+def test_the_poster_connects_to_the_address_it_checked_and_keeps_the_host_name(receiver):
+    port = receiver.server_address[1]
+    asked: list[str] = []
+
+    def resolve(host: str, _: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    poster = CallbackPoster(allow_local=True, resolve=resolve)
+    url = f"http://hooks.example.test:{port}/cb"
+    answer = poster.post(url, AUTH_TOKEN, {"Count": "0"})
+    poster.close()
+
+    assert answer.accepted
+    assert asked == ["hooks.example.test"]  # resolved once: the connection used that answer
+    ((_, headers, form),) = receiver.received
+    assert headers["Host"] == f"hooks.example.test:{port}"
+    assert RequestValidator(AUTH_TOKEN).validate(url, form, headers["X-Twilio-Signature"])

@@ -15,7 +15,11 @@ from notify_bindings.domain.bindings import BindingType
 from notify_bindings.domain.notifications import Delivery, DeliveryStatus, Notification, Recipient
 from notify_bindings.operations.sending import Endpoints, Senders
 from notify_bindings.platform import deadline
-from notify_bindings.providers.credentials import parse_apns_token_key, parse_twilio_account
+from notify_bindings.providers.credentials import (
+    parse_apns_token_key,
+    parse_service_account,
+    parse_twilio_account,
+)
 from tests.factories import sample_service
 from tests.providers.material import (
     ACCOUNT_SID,
@@ -26,6 +30,8 @@ from tests.providers.material import (
     Clock,
     ec_key,
     pem,
+    rsa_key,
+    service_account_json,
 )
 
 MINUTE = 60.0
@@ -353,3 +359,14 @@ def test_an_updated_credential_gets_a_new_client(senders, twilio):
     twilio.register_account(ACCOUNT_SID, "a" * 32)  # the auth token rotated
 
     assert send(senders, to(BindingType.SMS, "+15005550006"), new).status is DeliveryStatus.SENT
+
+
+def test_a_service_account_the_token_endpoint_refuses_fails_fast_without_retries(
+    senders, fcm, waits
+):
+    unknown = parse_service_account(service_account_json(rsa_key("unknown"), client_email="x@y.z"))
+
+    deliveries = [send(senders, to(BindingType.FCM, "device-1"), unknown) for _ in range(3)]
+
+    assert {(d.status, d.error_code) for d in deliveries} == {(DeliveryStatus.FAILED, 52005)}
+    assert (fcm.tokens_issued, waits, fcm.deliveries.all()) == (0, [], [])
