@@ -150,7 +150,13 @@ class CallbackPoster:
     ) -> None:
         self._allow_local = allow_local
         self._resolve = resolve
-        self._http = httpx.Client(timeout=timeout, follow_redirects=False)
+        # No connection is reused: pooled by address, a connection made for one host name (its
+        # TLS server name) could otherwise carry another's callback when both share an address.
+        self._http = httpx.Client(
+            timeout=timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     def close(self) -> None:
         self._http.close()
