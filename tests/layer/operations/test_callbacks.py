@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 from twilio.request_validator import RequestValidator
 
+from local_api.standins.tls import CertificateAuthority
 from notify_bindings.domain.bindings import BindingType
 from notify_bindings.domain.notifications import (
     Delivery,
@@ -281,3 +284,44 @@ def test_the_poster_connects_to_the_address_it_checked_and_keeps_the_host_name(r
     ((_, headers, form),) = receiver.received
     assert headers["Host"] == f"hooks.example.test:{port}"
     assert RequestValidator(AUTH_TOKEN).validate(url, form, headers["X-Twilio-Signature"])
+
+
+class TlsReceiver(Receiver):
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__()
+        self._context = context
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        return self._context.wrap_socket(sock, server_side=True), address
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Path) -> Iterator[tuple[TlsReceiver, ssl.SSLContext]]:
+    authority = CertificateAuthority("callback receiver CA")
+    issued = authority.issue_server(("localhost",))
+    chain = tmp_path / "receiver.pem"
+    chain.write_bytes(issued.certificate_pem + issued.private_key_pem)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(chain)
+    client_context = ssl.create_default_context(cadata=authority.certificate_pem.decode())
+    server = TlsReceiver(server_context)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, client_context
+    server.shutdown()
+    server.server_close()
+
+
+def test_over_https_the_pinned_address_is_verified_as_the_host_name(tls_receiver):
+    server, trusted = tls_receiver
+    port = server.server_address[1]
+    poster = CallbackPoster(allow_local=True, resolve=lambda host, _: ["127.0.0.1"], verify=trusted)
+
+    named = poster.post(f"https://localhost:{port}/cb", AUTH_TOKEN, {"Count": "0"})
+    other = poster.post(f"https://hooks.example.test:{port}/cb", AUTH_TOKEN, {"Count": "0"})
+    poster.close()
+
+    assert named.accepted  # the certificate names localhost: the TLS server name sent
+    assert (other.status, other.retryable) == (None, True)  # it does not name this host
+    assert len(server.received) == 1

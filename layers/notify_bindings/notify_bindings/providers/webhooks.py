@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -147,7 +148,10 @@ class CallbackPoster:
         allow_local: bool = False,
         resolve: Resolver = resolve_addresses,
         timeout: httpx.Timeout = CALLBACK_TIMEOUT,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
+        """`verify`: how receivers' certificates are verified (httpx's default: certifi's CAs;
+        tests give a context trusting their own CA)."""
         self._allow_local = allow_local
         self._resolve = resolve
         # No connection is reused: pooled by address, a connection made for one host name (its
@@ -156,6 +160,7 @@ class CallbackPoster:
             timeout=timeout,
             follow_redirects=False,
             limits=httpx.Limits(max_keepalive_connections=0),
+            verify=verify,
         )
 
     def close(self) -> None:
