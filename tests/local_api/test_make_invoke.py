@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from local_api.delivery_standins import APNS_KEY_FILE, SERVICE_ACCOUNT_FILE
 from local_api.fixtures import (
     DELETED_SERVICE_SID,
     EVENT_ACCOUNT_SID,
@@ -327,7 +328,7 @@ def test_given_make_run_when_it_stops_then_it_removes_what_it_recorded(tmp_path)
     finally:
         running.stop()
 
-    assert recorded == sorted([STATE_FILE, SAM_ENV_VARS_FILE])
+    assert recorded == sorted([STATE_FILE, SAM_ENV_VARS_FILE, APNS_KEY_FILE, SERVICE_ACCOUNT_FILE])
     assert list(state_dir.iterdir()) == []
 
 

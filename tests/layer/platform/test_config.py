@@ -156,3 +156,44 @@ def test_given_anything_else_as_public_base_url_then_the_problem_is_named(value)
         InvalidSettings, match=r"^PUBLIC_BASE_URL must be an http:// or https:// URL"
     ):
         Settings.from_environ({**REQUIRED, "PUBLIC_BASE_URL": value})
+
+
+def test_given_no_delivery_endpoints_then_they_are_the_real_hosts_the_clients_default_to():
+    from notify_bindings.providers import apns, fcm, twilio_messages
+
+    settings = Settings.from_environ(REQUIRED)
+
+    assert settings.apns_endpoint == apns.PRODUCTION_URL
+    assert settings.apns_sandbox_endpoint == apns.SANDBOX_URL
+    assert settings.fcm_endpoint == fcm.FCM_URL
+    assert settings.fcm_token_endpoint == fcm.GOOGLE_TOKEN_URL
+    assert settings.twilio_api_endpoint == twilio_messages.TWILIO_API_URL
+    assert (settings.apns_ca_file, settings.allow_local_callbacks) == (None, False)
+
+
+def test_given_local_delivery_endpoints_then_they_replace_the_real_hosts():
+    settings = Settings.from_environ(
+        {
+            **REQUIRED,
+            "APNS_ENDPOINT": "https://127.0.0.1:4001/",
+            "APNS_SANDBOX_ENDPOINT": "https://127.0.0.1:4001",
+            "FCM_ENDPOINT": "http://127.0.0.1:4002",
+            "FCM_TOKEN_ENDPOINT": "http://127.0.0.1:4002/token",
+            "TWILIO_API_ENDPOINT": "http://127.0.0.1:4003",
+            "APNS_CA_FILE": "/tmp/ca.pem",
+            "ALLOW_LOCAL_CALLBACKS": "true",
+        }
+    )
+
+    assert settings.apns_endpoint == "https://127.0.0.1:4001"
+    assert settings.fcm_token_endpoint == "http://127.0.0.1:4002/token"
+    assert settings.twilio_api_endpoint == "http://127.0.0.1:4003"
+    assert (settings.apns_ca_file, settings.allow_local_callbacks) == ("/tmp/ca.pem", True)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("FCM_ENDPOINT", "ftp://x"), ("ALLOW_LOCAL_CALLBACKS", "yes")]
+)
+def test_given_a_wrong_delivery_setting_then_it_is_named(name, value):
+    with pytest.raises(InvalidSettings, match=name):
+        Settings.from_environ({**REQUIRED, name: value})

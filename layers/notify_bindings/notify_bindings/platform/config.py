@@ -45,6 +45,18 @@ class Settings(NamedTuple):
     # The API's routes ("POST /v1/Services/{ServiceSid}/Bindings, ..."), for telling a wrong
     # method (405) from a wrong path (404) on requests that match none of them.
     api_routes: tuple[str, ...]
+    # Where notifications are delivered (the delivering function only): the real hosts by
+    # default; the local API points them at its stand-ins. FCM_TOKEN_ENDPOINT is Google's OAuth
+    # token URL, used instead of a service account's own `token_uri`.
+    apns_endpoint: str = "https://api.push.apple.com"
+    apns_sandbox_endpoint: str = "https://api.sandbox.push.apple.com"
+    fcm_endpoint: str = "https://fcm.googleapis.com"
+    fcm_token_endpoint: str = "https://oauth2.googleapis.com/token"  # noqa: S105  # nosec B105
+    twilio_api_endpoint: str = "https://api.twilio.com"
+    # Local only: the CA file that APNs' stand-in's certificate is verified with (unset: the
+    # public CAs), and whether delivery callbacks may go to http://127.0.0.1.
+    apns_ca_file: str | None = None
+    allow_local_callbacks: bool = False
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +78,19 @@ class Settings(NamedTuple):
             secretsmanager_endpoint_url=variables.optional("SECRETSMANAGER_ENDPOINT_URL"),
             public_base_url=variables.base_url("PUBLIC_BASE_URL"),
             api_routes=variables.comma_separated("API_ROUTES"),
+            apns_endpoint=variables.url("APNS_ENDPOINT", cls._field_defaults["apns_endpoint"]),
+            apns_sandbox_endpoint=variables.url(
+                "APNS_SANDBOX_ENDPOINT", cls._field_defaults["apns_sandbox_endpoint"]
+            ),
+            fcm_endpoint=variables.url("FCM_ENDPOINT", cls._field_defaults["fcm_endpoint"]),
+            fcm_token_endpoint=variables.url(
+                "FCM_TOKEN_ENDPOINT", cls._field_defaults["fcm_token_endpoint"]
+            ),
+            twilio_api_endpoint=variables.url(
+                "TWILIO_API_ENDPOINT", cls._field_defaults["twilio_api_endpoint"]
+            ),
+            apns_ca_file=variables.optional("APNS_CA_FILE"),
+            allow_local_callbacks=variables.flag("ALLOW_LOCAL_CALLBACKS"),
         )
         if variables.problems:
             raise InvalidSettings("; ".join(variables.problems))
@@ -107,6 +132,18 @@ class _Variables:
         if number < 0:
             self.problems.append(f"{name} must be a whole number, 0 or more")
         return number
+
+    def url(self, name: str, default: str) -> str:
+        value = self._environ.get(name) or default
+        if not value.startswith(("https://", "http://")):
+            self.problems.append(f"{name} must be an http(s) URL")
+        return value.rstrip("/")
+
+    def flag(self, name: str) -> bool:
+        value = (self._environ.get(name) or "false").lower()
+        if value not in ("true", "false"):
+            self.problems.append(f"{name} must be true or false")
+        return value == "true"
 
     def comma_separated(self, name: str) -> tuple[str, ...]:
         value = self._environ.get(name, "")
