@@ -39,6 +39,11 @@ class Settings(NamedTuple):
     # The API's routes ("POST /v1/Services/{ServiceSid}/Bindings, ..."), for telling a wrong
     # method (405) from a wrong path (404) on requests that match none of them.
     api_routes: tuple[str, ...]
+    # Notifications: their table, and the queues between the stages of sending (the functions
+    # of those stages only).
+    notifications_table: str | None = None
+    resolve_queue_url: str | None = None
+    delivery_queue_url: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +64,9 @@ class Settings(NamedTuple):
             events_endpoint_url=variables.optional("EVENTS_ENDPOINT_URL"),
             public_base_url=variables.optional("PUBLIC_BASE_URL"),
             api_routes=variables.comma_separated("API_ROUTES"),
+            notifications_table=variables.optional("NOTIFICATIONS_TABLE"),
+            resolve_queue_url=variables.optional("RESOLVE_QUEUE_URL"),
+            delivery_queue_url=variables.optional("DELIVERY_QUEUE_URL"),
         )
         if variables.problems:
             raise InvalidSettings("; ".join(variables.problems))
