@@ -164,10 +164,10 @@ class NotificationStore:
     ) -> bool:
         """Count `recipients` in `batches` queued from sequence `start` (and, with `last`,
         resolution done); False when this page was counted already (a retried task)."""
-        update = "SET NextSequence = :next ADD Total :total"
+        update = "SET NextSequence = :next ADD #total :total"
         values: Item = {":start": _n(start), ":next": _n(start + batches), ":total": _n(recipients)}
         if last:
-            update = "SET NextSequence = :next, Resolved = :true ADD Total :total"
+            update = "SET NextSequence = :next, Resolved = :true ADD #total :total"
             values[":true"] = {"BOOL": True}
         try:
             with translated_errors():
@@ -176,6 +176,7 @@ class NotificationStore:
                     Key=notification_key(account_sid, sid),
                     UpdateExpression=update,
                     ConditionExpression="NextSequence = :start",
+                    ExpressionAttributeNames={"#total": "Total"},
                     ExpressionAttributeValues=values,
                 )
         except ClientError as error:
@@ -255,7 +256,8 @@ class NotificationStore:
             "Update",
             self._table,
             Key=notification_key(account_sid, sid),
-            UpdateExpression="ADD Sent :sent, Failed :failed, Dead :dead",
+            UpdateExpression="ADD #sent :sent, #failed :failed, #dead :dead",
+            ExpressionAttributeNames={"#sent": "Sent", "#failed": "Failed", "#dead": "Dead"},
             ExpressionAttributeValues={
                 ":sent": _n(counts.sent),
                 ":failed": _n(counts.failed),
