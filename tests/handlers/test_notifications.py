@@ -161,9 +161,13 @@ def test_given_an_identity_when_a_notification_is_created_then_201_with_exactly_
     body = notify(invoke, service_sid, {"Identity": "alice", "Body": "Hi", "Data": '{"a": 1}'})
 
     assert set(body) == TWILIO_FIELDS
-    assert body["sid"].startswith("NT") and len(body["sid"]) == 34
-    assert body["identities"] == ["alice"] and body["body"] == "Hi" and body["data"] == {"a": 1}
-    assert body["priority"] == "high" and body["ttl"] == 2419200
+    assert body["sid"].startswith("NT")
+    assert len(body["sid"]) == 34
+    assert body["identities"] == ["alice"]
+    assert body["body"] == "Hi"
+    assert body["data"] == {"a": 1}
+    assert body["priority"] == "high"
+    assert body["ttl"] == 2419200
     tasks = drain(aws["ResolveQueue"], body["sid"])
     assert [json.loads(task["Body"])["sid"] for task in tasks] == [body["sid"]]
 
@@ -265,7 +269,8 @@ def test_given_bindings_of_an_identity_when_notified_then_each_is_sent_once_and_
 
     answers = run_pipeline(functions, aws, sid)
 
-    assert answers and all(answer == {"batchItemFailures": []} for answer in answers)
+    assert answers
+    assert all(answer == {"batchItemFailures": []} for answer in answers)
     sent = {
         (recipient.binding_type.value, recipient.address, recipient.credential_sid)
         for _, recipient, _ in fakes.sender.sent
