@@ -167,6 +167,27 @@ DELIBERATE = [
         CONSTRAINED,
     ),
     Deliberate(
+        RejectedPositiveData,
+        r"^Parameter '(Data|Apn|Fcm|Gcm|Sms|FacebookMessenger|Alexa|ToBinding)' is invalid",
+        "notifications: Data, the channel overrides and each ToBinding must be JSON objects "
+        "(Twilio's document types them as any string); twi_ keys and an FCM override's own "
+        "recipient are refused",
+    ),
+    Deliberate(
+        RejectedPositiveData,
+        r"^Parameter '(Data|Apn|Fcm|Gcm|Sms|FacebookMessenger|Alexa)' must be given at most once",
+        "notifications: Twilio's document leaves the JSON parameters untyped; each is one "
+        "JSON object",
+        (TWILIOS,),
+    ),
+    Deliberate(
+        RejectedPositiveData,
+        r"^(One of the parameters 'Identity', 'Tag', 'ToBinding' or 'Segment' is required"
+        r"|Parameter 'ToBinding' cannot be combined)",
+        "notifications: a notification names its recipients, by Identity/Tag/Segment or by "
+        "ToBinding, not both (docs/api.md, decisions)",
+    ),
+    Deliberate(
         AcceptedNegativeData,
         r"(logEnabled|deliveryCallbackEnabled): Incorrect type",
         "booleans are read leniently (true/false, 1/0, yes/no, on/off, any case): not a "
@@ -174,7 +195,16 @@ DELIBERATE = [
     ),
     Deliberate(
         AcceptedNegativeData,
-        r"in body - tag: Incorrect type",
+        r"in body - (tag|identity): Array with more items than allowed by maxItems",
+        "notifications: repeated Identity or Tag values count once (as in the Bindings list)",
+        only_if=lambda case, match: (
+            len(set(_form(case).get(match[1].title()) or []))
+            <= (20 if match[1] == "identity" else 5)
+        ),
+    ),
+    Deliberate(
+        AcceptedNegativeData,
+        r"in body - (tag|identity): Incorrect type",
         "not a difference: a form cannot tell one Tag from a list of one Tag",
     ),
     Deliberate(

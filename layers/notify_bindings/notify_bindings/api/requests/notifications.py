@@ -36,7 +36,7 @@ from notify_bindings.domain.notifications import (
     Priority,
 )
 
-MAX_TO_BINDINGS = 20  # ours: Twilio documents no limit
+MAX_TO_BINDINGS = 1000  # ours: Twilio bounds only the request (1 MB); an item holds 400 KB
 MAX_JSON_CHARACTERS = 4096  # a push payload is at most 4 KB
 _RESERVED_PREFIX = "twi_"
 # FCM fields the sender sets itself: an override may not send the message elsewhere.
