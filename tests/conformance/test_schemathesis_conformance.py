@@ -204,7 +204,7 @@ DELIBERATE = [
     ),
     Deliberate(
         AcceptedNegativeData,
-        r"in body - (tag|identity): Incorrect type",
+        r"in body - (tag|identity|segment|toBinding): Incorrect type",
         "not a difference: a form cannot tell one Tag from a list of one Tag",
     ),
     Deliberate(
@@ -285,6 +285,12 @@ def test_given_our_document_when_fuzzed_then_no_5xx_and_every_response_is_docume
     call_and_check(conformance_target, case, OURS, OUR_CHECKS)
 
 
+# Twilio's document leaves a notification's JSON parameters untyped and its fields optional:
+# its generated creates all carry some value we refuse (a non-object Data, a bad URL), so none
+# succeeds. Our document's run creates notifications, and the handler tests cover the rest.
+UNREACHED_FROM_TWILIOS = {"POST /v1/Services/{ServiceSid}/Notifications"}
+
+
 @pytest.mark.parametrize(("document", "schema"), [(TWILIOS, TWILIO_SCHEMA), (OURS, OUR_SCHEMA)])
 def test_given_the_runs_above_then_every_operation_was_reached_and_succeeded(document, schema):
     """The budget is spent on the API, not on 404s: every operation answered a 2xx."""
@@ -294,4 +300,6 @@ def test_given_the_runs_above_then_every_operation_was_reached_and_succeeded(doc
     for result in schema.get_all_operations():
         operation = result.ok()
         statuses = answered[f"{operation.method.upper()} {operation.path}"]
+        if document == TWILIOS and operation.label in UNREACHED_FROM_TWILIOS:
+            continue
         assert any(200 <= status < 300 for status in statuses), (operation.label, statuses)

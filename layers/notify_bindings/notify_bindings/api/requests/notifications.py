@@ -93,10 +93,6 @@ def _to_binding(value: object) -> object:
     return DirectAddress(binding_type, address)
 
 
-def _empty_is_none(value: object) -> object:
-    return None if value == "" else value
-
-
 def _sized(value: dict[str, Any]) -> dict[str, Any]:
     if len(json.dumps(value, separators=(",", ":"))) > MAX_JSON_CHARACTERS:
         raise ValueError(f"must be at most {MAX_JSON_CHARACTERS} characters of JSON")
@@ -160,9 +156,7 @@ class CreateNotificationForm(BaseModel):
     sms: Annotated[JsonObject | None, Field(alias="Sms")] = None
     facebook_messenger: Annotated[JsonObject | None, Field(alias="FacebookMessenger")] = None
     alexa: Annotated[JsonObject | None, Field(alias="Alexa")] = None
-    delivery_callback_url: Annotated[
-        CallbackUrl | None, Field(alias="DeliveryCallbackUrl"), BeforeValidator(_empty_is_none)
-    ] = None
+    delivery_callback_url: Annotated[CallbackUrl | None, Field(alias="DeliveryCallbackUrl")] = None
 
     @model_validator(mode="after")
     def _recipients(self) -> CreateNotificationForm:
