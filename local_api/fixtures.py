@@ -78,12 +78,38 @@ def seed_event_fixtures(template: SamTemplate, operation: str | None = None) -> 
         _put(_binding(service_sid, sid)) for service_sid, sid in sorted(_named_bindings(template))
     ]
     _seed_service(DELETED_SERVICE_SID)
+    _seed_notifications(template)
     if operation == PURGE_SERVICE:  # as the delete_service event leaves it for the purge
         _put(_binding(DELETED_SERVICE_SID, PURGED_BINDING_SID))
         dependencies.service_store().mark_deleted(
             EVENT_ACCOUNT_SID, DELETED_SERVICE_SID, dependencies.now()
         )
     return bindings
+
+
+def _seed_notifications(template: SamTemplate) -> None:
+    """The notification the fetch, resolve and deliver events name, to the events' identity,
+    with no callback (left as it is when it is there)."""
+    from notify_bindings import dependencies
+    from notify_bindings.domain.notifications import Notification
+
+    if dependencies.settings().notifications_table is None:
+        return
+    store = dependencies.notification_store()
+    for event in _route_events(template):
+        sid = (event.get("pathParameters") or {}).get("Sid", "")
+        if not sid.startswith("NT") or store.get(EVENT_ACCOUNT_SID, EVENT_SERVICE_SID, sid):
+            continue
+        store.create(
+            Notification(
+                sid,
+                EVENT_ACCOUNT_SID,
+                EVENT_SERVICE_SID,
+                dependencies.now(),
+                identities=(EVENT_IDENTITY,),
+                body="Hi",
+            )
+        )
 
 
 def _seed_service(service_sid: str, **settings: Any) -> None:
@@ -110,7 +136,7 @@ def _named_bindings(template: SamTemplate) -> set[tuple[str, str]]:
     named = set()
     for event in _route_events(template):
         parameters = event.get("pathParameters") or {}
-        if "ServiceSid" in parameters and "Sid" in parameters:
+        if "ServiceSid" in parameters and parameters.get("Sid", "").startswith("BS"):
             named.add((parameters["ServiceSid"], parameters["Sid"]))
     return named
 

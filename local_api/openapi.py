@@ -70,6 +70,7 @@ OPERATION_INPUTS: dict[str, Input] = {
     "ListUser": Input("query", "users:ListUsersQuery"),
     "ListUserBinding": Input("query", "bindings:ListUserBindingsQuery"),
     "CreateDeadToken": Input("body", "dead_tokens:ReportDeadTokenForm"),
+    "CreateNotification": Input("body", "notifications:CreateNotificationForm"),
 }
 
 # Marks what is ours, not Twilio's: operations, parameters and response properties.
@@ -233,6 +234,9 @@ def _add_limits(operation: JsonObject, inputs: Input) -> None:
         query = [p for p in operation["parameters"] if p["in"] == "query"]
         parameters = {p["name"]: (p, p["schema"]) for p in query}
     for name, (described, schema) in parameters.items():
+        if name in JSON_PARAMETERS and "type" not in schema:
+            schema["type"] = "string"
+            described["description"] = _sentence(described.get("description"), JSON_NOTE)
         if name not in ours:
             raise ValueError(f"{operation['operationId']}: {name} is not in {inputs.model}")
         field = aliases[name]
@@ -245,12 +249,24 @@ def _add_limits(operation: JsonObject, inputs: Input) -> None:
             notes.append(EMPTY_CLEARS)
         for note in notes:
             described["description"] = _sentence(described.get("description"), note)
-    if inputs.location == "body" and not body["examples"]:
-        del body["examples"]
+    if inputs.location == "body":
+        body["examples"].update(copy.deepcopy(EXAMPLES.get(operation["operationId"], {})))
+        if not body["examples"]:
+            del body["examples"]
 
+
+# Requests of ours that an operation accepts, where Twilio's examples are not accepted.
+EXAMPLES: dict[str, JsonObject] = {
+    "CreateNotification": {
+        "createToIdentity": {"value": {"Identity": ["alice"], "Body": "Hi", "Data": '{"a": 1}'}}
+    }
+}
+# Twilio's document leaves these untyped; they are JSON objects, sent as text.
+JSON_PARAMETERS = ("Data", "Apn", "Fcm", "Gcm", "Sms", "FacebookMessenger", "Alexa")
 
 EMPTY_CLEARS = "An empty value clears the setting."
 EMPTY_VALUE: JsonObject = {"type": "string", "enum": [""]}
+JSON_NOTE = "A JSON object, as text; keys beginning twi_ are refused."
 NO_CONTROL_CHARACTERS_NOTE = "No control characters (U+0000-U+001F, U+007F-U+009F)."
 PAGE_SIZE_CLAMPED = "Larger values are taken as 1000 rather than refused."
 HTTP_URL_NOTE = "An http:// or https:// URL."
@@ -828,8 +844,76 @@ EXTENSION_SCHEMAS[DEAD_REPORT_SCHEMA] = {
     "required": ["account_sid", "service_sid", "binding_sid", "removed", "reason"],
 }
 
+NOTIFICATION_SCHEMA = "notify.v1.service.notification"
+FETCHED_NOTIFICATION_SCHEMA = "notify.v1.service.notification.fetched"
+
+
+def _fetch_notification() -> JsonObject:
+    sid_parameter = {
+        "name": "Sid",
+        "in": "path",
+        "required": True,
+        "description": "The Notification's SID",
+        "schema": {"type": "string", "pattern": "^NT[0-9a-fA-F]{32}$"},
+    }
+    return {
+        "operationId": "FetchNotification",
+        "summary": "A notification, with what became of its deliveries",
+        "description": (
+            "Twilio's Notification JSON and `deliveries`: counts that are exact once `pending` "
+            "is 0. `pending` is null while the recipients are still being resolved. "
+            "Notifications are kept for 30 days."
+        ),
+        "tags": ["NotifyV1Notification"],
+        "parameters": [copy.deepcopy(_SERVICE_SID_PARAMETER), sid_parameter],
+        "responses": {
+            "200": {
+                "description": "The Notification",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{FETCHED_NOTIFICATION_SCHEMA}"}
+                    }
+                },
+            }
+        },
+    }
+
+
+def _count(description: str, nullable: bool = False) -> JsonObject:
+    schema: JsonObject = {"type": "integer", "minimum": 0, "description": description}
+    if nullable:
+        schema["nullable"] = True
+    return schema
+
+
+EXTENSION_SCHEMAS[FETCHED_NOTIFICATION_SCHEMA] = {
+    "description": "Twilio's Notification and its deliveries. " + EXTENSION_NOTE,
+    EXTENSION: True,
+    "allOf": [
+        {"$ref": f"#/components/schemas/{NOTIFICATION_SCHEMA}"},
+        {
+            "type": "object",
+            "properties": {
+                "deliveries": {
+                    "type": "object",
+                    "properties": {
+                        "total": _count("Recipients resolved so far"),
+                        "sent": _count("Deliveries a provider accepted"),
+                        "failed": _count("Deliveries that failed"),
+                        "pending": _count("Not yet sent nor failed; null until resolved", True),
+                        "dead_bindings_removed": _count("Bindings removed for dead addresses"),
+                    },
+                    "required": ["total", "sent", "failed", "pending", "dead_bindings_removed"],
+                }
+            },
+            "required": ["deliveries"],
+        },
+    ],
+}
+
 EXTENSION_OPERATIONS.update(
     {
+        "GET /v1/Services/{ServiceSid}/Notifications/{Sid}": _fetch_notification,
         "GET /v1/Services/{ServiceSid}/Users": _list_users,
         "GET /v1/Services/{ServiceSid}/Users/{Identity}": _fetch_user,
         "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings": _list_user_bindings,

@@ -75,6 +75,9 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("notify_bindings.dependencies", "notify_bindings.dal.accounts"): (
         "the account store: only the authorizer loads it"
     ),
+    ("notify_bindings.dependencies", "notify_bindings.dal.notifications"): (
+        "the notification store: only the notification functions load it"
+    ),
     ("notify_bindings.dependencies", "notify_bindings.api.auth"): (
         "the authenticator: only the authorizer loads it"
     ),

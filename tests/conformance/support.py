@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from notify_bindings.api.requests.users import UserPath
 from tests.e2e.support import Credentials
 
-SID = re.compile(r"^(IS|BS)[0-9a-fA-F]{32}$")
+SID = re.compile(r"^(IS|BS|NT)[0-9a-fA-F]{32}$")
 IDENTITY = "conformance"  # the identity of the target's binding
 
 
@@ -38,6 +38,7 @@ class Target:
     binding: str = ""
     created: list[str] = field(default_factory=list)
     addresses: Iterator[int] = field(default_factory=itertools.count)
+    notification_sid: str | None = None
 
     @property
     def auth(self) -> tuple[str, str]:
@@ -60,6 +61,13 @@ class Target:
             {"Identity": identity, "BindingType": "fcm", "Address": address},
         )
 
+    def notification(self) -> str:
+        """A notification of the Service (to its identity), made once."""
+        if self.notification_sid is None:
+            path = f"/v1/Services/{self.service}/Notifications"
+            self.notification_sid = self.post(path, {"Identity": IDENTITY, "Body": "Hi"})
+        return self.notification_sid
+
     def new_identity(self, service: str) -> str:
         identity = f"{IDENTITY}-{next(self.addresses)}"
         self.new_binding(service, identity)
@@ -74,7 +82,9 @@ class Target:
         if "ServiceSid" in parameters:  # a binding path: /v1/Services/{ServiceSid}/Bindings...
             if _well_formed(parameters["ServiceSid"]):
                 parameters["ServiceSid"] = self.service
-            if _well_formed(parameters.get("Sid")):
+            if _well_formed(parameters.get("Sid")) and case.path.endswith("/Notifications/{Sid}"):
+                parameters["Sid"] = self.notification()
+            elif _well_formed(parameters.get("Sid")):
                 ours = parameters["ServiceSid"] == self.service
                 fresh = deletes and ours
                 parameters["Sid"] = self.new_binding(self.service) if fresh else self.binding

@@ -132,6 +132,7 @@ OUR_OPERATIONS = {
     ("GET", "/v1/Services/{ServiceSid}/Users/{Identity}/Bindings"),
     ("DELETE", "/v1/Services/{ServiceSid}/Users/{Identity}"),
     ("POST", "/v1/Services/{ServiceSid}/DeadTokens"),
+    ("GET", "/v1/Services/{ServiceSid}/Notifications/{Sid}"),
 }
 OUR_PARAMETERS = {
     ("ListBinding", "Address"),

@@ -181,6 +181,27 @@ DELIBERATE = [
         CONSTRAINED,
     ),
     Deliberate(
+        RejectedPositiveData,
+        r"^Parameter '(Data|Apn|Fcm|Gcm|Sms|FacebookMessenger|Alexa|ToBinding)' is invalid",
+        "notifications: Data, the channel overrides and each ToBinding must be JSON objects "
+        "(Twilio's document types them as any string); twi_ keys and an FCM override's own "
+        "recipient are refused",
+    ),
+    Deliberate(
+        RejectedPositiveData,
+        r"^Parameter '(Data|Apn|Fcm|Gcm|Sms|FacebookMessenger|Alexa)' must be given at most once",
+        "notifications: Twilio's document leaves the JSON parameters untyped; each is one "
+        "JSON object",
+        (TWILIOS,),
+    ),
+    Deliberate(
+        RejectedPositiveData,
+        r"^(One of the parameters 'Identity', 'Tag', 'ToBinding' or 'Segment' is required"
+        r"|Parameter 'ToBinding' cannot be combined)",
+        "notifications: a notification names its recipients, by Identity/Tag/Segment or by "
+        "ToBinding, not both (docs/api.md, decisions)",
+    ),
+    Deliberate(
         AcceptedNegativeData,
         r"(logEnabled|deliveryCallbackEnabled): Incorrect type",
         "booleans are read leniently (true/false, 1/0, yes/no, on/off, any case): not a "
@@ -188,7 +209,16 @@ DELIBERATE = [
     ),
     Deliberate(
         AcceptedNegativeData,
-        r"in body - tag: Incorrect type",
+        r"in body - (tag|identity): Array with more items than allowed by maxItems",
+        "notifications: repeated Identity or Tag values count once (as in the Bindings list)",
+        only_if=lambda case, match: (
+            len(set(_form(case).get(match[1].title()) or []))
+            <= (20 if match[1] == "identity" else 5)
+        ),
+    ),
+    Deliberate(
+        AcceptedNegativeData,
+        r"in body - (tag|identity|segment|toBinding): Incorrect type",
         "not a difference: a form cannot tell one Tag from a list of one Tag",
     ),
     Deliberate(
@@ -269,6 +299,12 @@ def test_given_our_document_when_fuzzed_then_no_5xx_and_every_response_is_docume
     call_and_check(conformance_target, case, OURS, OUR_CHECKS)
 
 
+# Twilio's document leaves a notification's JSON parameters untyped and its fields optional:
+# its generated creates all carry some value we refuse (a non-object Data, a bad URL), so none
+# succeeds. Our document's run creates notifications, and the handler tests cover the rest.
+UNREACHED_FROM_TWILIOS = {"POST /v1/Services/{ServiceSid}/Notifications"}
+
+
 @pytest.mark.parametrize(("document", "schema"), [(TWILIOS, TWILIO_SCHEMA), (OURS, OUR_SCHEMA)])
 def test_given_the_runs_above_then_every_operation_was_reached_and_succeeded(document, schema):
     """The budget is spent on the API, not on 404s: every operation answered a 2xx."""
@@ -278,4 +314,6 @@ def test_given_the_runs_above_then_every_operation_was_reached_and_succeeded(doc
     for result in schema.get_all_operations():
         operation = result.ok()
         statuses = answered[f"{operation.method.upper()} {operation.path}"]
+        if document == TWILIOS and operation.label in UNREACHED_FROM_TWILIOS:
+            continue
         assert any(200 <= status < 300 for status in statuses), (operation.label, statuses)

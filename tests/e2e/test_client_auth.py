@@ -209,6 +209,17 @@ ROUTES = [
         "/v1/Services/{IS}/DeadTokens",
         {"Address": "fcm-auth-target"},
     ),
+    Route(
+        "POST /v1/Services/{ServiceSid}/Notifications",
+        "POST",
+        "/v1/Services/{IS}/Notifications",
+        {"Identity": "alice", "Body": "Hi"},
+    ),
+    Route(
+        "GET /v1/Services/{ServiceSid}/Notifications/{Sid}",
+        "GET",
+        "/v1/Services/{IS}/Notifications/NT00000000000000000000000000000000",
+    ),
     # $default: an unknown path (404 when authenticated) and a known path with a method it
     # does not take (405 when authenticated) are refused before either is looked at.
     Route("$default", "GET", "/v1/Unknown/Path"),

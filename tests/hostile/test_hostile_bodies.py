@@ -19,6 +19,10 @@ FORM_OPERATIONS = {
         "/v1/Services/{service}/Bindings",
         "Identity=mallory&BindingType=apn&Address=mallory-token&Tag=evil",
     ),
+    "create notification": (
+        "/v1/Services/{service}/Notifications",
+        "Identity=mallory&Body=evil&Data=%7B%22a%22%3A1%7D",
+    ),
 }
 
 

@@ -53,7 +53,7 @@ def check_without_key(source: Document, deployed: Document) -> None:
 def check_with_key(source: Document, deployed: Document) -> None:
     """Every table, queue, log group, secret and function uses the key, and each kind exists."""
     tables = of_type(deployed, "AWS::DynamoDB::Table")
-    assert len(tables) == 4
+    assert len(tables) == 5
     for name, table in tables.items():
         assert _properties(table).get("SSESpecification") == {
             "SSEEnabled": True,

@@ -353,7 +353,10 @@ class AwsCalls:
         self, service: str, operation: str, params: dict[str, Any]
     ) -> Iterator[Grant]:
         if service == "sqs":
-            yield f"sqs:{operation}", self._names.get(params["QueueUrl"], params["QueueUrl"])
+            # IAM authorises a batch of messages as each of its messages: SendMessageBatch
+            # needs sqs:SendMessage.
+            action = operation.removesuffix("Batch")
+            yield f"sqs:{action}", self._names.get(params["QueueUrl"], params["QueueUrl"])
         elif service == "secretsmanager":
             yield f"secretsmanager:{operation}", self._names.get(params["SecretId"], "?")
         elif service == "events":
@@ -784,6 +787,111 @@ def _consume_dead_tokens(given: Given) -> None:
     assert [response for _, response in delivered] == [{"batchItemFailures": []}] * 3
 
 
+def notifications_path(service_sid: str) -> str:
+    return f"{service_path(service_sid)}/Notifications"
+
+
+def _create_notifications(given: Given) -> None:
+    path = notifications_path(given.service_sid)
+    assert given.request(path, form={"Identity": "alice", "Body": "Hi"})["statusCode"] == 201
+    assert given.request(path, form={"Body": "Hi"})["statusCode"] == 400
+    assert given.request(notifications_path(new_sid("IS")), form={"Tag": "a"})["statusCode"] == 404
+    # Its resolution cannot be queued: the notification is not kept.
+    real = dependencies.sqs
+
+    class Refusing:
+        def send_message(self, **_: Any) -> None:
+            raise RuntimeError("SQS is down")
+
+    dependencies.sqs = lambda: Refusing()  # type: ignore[assignment]
+    try:
+        assert given.request(path, form={"Identity": "alice"})["statusCode"] == 500
+    finally:
+        dependencies.sqs = real
+
+
+def _fetch_notification(given: Given) -> None:
+    created = given.call(
+        "POST /v1/Services/{ServiceSid}/Notifications",
+        notifications_path(given.service_sid),
+        form={"Identity": "alice"},
+    )
+    sid = json.loads(created["body"])["sid"]
+    path = notifications_path(given.service_sid)
+    assert given.request(f"{path}/{sid}")["statusCode"] == 200
+    assert given.request(f"{path}/NT{'0' * 32}")["statusCode"] == 404
+
+
+def _notify(given: Given, service_sid: str, form: Any) -> str:
+    reply = given.call(
+        "POST /v1/Services/{ServiceSid}/Notifications", notifications_path(service_sid), form=form
+    )
+    assert reply["statusCode"] == 201, reply["body"]
+    sid: str = json.loads(reply["body"])["sid"]
+    return sid
+
+
+def _resolve_every_way(given: Given) -> None:
+    """By identity, by tag (over two pages, the second by a continuation), direct addresses."""
+    from notify_bindings.operations import resolution
+
+    service = given.service_sid
+    for number in range(3):
+        given.create_binding(service, Identity="alice", Address=f"token-{number}", Tag="premium")
+    _notify(given, service, {"Identity": "alice", "Body": "Hi"})
+    _notify(given, service, {"Tag": "premium", "Body": "Hi"})
+    _notify(given, service, {"ToBinding": '{"binding_type":"fcm","address":"direct"}'})
+    (queue,) = given.queues
+    # Pages of 2, and never time for a second one: a continuation after each.
+    real = resolution.RESOLVE_PAGE_SIZE, resolution.CONTINUE_WITHIN_SECONDS
+    resolution.RESOLVE_PAGE_SIZE, resolution.CONTINUE_WITHIN_SECONDS = 2, 10_000.0
+    try:
+        while delivered := given.deliver(queue, None):
+            assert all(response == {"batchItemFailures": []} for _, response in delivered)
+    finally:
+        resolution.RESOLVE_PAGE_SIZE, resolution.CONTINUE_WITHIN_SECONDS = real
+
+
+def _deliver_every_way(given: Given) -> None:
+    """A batch delivered (a dead address removed, its callback counted), and delivered again."""
+    from tests.handlers.test_notifications import (
+        RecordingCredentials,
+        RecordingReporter,
+        RecordingSender,
+    )
+
+    service = new_service(given.account_sid, apn_credential_sid=f"CR{'a' * 32}")
+    given.create_binding(service, Identity="alice", Address="dead-token")
+    given.create_binding(service, Identity="alice", Address="live-token")
+    form = {"Identity": "alice", "DeliveryCallbackUrl": "https://example.com/callback"}
+    sid = _notify(given, service, form)
+    from notify_bindings.domain.notifications import ResolutionTask
+    from notify_bindings.operations.resolution import resolve
+
+    resolve(ResolutionTask(given.account_sid, service, sid), lambda: 1000.0)  # unrecorded
+    (queue,) = given.queues
+    received = given.sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10)["Messages"]
+    mine = [message for message in received if sid in message["Body"]]
+    fakes = {
+        "sender": RecordingSender(),
+        "credential_source": RecordingCredentials(),
+        "callback_reporter": RecordingReporter(),
+    }
+    real = {name: getattr(dependencies, name) for name in fakes}
+    for name, fake in fakes.items():
+        setattr(dependencies, name, lambda fake=fake: fake)
+    try:
+        for message in mine:
+            event = sqs_event([message], queue.arn)
+            assert given.invoke(event) == {"batchItemFailures": []}
+            assert given.invoke(event) == {"batchItemFailures": []}  # finished: dropped
+    finally:
+        for name, function in real.items():
+            setattr(dependencies, name, function)
+    for message in received:
+        given.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+
+
 def stream_of(given: Given, sweeper: TtlSweeper) -> StreamPoller:
     """The function's event source mapping on the bindings table's stream, from its end."""
     (source,) = given.template.functions[given.function].stream_sources
@@ -861,6 +969,10 @@ SCENARIOS: dict[str, Callable[[Given], None]] = {
     "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings": _list_user_bindings,
     "DELETE /v1/Services/{ServiceSid}/Users/{Identity}": _delete_user,
     "POST /v1/Services/{ServiceSid}/DeadTokens": _report_dead_tokens,
+    "POST /v1/Services/{ServiceSid}/Notifications": _create_notifications,
+    "GET /v1/Services/{ServiceSid}/Notifications/{Sid}": _fetch_notification,
+    "SQS ResolveQueue": _resolve_every_way,
+    "SQS DeliveryQueue": _deliver_every_way,
     "$default": _unmatched,
     "authorizer TwilioBasicAuth": _authorize_every_way,
     "SQS ServicePurgeQueue": _purge_until_done,

@@ -40,6 +40,9 @@ CONTRACT_ROUTES = {
     "DELETE /v1/Services/{ServiceSid}/Users/{Identity}": "delete_user",
     # Ours: dead-token feedback (in bulk, DeadTokenQueue feeds report_dead_tokens).
     "POST /v1/Services/{ServiceSid}/DeadTokens": "report_dead_token",
+    "POST /v1/Services/{ServiceSid}/Notifications": "create_notification",
+    # Ours: a notification with what became of its deliveries.
+    "GET /v1/Services/{ServiceSid}/Notifications/{Sid}": "fetch_notification",
     # Everything else: Twilio's 404/405 error JSON rather than API Gateway's own.
     "$default": "unmatched_route",
 }
@@ -142,7 +145,7 @@ def check_tables(source: Document, translated: Document) -> None:
     """On-demand, recoverable, encrypted, protected from deletion and kept with the stack."""
     tables = of_type(translated, "AWS::DynamoDB::Table")
     assert set(tables) == set(of_type(source, "AWS::DynamoDB::Table"))
-    assert len(tables) == 4  # bindings, their index, Services, accounts
+    assert len(tables) == 5  # bindings, their index, Services, accounts, notifications
     for name, table in tables.items():
         properties = table["Properties"]
         recovery = properties.get("PointInTimeRecoverySpecification", {})

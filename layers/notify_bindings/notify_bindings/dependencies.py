@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from notify_bindings.api.auth import Authenticator
     from notify_bindings.dal.bindings.store import BindingStore
+    from notify_bindings.dal.notifications import NotificationStore
     from notify_bindings.dal.services import ServiceStore
 
 # Sized so that a call that fails every attempt still fails within the 10 s the template gives
@@ -129,6 +130,16 @@ def service_store() -> ServiceStore:
 
 
 @cache
+def notification_store() -> NotificationStore:
+    from notify_bindings.dal.notifications import NotificationStore
+
+    table = settings().notifications_table
+    if table is None:
+        raise RuntimeError("NOTIFICATIONS_TABLE is not set")
+    return NotificationStore(dynamodb(), table)
+
+
+@cache
 def authenticator() -> Authenticator:
     from notify_bindings.api.auth import Authenticator
     from notify_bindings.dal.accounts import AccountStore
@@ -139,6 +150,21 @@ def authenticator() -> Authenticator:
     store = AccountStore(dynamodb(), config.accounts_table)
     # Looked up at each use, so that tests can move it on.
     return Authenticator(store, config.auth_cache_seconds, clock=lambda: monotonic())
+
+
+def credential_source() -> Any:
+    """The delivering function's credentials (`operations/delivery.CredentialSource`)."""
+    raise RuntimeError("No credential source is wired into this build")
+
+
+def sender() -> Any:
+    """The delivering function's sender (`operations/delivery.Sender`)."""
+    raise RuntimeError("No sender is wired into this build")
+
+
+def callback_reporter() -> Any:
+    """The delivering function's callbacks (`operations/delivery.CallbackReporter`)."""
+    raise RuntimeError("No callback reporter is wired into this build")
 
 
 def now() -> datetime:
@@ -162,6 +188,7 @@ def reset() -> None:
         page_token_secret,
         binding_store,
         service_store,
+        notification_store,
         authenticator,
     ):
         dependency.cache_clear()

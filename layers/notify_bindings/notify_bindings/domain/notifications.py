@@ -48,6 +48,8 @@ class Notification:
     date_created: datetime
     identities: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    # Deprecated by Twilio: accepted and echoed, matched by nothing (docs/api.md).
+    segments: tuple[str, ...] = ()
     # Direct recipients (`ToBinding`), each {"binding_type": ..., "address": ...}; never echoed.
     to_bindings: tuple[DirectAddress, ...] = ()
     priority: Priority = Priority.HIGH
@@ -107,16 +109,32 @@ class ResolutionTask:
     account_sid: str
     service_sid: str
     notification_sid: str
+    # A continuation: resolve from after this binding SID (the last one the previous
+    # resolving function queued), numbering batches from `next_sequence`.
+    after: str | None = None
+    next_sequence: int = 0
 
     def to_message(self) -> str:
-        return json.dumps(
-            {"account": self.account_sid, "service": self.service_sid, "sid": self.notification_sid}
-        )
+        value: dict[str, Any] = {
+            "account": self.account_sid,
+            "service": self.service_sid,
+            "sid": self.notification_sid,
+        }
+        if self.after is not None or self.next_sequence:
+            value["after"] = self.after
+            value["seq"] = self.next_sequence
+        return json.dumps(value)
 
     @classmethod
     def from_message(cls, body: str) -> ResolutionTask:
         value = json.loads(body)
-        return cls(value["account"], value["service"], value["sid"])
+        return cls(
+            value["account"],
+            value["service"],
+            value["sid"],
+            value.get("after"),
+            int(value.get("seq", 0)),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,11 @@ class Settings(NamedTuple):
     # public CAs), and whether delivery callbacks may go to http://127.0.0.1.
     apns_ca_file: str | None = None
     allow_local_callbacks: bool = False
+    # Notifications: their table, and the queues between the stages of sending (the functions
+    # of those stages only).
+    notifications_table: str | None = None
+    resolve_queue_url: str | None = None
+    delivery_queue_url: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +96,9 @@ class Settings(NamedTuple):
             ),
             apns_ca_file=variables.optional("APNS_CA_FILE"),
             allow_local_callbacks=variables.flag("ALLOW_LOCAL_CALLBACKS"),
+            notifications_table=variables.optional("NOTIFICATIONS_TABLE"),
+            resolve_queue_url=variables.optional("RESOLVE_QUEUE_URL"),
+            delivery_queue_url=variables.optional("DELIVERY_QUEUE_URL"),
         )
         if variables.problems:
             raise InvalidSettings("; ".join(variables.problems))

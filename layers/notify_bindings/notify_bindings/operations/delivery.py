@@ -1,0 +1,265 @@
+"""Delivery: a DeliveryBatch's recipients sent through their channel, the dead bindings
+removed, the batch's outcome and counts recorded, and its deliveries reported.
+
+The guarantee (docs/architecture.md): a recipient is sent at most once by the functions that
+take its batch, except when a function dies (a crash, or the hard timeout) after a provider
+accepted a delivery and before the batch's record was written - the only duplicates allowed.
+- A batch is claimed before anything is sent: a conditional write with a lease the length of
+  the function's timeout. A copy of the message that arrives meanwhile (SQS delivers at least
+  once) finds it claimed and comes back later; one that arrives after the batch finished is
+  dropped.
+- A function running out of time stops between two sends, records the recipients it did (by
+  position) with their counts, releases the claim, and returns the message to the queue: the
+  next function sends only the rest.
+- The record and the counts are one transaction, conditioned on the batch not having finished:
+  counts are added once.
+
+The providers, the credentials and the callbacks come in through protocols (the composition
+root gives the real ones; tests give recording fakes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from notify_bindings import dependencies
+from notify_bindings.domain.dead_tokens import DeadTokenReason
+from notify_bindings.domain.notifications import (
+    Delivery,
+    DeliveryBatch,
+    DeliveryCounts,
+    DeliveryStatus,
+    Notification,
+    Recipient,
+)
+from notify_bindings.domain.services import MissingService, Service
+from notify_bindings.operations.dead_tokens import remove_dead_token
+from notify_bindings.platform import deadline
+from notify_bindings.platform.observability import count, failure, logger
+
+# Time a send may take at most (the sender's retries and back-off included): with less left,
+# the batch stops and records its progress.
+SEND_SECONDS = 12.0
+# A claim outlasts the function holding it by this much (clocks of two machines differ).
+LEASE_MARGIN_SECONDS = 5.0
+
+
+class CredentialSource(Protocol):
+    def open(self, account_sid: str, credential_sid: str) -> object | None:
+        """The credential's provider material, or None when the account has no such one."""
+
+
+class Sender(Protocol):
+    def send(
+        self,
+        notification: Notification,
+        service: Service,
+        recipient: Recipient,
+        credential: object | None,
+    ) -> Delivery: ...
+
+
+class CallbackReporter(Protocol):
+    def report(
+        self,
+        notification: Notification,
+        service: Service,
+        deliveries: Sequence[Delivery],
+        *,
+        first_sequence: int,
+        final: bool,
+    ) -> object: ...
+
+
+@dataclass
+class Invocation:
+    """What one invocation of the delivering function has read: each notification and
+    Service once, however many of its batches the invocation holds."""
+
+    notifications: dict[tuple[str, str], Notification | None] = field(default_factory=dict)
+    services: dict[tuple[str, str], Service | None] = field(default_factory=dict)
+
+    def notification(self, batch: DeliveryBatch) -> Notification | None:
+        key = (batch.account_sid, batch.notification_sid)
+        if key not in self.notifications:
+            found = dependencies.notification_store().get(
+                batch.account_sid, batch.service_sid, batch.notification_sid
+            )
+            self.notifications[key] = None if found is None else found[0]
+        return self.notifications[key]
+
+    def service(self, batch: DeliveryBatch) -> Service | None:
+        key = (batch.account_sid, batch.service_sid)
+        if key not in self.services:
+            self.services[key] = dependencies.service_store().get(*key)
+        return self.services[key]
+
+
+@dataclass(frozen=True)
+class Stages:
+    credentials: CredentialSource
+    sender: Sender
+    reporter: CallbackReporter
+    lease_seconds: float
+    time_left: Callable[[], float]
+    clock: Callable[[], float]
+
+
+def deliver(batch: DeliveryBatch, stages: Stages, invocation: Invocation) -> bool:
+    """Deliver the batch; False when it must come back (claimed by another function now, or
+    left unfinished for lack of time)."""
+    notification = invocation.notification(batch)
+    service = invocation.service(batch)
+    if notification is None or service is None:
+        logger.warning("Batch of a notification or Service gone", extra=_about(batch))
+        return True
+    store = dependencies.notification_store()
+    claim = store.claim(
+        batch.account_sid,
+        batch.notification_sid,
+        batch.sequence,
+        stages.clock(),
+        stages.lease_seconds,
+    )
+    if claim is None:
+        return store.finished(batch.account_sid, batch.notification_sid, batch.sequence)
+    deliveries, done = _send_all(batch, claim.done, notification, service, stages)
+    finished = len(done) == len(batch.recipients)
+    counts = _counts(deliveries)
+    store.record(batch.account_sid, batch.notification_sid, batch.sequence, done, counts, finished)
+    count("DeliveryBatchesFinished" if finished else "DeliveryBatchesResumed")
+    if deliveries:
+        _report(notification, service, deliveries, stages.reporter)
+    return finished
+
+
+def _send_all(
+    batch: DeliveryBatch,
+    already: frozenset[int],
+    notification: Notification,
+    service: Service,
+    stages: Stages,
+) -> tuple[list[Delivery], frozenset[int]]:
+    opened: dict[str, object | None] = {}
+    deliveries: list[Delivery] = []
+    done = set(already)
+    for position, recipient in enumerate(batch.recipients):
+        if position in done:
+            continue
+        if stages.time_left() < SEND_SECONDS:
+            break
+        credential = None
+        if recipient.credential_sid is not None:
+            if recipient.credential_sid not in opened:
+                opened[recipient.credential_sid] = stages.credentials.open(
+                    batch.account_sid, recipient.credential_sid
+                )
+            credential = opened[recipient.credential_sid]
+        delivery = stages.sender.send(notification, service, recipient, credential)
+        deliveries.append(_removing_dead(batch, delivery))
+        done.add(position)
+    return deliveries, frozenset(done)
+
+
+def _removing_dead(batch: DeliveryBatch, delivery: Delivery) -> Delivery:
+    """The binding of a dead address removed, if it is still that binding."""
+    sid = delivery.recipient.binding_sid
+    if not delivery.dead_address or sid is None:
+        return delivery
+    reason = (
+        DeadTokenReason.UNREGISTERED
+        if delivery.error_message is None or "unregistered" in delivery.error_message.lower()
+        else DeadTokenReason.INVALID
+    )
+    try:
+        removed = remove_dead_token(
+            batch.account_sid,
+            batch.service_sid,
+            delivery.recipient.address,
+            binding_sid=sid,
+            reason=reason,
+        )
+    except MissingService:
+        return delivery
+    return replace(delivery, binding_removed=removed is not None)
+
+
+def _counts(deliveries: list[Delivery]) -> DeliveryCounts:
+    sent = sum(1 for delivery in deliveries if delivery.status is DeliveryStatus.SENT)
+    return DeliveryCounts(
+        sent=sent,
+        failed=len(deliveries) - sent,
+        dead_bindings_removed=sum(1 for delivery in deliveries if delivery.binding_removed),
+    )
+
+
+def _report(
+    notification: Notification,
+    service: Service,
+    deliveries: list[Delivery],
+    reporter: CallbackReporter,
+) -> None:
+    """The deliveries to the notification's callback (if it has one): SequenceId from the
+    notification's counter; IsFinal on the one callback that sees nothing pending any more."""
+    if not _has_callback(notification, service):
+        return
+    store = dependencies.notification_store()
+    tally = store.tally(notification.account_sid, notification.sid)
+    counts = tally.counts
+    final = (
+        counts.resolved
+        and counts.pending == 0
+        and store.finish(notification.account_sid, notification.sid)
+    )
+    reporter.report(notification, service, deliveries, first_sequence=tally.sequence, final=final)
+
+
+def _has_callback(notification: Notification, service: Service) -> bool:
+    return bool(
+        notification.delivery_callback_url
+        or (service.delivery_callback_enabled and service.delivery_callback_url)
+    )
+
+
+def _about(batch: DeliveryBatch) -> dict[str, object]:
+    return {"notification_sid": batch.notification_sid, "sequence": batch.sequence}
+
+
+def stages_for(context: Any) -> Stages:
+    """The stages of the invocation `context` (a Lambda context) belongs to: its claims last
+    as long as it may still run."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    lease = (remaining() / 1000 if remaining is not None else 900.0) + LEASE_MARGIN_SECONDS
+    return Stages(
+        credentials=dependencies.credential_source(),
+        sender=dependencies.sender(),
+        reporter=dependencies.callback_reporter(),
+        lease_seconds=lease,
+        time_left=deadline.remaining,
+        clock=lambda: dependencies.now().timestamp(),
+    )
+
+
+def deliver_messages(records: Iterable[Mapping[str, Any]], stages: Stages) -> list[str]:
+    """Deliver each message's batch; the IDs of those to deliver again (failed, claimed
+    elsewhere, or left unfinished for lack of time)."""
+    invocation = Invocation()
+    failed: list[str] = []
+    for record in records:
+        message_id = str(record.get("messageId", ""))
+        try:
+            batch = DeliveryBatch.from_message(record.get("body") or "")
+        except (ValueError, KeyError, TypeError):
+            count("DeliveryBatchesDropped")
+            logger.error("Delivery batch dropped: malformed", extra={"message_id": message_id})
+            continue
+        try:
+            if not deliver(batch, stages, invocation):
+                failed.append(message_id)
+        except Exception as error:
+            # Not logger.exception: an exception's message can echo an address.
+            logger.error("Delivery batch failed", extra={**_about(batch), **failure(error)})
+            failed.append(message_id)
+    return failed
