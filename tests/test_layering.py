@@ -84,6 +84,9 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("notify_bindings.dependencies", "notify_bindings.dal.secrets"): (
         "the page-token secret's reader: only the list functions, which sign tokens, load it"
     ),
+    ("notify_bindings.dependencies", "notify_bindings.operations.sending"): (
+        "the providers' clients (httpx, h2, PyJWT): only the delivering function loads them"
+    ),
     ("notify_bindings.providers.apns", "certifi"): (
         "the CA bundle, read only when a certificate credential's client is made"
     ),

@@ -19,6 +19,7 @@ from notify_bindings.domain.notifications import (
     DeliveryBatch,
     DeliveryStatus,
     Notification,
+    OpenedCredential,
     Recipient,
 )
 from notify_bindings.domain.services import Service
@@ -45,6 +46,7 @@ class RecordingSender:
     """Sends nothing: records each send; addresses beginning `dead` are reported dead."""
 
     sent: list[tuple[str, Recipient, object | None]] = field(default_factory=list)
+    sandboxes: list[bool] = field(default_factory=list)
 
     def send(
         self,
@@ -52,8 +54,11 @@ class RecordingSender:
         service: Service,
         recipient: Recipient,
         credential: object | None,
+        *,
+        sandbox: bool,
     ) -> Delivery:
         self.sent.append((notification.sid, recipient, credential))
+        self.sandboxes.append(sandbox)
         if recipient.address.startswith("dead"):
             return Delivery(
                 recipient, DeliveryStatus.FAILED, None, 52134, "Unregistered", dead_address=True
@@ -65,9 +70,11 @@ class RecordingSender:
 class RecordingCredentials:
     opened: list[tuple[str, str]] = field(default_factory=list)
 
-    def open(self, account_sid: str, credential_sid: str) -> object | None:
+    def open(self, account_sid: str, credential_sid: str) -> OpenedCredential | None:
         self.opened.append((account_sid, credential_sid))
-        return ("credential", credential_sid)
+        return OpenedCredential(
+            ("credential", credential_sid), sandbox=credential_sid.endswith("S")
+        )
 
 
 @dataclass
@@ -421,6 +428,35 @@ def test_given_direct_addresses_when_notified_then_they_are_sent_without_a_bindi
     )
     assert recipients == [("+15551239999", None, None), ("direct-1", None, f"CR{'c' * 32}")]
     assert fakes.credentials.opened == [(account.sid, f"CR{'c' * 32}")]
+
+
+def test_given_a_sandbox_credential_when_delivered_then_the_sender_gets_its_material_and_sandbox(
+    invoke, account, aws, functions, fakes
+):
+    sandboxed, production = f"CR{'d' * 31}S", f"CR{'e' * 32}"
+    service_sid = new_service(
+        account.sid, apn_credential_sid=sandboxed, fcm_credential_sid=production
+    )
+    to = [
+        json.dumps({"binding_type": "apn", "address": "a1"}),
+        json.dumps({"binding_type": "fcm", "address": "f1"}),
+    ]
+    sid = notify(invoke, service_sid, [("ToBinding", item) for item in to] + [("Body", "Hi")])[
+        "sid"
+    ]
+
+    run_pipeline(functions, aws, sid)
+
+    sent = sorted(
+        (r.address, credential, sandbox)
+        for (_, r, credential), sandbox in zip(
+            fakes.sender.sent, fakes.sender.sandboxes, strict=True
+        )
+    )
+    assert sent == [
+        ("a1", ("credential", sandboxed), True),
+        ("f1", ("credential", production), False),
+    ]
 
 
 def test_given_nobody_matches_when_notified_then_201_and_nothing_is_pending(

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from notify_bindings.dal.bindings.store import BindingStore
     from notify_bindings.dal.notifications import NotificationStore
     from notify_bindings.dal.services import ServiceStore
+    from notify_bindings.operations.sending import Senders
 
 # Sized so that a call that fails every attempt still fails within the 10 s the template gives
 # a function: 3 attempts (botocore's "max_attempts" would count retries, not attempts) of at
@@ -157,9 +158,13 @@ def credential_source() -> Any:
     raise RuntimeError("No credential source is wired into this build")
 
 
-def sender() -> Any:
-    """The delivering function's sender (`operations/delivery.Sender`)."""
-    raise RuntimeError("No sender is wired into this build")
+@cache
+def sender() -> Senders:
+    """The delivering function's providers' clients (`operations/delivery.Sender`): one per
+    execution environment, so that their connections and tokens outlive an invocation."""
+    from notify_bindings.operations.sending import Senders
+
+    return Senders.from_settings(settings())
 
 
 def callback_reporter() -> Any:
@@ -192,3 +197,6 @@ def reset() -> None:
         authenticator,
     ):
         dependency.cache_clear()
+    if sender.cache_info().currsize:
+        sender().close()
+    sender.cache_clear()

@@ -25,6 +25,7 @@ from notify_bindings.domain.notifications import (
 )
 from notify_bindings.operations.callbacks import (
     DeliveryCallbacks,
+    SignedCallbacks,
     callback_params,
     callback_url,
 )
@@ -325,3 +326,46 @@ def test_over_https_the_pinned_address_is_verified_as_the_host_name(tls_receiver
     assert named.accepted  # the certificate names localhost: the TLS server name sent
     assert (other.status, other.retryable) == (None, True)  # it does not name this host
     assert len(server.received) == 1
+
+
+def test_signed_callbacks_sign_with_the_notifications_accounts_token_read_at_each_report(
+    receiver, callbacks
+):
+    tokens = {"AC" + "2" * 32: AUTH_TOKEN}
+    asked: list[str] = []
+
+    def auth_token(account_sid: str) -> str | None:
+        asked.append(account_sid)
+        return tokens.get(account_sid)
+
+    signed = SignedCallbacks(callbacks, auth_token)
+    first = signed.report(
+        notification(receiver.url), sample_service(), [SENT], first_sequence=4, final=False
+    )
+    tokens["AC" + "2" * 32] = "0" * 32  # rotated
+    signed.report(
+        notification(receiver.url), sample_service(), [SENT], first_sequence=5, final=True
+    )
+
+    assert (first.accepted, first.failed, first.next_sequence) == (1, 0, 5)
+    assert asked == ["AC" + "2" * 32] * 2
+    (_, headers, form), (_, rotated_headers, rotated_form) = receiver.received
+    assert (form["SequenceId"], form["IsFinal"]) == (["4"], ["false"])
+    assert RequestValidator(AUTH_TOKEN).validate(receiver.url, form, headers["X-Twilio-Signature"])
+    assert (rotated_form["SequenceId"], rotated_form["IsFinal"]) == (["5"], ["true"])
+    assert RequestValidator("0" * 32).validate(
+        receiver.url, rotated_form, rotated_headers["X-Twilio-Signature"]
+    )
+
+
+def test_signed_callbacks_for_an_account_without_a_token_post_nothing_and_count_a_failure(
+    receiver, callbacks
+):
+    signed = SignedCallbacks(callbacks, lambda account_sid: None)
+
+    report = signed.report(
+        notification(receiver.url), sample_service(), [SENT], first_sequence=0, final=True
+    )
+
+    assert (report.accepted, report.failed) == (0, 1)
+    assert receiver.received == []

@@ -195,6 +195,16 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenedCredential:
+    """A Credential as a delivery uses it: its material, unsealed and parsed for the
+    providers' clients (providers/credentials.py), and whether APNs deliveries made with it go
+    to Apple's sandbox (the Credential's `sandbox`)."""
+
+    material: object
+    sandbox: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryCounts:
     """A notification's `deliveries`, ours: exact once `pending` is 0 and `resolved` is true."""
 

@@ -36,6 +36,7 @@ from notify_bindings.domain.notifications import (
 )
 from notify_bindings.domain.services import Service
 from notify_bindings.platform import deadline
+from notify_bindings.platform.observability import count, logger
 from notify_bindings.providers.webhooks import CallbackPoster, CallbackRefused
 
 MAX_ATTEMPTS = 3
@@ -177,3 +178,50 @@ class DeliveryCallbacks:
                 return False, answer.reason
             self._sleep(wait)
         return False, None  # not reached: the last attempt returns above
+
+
+class SignedCallbacks:
+    """The delivering function's reporter (operations/delivery.CallbackReporter): each
+    notification's callbacks signed with its account's auth token, read at each report (one
+    read, so a rotated token signs the next callback), and a failure counted and logged as
+    Twilio's 52311 (no URL, no secret)."""
+
+    def __init__(
+        self, callbacks: DeliveryCallbacks, auth_token: Callable[[str], str | None]
+    ) -> None:
+        self._callbacks = callbacks
+        self._auth_token = auth_token
+
+    def report(
+        self,
+        notification: Notification,
+        service: Service,
+        deliveries: Sequence[Delivery],
+        *,
+        first_sequence: int,
+        final: bool,
+    ) -> CallbackReport:
+        token = self._auth_token(notification.account_sid)
+        if token is None:  # the account is gone: nobody could check a signature
+            count("DeliveryCallbacksFailed")
+            logger.warning("Delivery callback not sent: the account has no auth token")
+            return CallbackReport(failed=1, reason="account")
+        report = self._callbacks.report(
+            notification,
+            service,
+            deliveries,
+            auth_token=token,
+            first_sequence=first_sequence,
+            final=final,
+        )
+        if report.failed:
+            count("DeliveryCallbacksFailed", report.failed)
+            logger.warning(
+                "Delivery callback failed",
+                extra={
+                    "notification_sid": notification.sid,
+                    "error_code": report.error_code,
+                    "reason": report.reason,
+                },
+            )
+        return report

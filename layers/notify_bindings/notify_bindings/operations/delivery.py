@@ -32,6 +32,7 @@ from notify_bindings.domain.notifications import (
     DeliveryCounts,
     DeliveryStatus,
     Notification,
+    OpenedCredential,
     Recipient,
 )
 from notify_bindings.domain.services import MissingService, Service
@@ -47,8 +48,8 @@ LEASE_MARGIN_SECONDS = 5.0
 
 
 class CredentialSource(Protocol):
-    def open(self, account_sid: str, credential_sid: str) -> object | None:
-        """The credential's provider material, or None when the account has no such one."""
+    def open(self, account_sid: str, credential_sid: str) -> OpenedCredential | None:
+        """The credential, opened, or None when the account has no such one."""
 
 
 class Sender(Protocol):
@@ -57,7 +58,9 @@ class Sender(Protocol):
         notification: Notification,
         service: Service,
         recipient: Recipient,
-        credential: object | None,
+        credential: Any,
+        *,
+        sandbox: bool,
     ) -> Delivery: ...
 
 
@@ -142,7 +145,7 @@ def _send_all(
     service: Service,
     stages: Stages,
 ) -> tuple[list[Delivery], frozenset[int]]:
-    opened: dict[str, object | None] = {}
+    opened: dict[str, OpenedCredential | None] = {}
     deliveries: list[Delivery] = []
     done = set(already)
     for position, recipient in enumerate(batch.recipients):
@@ -157,7 +160,13 @@ def _send_all(
                     batch.account_sid, recipient.credential_sid
                 )
             credential = opened[recipient.credential_sid]
-        delivery = stages.sender.send(notification, service, recipient, credential)
+        delivery = stages.sender.send(
+            notification,
+            service,
+            recipient,
+            None if credential is None else credential.material,
+            sandbox=credential is not None and credential.sandbox,
+        )
         deliveries.append(_removing_dead(batch, delivery))
         done.add(position)
     return deliveries, frozenset(done)

@@ -24,8 +24,8 @@ for _sdk_logger in ("boto3", "botocore", "s3transfer", "urllib3", "aws_lambda_po
     logging.getLogger(_sdk_logger).setLevel(logging.WARNING)
 
 
-def count(name: str) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+def count(name: str, value: int = 1) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def failure(error: BaseException) -> dict[str, object]:
