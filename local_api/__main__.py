@@ -45,6 +45,7 @@ from local_api.runtime import (
     LocalFunctions,
     LocalQueue,
     create_event_buses,
+    create_keys,
     create_queues,
     create_tables,
     dynamodb_client,
@@ -52,6 +53,7 @@ from local_api.runtime import (
     environment_overrides,
     events_client,
     keep_aws_local,
+    kms_client,
     moto_in_process,
     put_layers_on_path,
     sqs_client,
@@ -128,13 +130,16 @@ def running(
         sqs = sqs_client(None)
         queues = create_queues(sqs, template)
         buses = create_event_buses(events_client(None), template)
+        buses |= create_keys(kms_client(None), template)  # the KMS keys are referred to alike
         functions = LocalFunctions.start(
             template, dynamodb, tables, overrides, queues=queues, event_buses=buses
         )
         # The table the layer keeps accounts in, when the template has one.
         accounts_table = functions.environment.get("ACCOUNTS_TABLE")
         seeded = (
-            seed_accounts(dynamodb_client(dynamodb), accounts_table, accounts)
+            seed_accounts(
+                dynamodb_client(dynamodb), accounts_table, accounts, _sealer(functions.environment)
+            )
             if accounts_table
             else []
         )
@@ -167,6 +172,16 @@ def running(
             functions,
             event_fixtures,
         )
+
+
+def _sealer(environment: Mapping[str, str]) -> object | None:
+    """The layer's sealer, with the template's credentials key, once the functions' environment
+    is exported (the layer is importable by then); None for a template without the key."""
+    if not environment.get("CREDENTIALS_KEY_ID"):
+        return None
+    from notify_bindings import dependencies
+
+    return dependencies.sealer()
 
 
 def _seconds(value: str | None, default: float) -> float:

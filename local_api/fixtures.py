@@ -68,7 +68,8 @@ def seed_event_fixtures(template: SamTemplate, operation: str | None = None) -> 
     settings = dependencies.settings()
     if settings.accounts_table is None:
         raise ValueError("ACCOUNTS_TABLE is not set: the events' account has nowhere to go")
-    AccountStore(dependencies.dynamodb(), settings.accounts_table).create_account(
+    sealer = dependencies.sealer() if settings.credentials_key_id else None
+    AccountStore(dependencies.dynamodb(), settings.accounts_table, sealer=sealer).create_account(
         EVENT_ACCOUNT_NAME, account_sid=EVENT_ACCOUNT_SID, auth_token=EVENT_AUTH_TOKEN
     )
     _seed_service(EVENT_SERVICE_SID, friendly_name=EVENT_SERVICE_NAME)

@@ -156,6 +156,10 @@ def events_client(endpoint_url: str | None) -> Any:
     return _client("events", endpoint_url)
 
 
+def kms_client(endpoint_url: str | None) -> Any:
+    return _client("kms", endpoint_url)
+
+
 def streams_client(endpoint_url: str | None) -> Any:
     # botocore names a stream's account in its endpoint's host (123456789012.streams-ddb...),
     # which moto's in-process mock does not answer: without an endpoint, the regional one.
@@ -206,6 +210,24 @@ def create_event_buses(client: Any, template: SamTemplate, prefix: str = "") -> 
         arn = existing.get(name) or client.create_event_bus(Name=name)["EventBusArn"]
         references[logical_id] = name
         references[f"{logical_id}.Arn"] = arn
+    return references
+
+
+def create_keys(client: Any, template: SamTemplate, prefix: str = "") -> dict[str, str]:
+    """Create each KMS key of the template (if missing), found again by an alias named after
+    its logical id; returns what `!Ref` (the key ID) and `!GetAtt .Arn` of each resolve to."""
+    references = {}
+    aliases = {
+        alias["AliasName"]: alias.get("TargetKeyId") for alias in client.list_aliases()["Aliases"]
+    }
+    for logical_id in template.of_type("AWS::KMS::Key"):
+        alias = f"alias/{prefix}{logical_id}"
+        key_id = aliases.get(alias)
+        if key_id is None:
+            key_id = client.create_key(Description=logical_id)["KeyMetadata"]["KeyId"]
+            client.create_alias(AliasName=alias, TargetKeyId=key_id)
+        references[logical_id] = key_id
+        references[f"{logical_id}.Arn"] = client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
     return references
 
 
@@ -260,7 +282,12 @@ def environment_overrides(template: SamTemplate, environ: Mapping[str, str]) -> 
 
 
 # The variables that name the endpoints the layer's clients use (unset in AWS).
-ENDPOINT_VARIABLES = ("DYNAMODB_ENDPOINT_URL", "SQS_ENDPOINT_URL", "EVENTS_ENDPOINT_URL")
+ENDPOINT_VARIABLES = (
+    "DYNAMODB_ENDPOINT_URL",
+    "SQS_ENDPOINT_URL",
+    "EVENTS_ENDPOINT_URL",
+    "KMS_ENDPOINT_URL",
+)
 
 
 @dataclass(frozen=True)
@@ -274,7 +301,7 @@ class Endpoints:
 
     def variables(self) -> dict[str, str]:
         dynamodb, aws = self.dynamodb or "", self.aws or ""
-        return dict(zip(ENDPOINT_VARIABLES, (dynamodb, aws, aws), strict=True))
+        return dict(zip(ENDPOINT_VARIABLES, (dynamodb, aws, aws, aws), strict=True))
 
 
 def template_references(

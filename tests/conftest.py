@@ -21,10 +21,12 @@ from local_api.runtime import (
     LocalFunctions,
     LocalQueue,
     create_event_buses,
+    create_keys,
     create_queues,
     create_tables,
     dynamodb_client,
     events_client,
+    kms_client,
     sqs_client,
 )
 from local_api.template import SamTemplate
@@ -88,8 +90,11 @@ def dynamodb(aws: dict[str, LocalQueue]) -> Any:
 
 @pytest.fixture(scope="session")
 def event_buses(template: SamTemplate, aws: dict[str, LocalQueue]) -> dict[str, str]:
-    """The template's EventBridge buses in moto: what `!Ref` and `!GetAtt .Arn` of each are."""
-    return create_event_buses(events_client(None), template)
+    """The template's EventBridge buses, and its KMS keys, in moto: what `!Ref` and `!GetAtt
+    .Arn` of each are."""
+    return create_event_buses(events_client(None), template) | create_keys(
+        kms_client(None), template
+    )
 
 
 @pytest.fixture(scope="session")

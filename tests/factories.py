@@ -96,8 +96,13 @@ def create_service(
 
 
 def account_store() -> AccountStore:
-    """The account table of the functions' environment, through their own DynamoDB client."""
-    return AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+    """The account table of the functions' environment, through their own DynamoDB client; auth
+    tokens sealed with the template's credentials key, as the admin CLI seals them."""
+    return AccountStore(
+        dependencies.dynamodb(),
+        dependencies.settings().accounts_table or "",
+        sealer=dependencies.sealer() if dependencies.settings().credentials_key_id else None,
+    )
 
 
 def basic(username: str, password: str) -> str:

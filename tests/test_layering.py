@@ -48,7 +48,7 @@ OURS_ALLOWED: dict[str, set[str]] = {
 THIRD_PARTY_ALLOWED: dict[str, set[str]] = {
     "platform": {"botocore", "aws_lambda_powertools"},
     "domain": set(),
-    "dal": {"botocore"},
+    "dal": {"botocore", "cryptography"},
     # No pydantic: the functions that deliver notifications run operations, and pydantic's
     # import alone is a large part of a cold start.
     "operations": set(),
@@ -74,6 +74,9 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ),
     ("notify_bindings.dependencies", "notify_bindings.dal.accounts"): (
         "the account store: only the authorizer loads it"
+    ),
+    ("notify_bindings.dependencies", "notify_bindings.dal.sealing"): (
+        "envelope encryption (and cryptography): only what seals or opens secrets loads it"
     ),
     ("notify_bindings.dependencies", "notify_bindings.api.auth"): (
         "the authenticator: only the authorizer loads it"

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from botocore.session import Session
 
     from notify_bindings.api.auth import Authenticator
+    from notify_bindings.dal.accounts import AccountStore
     from notify_bindings.dal.bindings.store import BindingStore
+    from notify_bindings.dal.sealing import Sealer
     from notify_bindings.dal.services import ServiceStore
 
 # Sized so that a call that fails every attempt still fails within the 10 s the template gives
@@ -84,6 +86,38 @@ def events() -> Any:
 
 
 @cache
+def kms() -> Any:
+    return deadline.guard(
+        aws_session().create_client(
+            "kms", endpoint_url=settings().kms_endpoint_url, config=_CLIENT_CONFIG
+        )
+    )
+
+
+@cache
+def sealer() -> Sealer:
+    """Envelope encryption with the credentials key: sealing needs kms:GenerateDataKey on it,
+    opening kms:Decrypt, which only the functions that deliver are given."""
+    from notify_bindings.dal.sealing import Sealer
+
+    key_id = settings().credentials_key_id
+    if key_id is None:
+        raise RuntimeError("CREDENTIALS_KEY_ID is not set: there is no key to seal with")
+    return Sealer(kms(), key_id)
+
+
+@cache
+def account_tokens() -> AccountStore:
+    """The accounts, able to open their sealed auth tokens: what signs delivery callbacks."""
+    from notify_bindings.dal.accounts import AccountStore
+
+    config = settings()
+    if config.accounts_table is None:
+        raise RuntimeError("ACCOUNTS_TABLE is not set: there are no auth tokens to open")
+    return AccountStore(dynamodb(), config.accounts_table, sealer=sealer())
+
+
+@cache
 def binding_store() -> BindingStore:
     from notify_bindings.dal.bindings.store import BindingStore
 
@@ -134,6 +168,9 @@ def reset() -> None:
         dynamodb,
         sqs,
         events,
+        kms,
+        sealer,
+        account_tokens,
         binding_store,
         service_store,
         authenticator,
