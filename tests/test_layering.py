@@ -79,6 +79,15 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("notify_bindings.dependencies", "notify_bindings.dal.sealing"): (
         "envelope encryption (and cryptography): only what seals or opens secrets loads it"
     ),
+    ("notify_bindings.dependencies", "notify_bindings.dal.credentials"): (
+        "the credential store: only the Credential (and delivering) functions load it"
+    ),
+    ("notify_bindings.dal.credentials", "notify_bindings.dal.credential_material"): (
+        "the parsers of credential material (cryptography): only open() needs them"
+    ),
+    ("notify_bindings.operations.credentials", "notify_bindings.dal.credential_material"): (
+        "the parsers of credential material (cryptography): only create and update check it"
+    ),
     ("notify_bindings.dependencies", "notify_bindings.api.auth"): (
         "the authenticator: only the authorizer loads it"
     ),

@@ -54,6 +54,15 @@ Document = dict[str, Any]
 # through, per the statement's kms:ViaService condition - or "KmsKeyArn" through any)
 Grant = tuple[str, str]
 KMS_KEY_PARAMETER = "KmsKeyArn"
+# The stack's own key that seals credentials and auth tokens, and the only encryption context
+# keys a Credential is sealed with.
+CREDENTIALS_KEY = "CredentialsKey"
+CREDENTIAL_CONTEXT = {
+    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["account_sid", "credential_sid"]},
+    "Null": {"kms:EncryptionContextKeys": "false"},
+}
+# Who may open what the credentials key sealed: the functions that deliver, and no other.
+DELIVERING_PREFIX = "Deliver"
 
 # The contract: what serves a GET may only read.
 READ_ONLY_ROUTES = {
@@ -64,6 +73,8 @@ READ_ONLY_ROUTES = {
     "GET /v1/Services/{ServiceSid}/Users",
     "GET /v1/Services/{ServiceSid}/Users/{Identity}",
     "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings",
+    "GET /v1/Credentials",
+    "GET /v1/Credentials/{Sid}",
 }
 READ_ONLY_ACTIONS = frozenset(
     {
@@ -171,6 +182,12 @@ def grants(translated: Document, function: str) -> set[Grant]:
     granted = set()
     for statement in allowed_statements(translated, function):
         for action in _as_list(statement.get("Action", [])):
+            if statement.get("Resource") == {"Fn::GetAtt": [CREDENTIALS_KEY, "Arn"]}:
+                assert action.startswith("kms:"), statement
+                if action == "kms:GenerateDataKey":  # sealing: a Credential's context only
+                    assert statement.get("Condition") == CREDENTIAL_CONTEXT, statement
+                granted.add((action, CREDENTIALS_KEY))
+                continue
             if action.startswith("kms:"):
                 granted |= {(action, use) for use in key_use(statement)}
                 continue
@@ -272,6 +289,16 @@ def check_read_only(source: Document, translated: Document) -> None:
         assert not writes, (function, writes)
 
 
+def check_only_deliverers_decrypt(source: Document, translated: Document) -> None:
+    """What the credentials key sealed (Credentials' secrets, auth tokens) may be opened only
+    by the functions that deliver; no other role may decrypt with that key."""
+    for function in SamTemplate(source).functions:
+        actions = {a for a, use in grants(translated, function) if use == CREDENTIALS_KEY}
+        if not function.startswith(DELIVERING_PREFIX):
+            assert "kms:Decrypt" not in actions, f"{function} may decrypt credentials"
+        assert actions <= {"kms:Decrypt", "kms:GenerateDataKey"}, (function, actions)
+
+
 def check_least_privilege(
     source: Document, deployed: Document, used: dict[str, set[Grant]], *, key_given: bool
 ) -> None:
@@ -304,6 +331,7 @@ class AwsCalls:
         "before-parameter-build.dynamodb",
         "before-parameter-build.sqs",
         "before-parameter-build.events",
+        "before-parameter-build.kms",
     )
 
     def __init__(self, names: dict[str, str]) -> None:
@@ -341,6 +369,8 @@ class AwsCalls:
     ) -> Iterator[Grant]:
         if service == "sqs":
             yield f"sqs:{operation}", self._names.get(params["QueueUrl"], params["QueueUrl"])
+        elif service == "kms":
+            yield f"kms:{operation}", self._names.get(params["KeyId"], params["KeyId"])
         elif service == "events":
             for entry in params["Entries"]:
                 bus = entry.get("EventBusName", "default")
@@ -761,6 +791,52 @@ def _consume_dead_tokens(given: Given) -> None:
     assert [response for _, response in delivered] == [{"batchItemFailures": []}] * 3
 
 
+CREDENTIALS = "/v1/Credentials"
+SMS_CREDENTIAL = {"Type": "sms", "ApiKey": "AC" + "1" * 32, "Secret": "2" * 32}
+
+
+def _credential(given: Given) -> str:
+    reply = given.call("POST /v1/Credentials", CREDENTIALS, form=SMS_CREDENTIAL)
+    assert reply["statusCode"] == 201, reply["body"]
+    sid: str = json.loads(reply["body"])["sid"]
+    return sid
+
+
+def _create_credentials(given: Given) -> None:
+    assert given.request(CREDENTIALS, form=SMS_CREDENTIAL)["statusCode"] == 201
+    assert given.request(CREDENTIALS, form={"Type": "fcm", "Secret": "AIza"})["statusCode"] == 400
+
+
+def _list_credentials(given: Given) -> None:
+    _credential(given)
+    _credential(given)
+    first = given.request(CREDENTIALS, query={"PageSize": "1"})
+    assert first["statusCode"] == 200
+    next_page = json.loads(first["body"])["meta"]["next_page_url"]
+    assert (
+        given.request(CREDENTIALS, query=parse_qsl(urlsplit(next_page).query))["statusCode"] == 200
+    )
+
+
+def _fetch_credential(given: Given) -> None:
+    assert given.request(f"{CREDENTIALS}/{_credential(given)}")["statusCode"] == 200
+    assert given.request(f"{CREDENTIALS}/{new_sid('CR')}")["statusCode"] == 404
+
+
+def _update_credential(given: Given) -> None:
+    path = f"{CREDENTIALS}/{_credential(given)}"
+    assert given.request(path, form={"FriendlyName": "renamed"})["statusCode"] == 200
+    changed = {"ApiKey": "AC" + "3" * 32, "Secret": "4" * 32}
+    assert given.request(path, form=changed)["statusCode"] == 200
+    assert given.request(f"{CREDENTIALS}/{new_sid('CR')}", form=changed)["statusCode"] == 404
+
+
+def _delete_credential(given: Given) -> None:
+    path = f"{CREDENTIALS}/{_credential(given)}"
+    assert given.request(path)["statusCode"] == 204
+    assert given.request(path)["statusCode"] == 404
+
+
 def stream_of(given: Given, sweeper: TtlSweeper) -> StreamPoller:
     """The function's event source mapping on the bindings table's stream, from its end."""
     (source,) = given.template.functions[given.function].stream_sources
@@ -838,6 +914,11 @@ SCENARIOS: dict[str, Callable[[Given], None]] = {
     "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings": _list_user_bindings,
     "DELETE /v1/Services/{ServiceSid}/Users/{Identity}": _delete_user,
     "POST /v1/Services/{ServiceSid}/DeadTokens": _report_dead_tokens,
+    "POST /v1/Credentials": _create_credentials,
+    "GET /v1/Credentials": _list_credentials,
+    "GET /v1/Credentials/{Sid}": _fetch_credential,
+    "POST /v1/Credentials/{Sid}": _update_credential,
+    "DELETE /v1/Credentials/{Sid}": _delete_credential,
     "$default": _unmatched,
     "authorizer TwilioBasicAuth": _authorize_every_way,
     "SQS ServicePurgeQueue": _purge_until_done,
@@ -880,13 +961,27 @@ def calls_by_function(
     names.update(
         {name: logical_id for logical_id, name in event_buses.items() if "." not in logical_id}
     )
+    # KMS keys by ARN (the functions name them so), from the same references as the buses.
+    names.update(
+        {
+            arn: reference.split(".")[0]
+            for reference, arn in event_buses.items()
+            if reference.endswith(".Arn") and ":kms:" in arn
+        }
+    )
     recorder = AwsCalls(names)
     invoked = invokers(template)
     assert set(SCENARIOS) == set(invoked), "a function is invoked in a way no scenario covers"
 
     used: dict[str, set[Grant]] = {}
     # The clients every function shares (dependencies builds them once per environment).
-    with recorder.hooked(dependencies.dynamodb(), dependencies.sqs(), dependencies.events()):
+    clients = (
+        dependencies.dynamodb(),
+        dependencies.sqs(),
+        dependencies.events(),
+        dependencies.kms(),
+    )
+    with recorder.hooked(*clients):
         for trigger, scenario in SCENARIOS.items():
             function = invoked[trigger]
             given = Given(
@@ -922,6 +1017,13 @@ def test_given_the_template_when_translated_then_fetch_list_and_the_authorizer_m
     sam_document, deployed, request
 ):
     check_read_only(sam_document, request.getfixturevalue(deployed))
+
+
+@pytest.mark.parametrize("deployed", ["without_key", "with_key"])
+def test_given_the_template_when_translated_then_only_the_delivering_functions_may_decrypt_credentials(  # noqa: E501
+    sam_document, deployed, request
+):
+    check_only_deliverers_decrypt(sam_document, request.getfixturevalue(deployed))
 
 
 def test_given_every_path_of_every_function_when_run_then_its_role_allows_exactly_the_calls_it_made(
@@ -992,10 +1094,25 @@ CHECKS: dict[str, Check] = {
     "no wildcards": _each_deployment(check_no_wildcards),
     "read only": _each_deployment(check_read_only),
     "least privilege": _least_privilege,
+    "only deliverers decrypt": _each_deployment(check_only_deliverers_decrypt),
 }
 
 # breakage -> (the check that must notice, what it says, how to break the template)
 BREAKAGES: dict[str, tuple[str, str, Callable[[Document], Any]]] = {
+    "an update that may open credentials": (
+        "only deliverers decrypt",
+        "UpdateCredentialFunction may decrypt credentials",
+        lambda d: _statements(d, "UpdateCredentialFunction").append(
+            _allow("kms:Decrypt", {"Fn::GetAtt": ["CredentialsKey", "Arn"]})
+        ),
+    ),
+    "a data key for any context": (
+        "no wildcards",
+        "CredentialsKey",
+        lambda d: d["Resources"]["CreateCredentialFunction"]["Properties"]["Policies"][1][
+            "Statement"
+        ][0].pop("Condition"),
+    ),
     "a wildcard action": (
         "no wildcards",
         r"'dynamodb:\*'",

@@ -40,6 +40,11 @@ CONTRACT_ROUTES = {
     "DELETE /v1/Services/{ServiceSid}/Users/{Identity}": "delete_user",
     # Ours: dead-token feedback (in bulk, DeadTokenQueue feeds report_dead_tokens).
     "POST /v1/Services/{ServiceSid}/DeadTokens": "report_dead_token",
+    "POST /v1/Credentials": "create_credential",
+    "GET /v1/Credentials": "list_credentials",
+    "GET /v1/Credentials/{Sid}": "fetch_credential",
+    "POST /v1/Credentials/{Sid}": "update_credential",
+    "DELETE /v1/Credentials/{Sid}": "delete_credential",
     # Everything else: Twilio's 404/405 error JSON rather than API Gateway's own.
     "$default": "unmatched_route",
 }

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from notify_bindings.api.auth import Authenticator
     from notify_bindings.dal.accounts import AccountStore
     from notify_bindings.dal.bindings.store import BindingStore
+    from notify_bindings.dal.credentials import CredentialStore
     from notify_bindings.dal.sealing import Sealer
     from notify_bindings.dal.services import ServiceStore
 
@@ -139,6 +140,17 @@ def service_store() -> ServiceStore:
 
 
 @cache
+def credential_store() -> CredentialStore:
+    """Credentials, beside the Services; sealing when the function has the credentials key
+    (those that create and update them, and those that deliver)."""
+    from notify_bindings.dal.credentials import CredentialStore
+
+    config = settings()
+    sealing = sealer() if config.credentials_key_id is not None else None
+    return CredentialStore(dynamodb(), config.services_table, sealing)
+
+
+@cache
 def authenticator() -> Authenticator:
     from notify_bindings.api.auth import Authenticator
     from notify_bindings.dal.accounts import AccountStore
@@ -173,6 +185,7 @@ def reset() -> None:
         account_tokens,
         binding_store,
         service_store,
+        credential_store,
         authenticator,
     ):
         dependency.cache_clear()

@@ -10,7 +10,8 @@ import pytest
 
 from local_api.runtime import kms_client
 from local_api.standins.tls import CertificateAuthority
-from notify_bindings.dal.credentials import CredentialStore, read_material
+from notify_bindings.dal.credential_material import read_material
+from notify_bindings.dal.credentials import CredentialStore
 from notify_bindings.dal.sealing import BrokenSeal, Sealer
 from notify_bindings.dal.services import ServiceStore
 from notify_bindings.domain.credentials import Credential, CredentialMaterial, CredentialType

@@ -15,8 +15,9 @@ needs kms:GenerateDataKey; only `open`, which the delivering functions call, nee
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -29,43 +30,31 @@ from notify_bindings.dal.dynamo import (
     translated_errors,
     write_item,
 )
-from notify_bindings.dal.sealing import Sealer
 from notify_bindings.domain.credentials import Credential, CredentialMaterial, CredentialType
 from notify_bindings.domain.paging import Page, PageCursor
-from notify_bindings.providers.credentials import (
-    ApnsCertificate,
-    ApnsTokenKey,
-    InvalidCredential,
-    ServiceAccount,
-    TwilioAccount,
-    parse_apns_certificate,
-    parse_apns_token_key,
-    parse_service_account,
-    parse_twilio_account,
-)
 
-ProviderCredential = ApnsCertificate | ApnsTokenKey | ServiceAccount | TwilioAccount
+if TYPE_CHECKING:
+    from notify_bindings.dal.credential_material import ProviderCredential
 # What a read returns: all but the sealed material, which only `open` reads.
 _PUBLIC = "AccountSid, Sid, #type, FriendlyName, Sandbox, Environments, DateCreated, DateUpdated"
 _CREDENTIAL = "attribute_exists(Sid)"
-# The parameters the parsers name, as the Credential resource names them.
-_PARAMETERS = {
-    "KeyId": "ApnKeyId",
-    "TeamId": "ApnTeamId",
-    "Topic": "ApnTopic",
-    "AccountSid": "ApiKey",
-    "ApiKeySid": "ApiKey",
-    "AuthToken": "Secret",
-    "ApiKeySecret": "Secret",
-}
 
 
 def sealing_context(account_sid: str, credential_sid: str) -> dict[str, str]:
     return {"account_sid": account_sid, "credential_sid": credential_sid}
 
 
+class Sealing(Protocol):
+    """Envelope encryption (dal.sealing.Sealer), given: the functions that only fetch, list or
+    delete Credentials have no key and load no cryptography."""
+
+    def seal(self, secret: bytes, context: Mapping[str, str]) -> bytes: ...
+
+    def open(self, blob: bytes, context: Mapping[str, str]) -> bytes: ...
+
+
 class CredentialStore:
-    def __init__(self, client: DynamoDBClient, table: str, sealer: Sealer | None) -> None:
+    def __init__(self, client: DynamoDBClient, table: str, sealer: Sealing | None) -> None:
         self._client = client
         self._table = table
         self._sealer = sealer
@@ -169,6 +158,8 @@ class CredentialStore:
         """The Credential's material, unsealed and parsed for the providers' clients; None
         when there is no such Credential. Needs kms:Decrypt: the delivering functions only.
         BrokenSeal (dal.sealing) when the sealed material does not open for this Credential."""
+        from notify_bindings.dal.credential_material import read_material
+
         if self._sealer is None:
             raise RuntimeError("this credential store has no sealer")
         if not credential_sid.startswith("CR"):
@@ -194,56 +185,6 @@ class CredentialStore:
             raise RuntimeError("this credential store has no sealer")
         secret = json.dumps(material.as_dict(), sort_keys=True).encode("utf-8")
         return self._sealer.seal(secret, sealing_context(credential.account_sid, credential.sid))
-
-
-def read_material(
-    kind: CredentialType,
-    material: CredentialMaterial,
-    sandbox: bool | None,
-    *,
-    trusted: bool = False,
-) -> ProviderCredential:
-    """The material checked and parsed as the providers' clients use it; InvalidCredential
-    naming the Credential resource's parameter (never quoting a secret)."""
-    try:
-        return _parse(kind, material, sandbox, trusted)
-    except InvalidCredential as error:
-        parameter = _PARAMETERS.get(error.parameter, error.parameter)
-        raise InvalidCredential(parameter, error.message) from None
-
-
-def _parse(
-    kind: CredentialType, material: CredentialMaterial, sandbox: bool | None, trusted: bool
-) -> ProviderCredential:
-    if kind is CredentialType.APN:
-        if material.token_auth:
-            return parse_apns_token_key(
-                _required(material.private_key, "PrivateKey", "with ApnKeyId"),
-                key_id=_required(material.apn_key_id, "ApnKeyId", "for token-based APNs"),
-                team_id=_required(material.apn_team_id, "ApnTeamId", "for token-based APNs"),
-                topic=_required(material.apn_topic, "ApnTopic", "for token-based APNs"),
-            )
-        return parse_apns_certificate(
-            _required(material.certificate, "Certificate", "for an apn credential"),
-            _required(material.private_key, "PrivateKey", "with a Certificate"),
-            sandbox=sandbox,
-            trusted=trusted,
-        )
-    if kind in (CredentialType.FCM, CredentialType.GCM):
-        secret = _required(material.secret, "Secret", f"for an {kind.value} credential")
-        return parse_service_account(secret, trusted=trusted)
-    api_key = _required(material.api_key, "ApiKey", "for an sms credential")
-    secret = _required(material.secret, "Secret", "for an sms credential")
-    account_sid, _, key_sid = api_key.partition(":")
-    if key_sid:
-        return parse_twilio_account(account_sid, api_key_sid=key_sid, api_key_secret=secret)
-    return parse_twilio_account(account_sid, auth_token=secret)
-
-
-def _required(value: str | None, parameter: str, why: str) -> str:
-    if value is None or not value.strip():
-        raise InvalidCredential(parameter, f"is required {why}")
-    return value
 
 
 def credential_from(item: Item) -> Credential:
