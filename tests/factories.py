@@ -110,7 +110,9 @@ def basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
-def new_credential(account_sid: str, kind: str = "fcm", friendly_name: str | None = None) -> str:
+def new_credential(
+    account_sid: str, kind: str = "fcm", friendly_name: str | None = None, *, sid: str | None = None
+) -> str:
     """A real Credential of the account (its material checked and sealed as the API would), for
     tests that need a Service or a binding to name one; its SID."""
     from notify_bindings.dal.credentials import CredentialStore
@@ -126,8 +128,10 @@ def new_credential(account_sid: str, kind: str = "fcm", friendly_name: str | Non
         dependencies.dynamodb(), config.services_table, Sealer(dependencies.kms(), key_id)
     )
     now = datetime.now(UTC)
+    if sid is not None and store.get(account_sid, sid) is not None:
+        return sid  # a fixed SID a test made already
     credential = Credential(
-        time_ordered_sid("CR", now),
+        sid or time_ordered_sid("CR", now),
         account_sid,
         CredentialType("apn" if kind == "apn-token" else kind),
         now,

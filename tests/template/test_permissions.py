@@ -45,7 +45,7 @@ from local_api.template import Route, SamTemplate
 from notify_bindings import dependencies
 from notify_bindings.platform.sids import new_sid
 from tests.conftest import Credentials, new_account, new_service
-from tests.factories import account_store, basic
+from tests.factories import account_store, basic, new_credential
 from tests.template.conftest import KMS_KEY_ARN, with_conditions_decided
 
 Document = dict[str, Any]
@@ -525,6 +525,9 @@ def sample_path(route: Route) -> str:
 def _create_services(given: Given) -> None:
     assert given.request(SERVICES, form={"FriendlyName": "alerts"})["statusCode"] == 201
     assert given.request(SERVICES, form={})["statusCode"] == 201  # every setting its default
+    apn = new_credential(given.account_sid, "apn")
+    assert given.request(SERVICES, form={"ApnCredentialSid": apn})["statusCode"] == 201
+    assert given.request(SERVICES, form={"SmsCredentialSid": apn})["statusCode"] == 400
 
 
 def _list_services(given: Given) -> None:
@@ -551,6 +554,8 @@ def _update_service(given: Given) -> None:
     cleared = {"FriendlyName": "", "LogEnabled": ""}  # back to null and to the default
     assert given.request(path, form=cleared)["statusCode"] == 200
     assert given.request(service_path(new_sid("IS")), form=settings)["statusCode"] == 404
+    sms = {"SmsCredentialSid": new_credential(given.account_sid, "sms")}
+    assert given.request(path, form=sms)["statusCode"] == 200
 
 
 def _delete_service(given: Given) -> None:
@@ -623,6 +628,8 @@ def _create_then_replace(given: Given) -> None:
     assert given.request(path, form={**token, "Tag": "beta"})["statusCode"] == 201  # replaced
     assert given.request(path, form={**token, "Identity": "bob"})["statusCode"] == 201  # moved
     assert given.request(bindings_path(new_sid("IS")), form=token)["statusCode"] == 404
+    credential = {**token, "CredentialSid": new_credential(given.account_sid, "apn")}
+    assert given.request(path, form=credential)["statusCode"] == 201
     # At the limit of a Service that evicts the oldest binding: the 21st evicts it.
     evicting = new_service(given.account_sid, identity_binding_limit_policy="evict_oldest")
     for number in range(20):

@@ -100,6 +100,20 @@ def delete_credential(account_sid: str, sid: str) -> None:
     logger.info("Credential deleted", extra={"credential_sid": sid})
 
 
+def require_credential(
+    account_sid: str, parameter: str, sid: str, kinds: frozenset[CredentialType]
+) -> None:
+    """InvalidParameter naming `parameter` unless `sid` is a Credential of the caller's account
+    of one of `kinds` (one GetItem)."""
+    credential = dependencies.credential_store().get(account_sid, sid)
+    if credential is None or credential.type not in kinds:
+        wanted = " or ".join(sorted(kind.value for kind in kinds))
+        raise InvalidParameter(
+            f"Parameter '{parameter}' is invalid: {sid} is not an {wanted} Credential of this "
+            "account"
+        )
+
+
 def _checked(
     kind: CredentialType,
     material: CredentialMaterial,
