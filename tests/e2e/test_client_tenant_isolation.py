@@ -16,7 +16,6 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from tests.e2e.support import client_for, delete_quietly
 
 
-
 @dataclass(frozen=True)
 class Owned:
     """A Service of the first account, with two bindings, as the owner sees them."""

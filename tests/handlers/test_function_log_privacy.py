@@ -40,6 +40,11 @@ from tests.handlers.helpers import (
 )
 from tests.handlers.test_services import deliver
 from tests.log_privacy import Unloggable, distinctive, messenger_id, phone_number
+from tests.providers.material import (
+    apns_certificate_form,
+    credential_form,
+    service_account_json,
+)
 
 AUTHORIZER = "AuthorizerFunction"
 CREATE_SERVICE, UPDATE_SERVICE = "CreateServiceFunction", "UpdateServiceFunction"
@@ -129,6 +134,33 @@ def test_given_a_whole_scenario_when_every_log_line_is_read_then_none_holds_pers
     assert unloggable.leaks("".join(traceback.format_exception(raised.value))) == {}
 
     invoke = Invoker(functions, credentials.sid)
+    # Credentials: their secrets on create, on a refused create, on update; in no answer either.
+    for kind in ("apn", "apn-token", "fcm", "sms"):
+        form = credential_form(kind)
+        for field in ("Certificate", "PrivateKey", "ApiKey", "Secret"):
+            if field in form and field != "ApiKey":
+                unloggable.secret(form[field])
+        made = invoke("CreateCredentialFunction", "/v1/Credentials", form=form)
+        assert made.status == 201, made.body
+        assert unloggable.leaks(made.body) == {}
+        sid = made.json()["sid"]
+        fetched = invoke("FetchCredentialFunction", f"/v1/Credentials/{sid}")
+        assert unloggable.leaks(fetched.body) == {}
+    secret = unloggable.secret(service_account_json())
+    changed = invoke("UpdateCredentialFunction", f"/v1/Credentials/{sid}", form={"Secret": secret})
+    assert changed.status == 400  # an sms credential's Secret alone: incomplete, refused
+    assert unloggable.leaks(changed.body) == {}
+    refused_key = unloggable.secret(distinctive("not-a-pem-key"))
+    refused = invoke(
+        "CreateCredentialFunction",
+        "/v1/Credentials",
+        form={"Type": "apn", **apns_certificate_form(), "PrivateKey": refused_key},
+    )
+    assert refused.status == 400
+    assert unloggable.leaks(refused.body) == {}
+    listed = invoke("ListCredentialsFunction", "/v1/Credentials")
+    assert unloggable.leaks(listed.body) == {}
+
     created = invoke(CREATE_SERVICE, "/v1/Services", form={"FriendlyName": "privacy"})
     assert created.status == 201, created.body
     service = created.json()["sid"]
