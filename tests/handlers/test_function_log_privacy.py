@@ -136,28 +136,32 @@ def test_given_a_whole_scenario_when_every_log_line_is_read_then_none_holds_pers
     invoke = Invoker(functions, credentials.sid)
     # Credentials: their secrets on create, on a refused create, on update; in no answer either.
     for kind in ("apn", "apn-token", "fcm", "sms"):
-        form = credential_form(kind)
-        for field in ("Certificate", "PrivateKey", "ApiKey", "Secret"):
-            if field in form and field != "ApiKey":
-                unloggable.secret(form[field])
-        made = invoke("CreateCredentialFunction", "/v1/Credentials", form=form)
+        material = credential_form(kind)
+        for field in ("Certificate", "PrivateKey", "Secret"):
+            if field in material:
+                unloggable.secret(material[field])
+        made = invoke("CreateCredentialFunction", "/v1/Credentials", form=material)
         assert made.status == 201, made.body
         assert unloggable.leaks(made.body) == {}
-        sid = made.json()["sid"]
-        fetched = invoke("FetchCredentialFunction", f"/v1/Credentials/{sid}")
+        credential_sid = made.json()["sid"]
+        fetched = invoke("FetchCredentialFunction", f"/v1/Credentials/{credential_sid}")
         assert unloggable.leaks(fetched.body) == {}
-    secret = unloggable.secret(service_account_json())
-    changed = invoke("UpdateCredentialFunction", f"/v1/Credentials/{sid}", form={"Secret": secret})
+    key_json = unloggable.secret(service_account_json())
+    changed = invoke(
+        "UpdateCredentialFunction",
+        f"/v1/Credentials/{credential_sid}",
+        form={"Secret": key_json},
+    )
     assert changed.status == 400  # an sms credential's Secret alone: incomplete, refused
     assert unloggable.leaks(changed.body) == {}
-    refused_key = unloggable.secret(distinctive("not-a-pem-key"))
-    refused = invoke(
+    bad_key = unloggable.secret(distinctive("not-a-pem-key"))
+    refused_credential = invoke(
         "CreateCredentialFunction",
         "/v1/Credentials",
-        form={"Type": "apn", **apns_certificate_form(), "PrivateKey": refused_key},
+        form={"Type": "apn", **apns_certificate_form(), "PrivateKey": bad_key},
     )
-    assert refused.status == 400
-    assert unloggable.leaks(refused.body) == {}
+    assert refused_credential.status == 400
+    assert unloggable.leaks(refused_credential.body) == {}
     listed = invoke("ListCredentialsFunction", "/v1/Credentials")
     assert unloggable.leaks(listed.body) == {}
 
