@@ -9,10 +9,12 @@ from local_api.runtime import (
     LocalFunctions,
     LocalQueue,
     create_event_buses,
+    create_keys,
     create_queues,
     create_tables,
     dynamodb_client,
     events_client,
+    kms_client,
     sqs_client,
 )
 from local_api.template import SamTemplate
@@ -44,6 +46,7 @@ def start_functions(
         overrides,
         queues=queues,
         sqs_endpoint_url=endpoint,
-        event_buses=create_event_buses(events_client(endpoint), template),
+        event_buses=create_event_buses(events_client(endpoint), template)
+        | create_keys(kms_client(endpoint), template),
     )
     return Started(functions, tables, queues)

@@ -107,13 +107,20 @@ def _seed_service(service_sid: str, **settings: Any) -> None:
 def _seed_credential() -> None:
     """The events' Credential, made anew (sealed) unless it is there."""
     from notify_bindings import dependencies
+    from notify_bindings.dal.credentials import CredentialStore
+    from notify_bindings.dal.sealing import Sealer
     from notify_bindings.domain.credentials import (
         Credential,
         CredentialMaterial,
         CredentialType,
     )
 
-    store = dependencies.credential_store()
+    # The function invoked may not have the key (only those that seal do): its alias then.
+    config = dependencies.settings()
+    key_id = config.credentials_key_id or "alias/CredentialsKey"
+    store = CredentialStore(
+        dependencies.dynamodb(), config.services_table, Sealer(dependencies.kms(), key_id)
+    )
     if store.get(EVENT_ACCOUNT_SID, EVENT_CREDENTIAL_SID) is not None:
         return
     now = dependencies.now()

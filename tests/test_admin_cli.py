@@ -403,7 +403,17 @@ def test_given_a_stack_then_new_and_rotated_tokens_are_sealed_with_its_key(
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
-    (key,) = [k["KeyArn"] for k in kms.list_keys()["Keys"]]
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=endpoint,
+        region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    (described,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    (key,) = [
+        o["OutputValue"] for o in described["Outputs"] if o["OutputKey"] == "CredentialsKeyArn"
+    ]
     in_stack = AccountStore(dynamodb_client(endpoint), "stack-accounts", sealer=Sealer(kms, key))
     assert in_stack.auth_token(account["sid"]) == account["auth_token"]
 
