@@ -8,7 +8,9 @@ credentials, then:
 
 - function: imports the handler module as Lambda does (`import app`), reads the settings,
   creates the AWS clients its first request creates (`dependencies.dynamodb()` when its
-  policies allow a `dynamodb:` action, `dependencies.sqs()` when they allow an `sqs:` one) and
+  policies allow a `dynamodb:` action, `dependencies.sqs()` when they allow an `sqs:` one,
+  `dependencies.secretsmanager()` and the module that reads the page-token secret when they
+  allow `secretsmanager:` - the read itself, one request, is not made) and
   builds every other dependency (`dependencies.binding_store()`, ...) that the code it loaded
   refers to - modules a first request imports only when it builds them are counted too;
 - baseline: `import boto3; boto3.client("dynamodb")`, in the same environment.
@@ -62,7 +64,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -185,7 +186,7 @@ def client_factories(function: Function) -> list[str]:
     actions = _actions(function.policies)
     return [
         service
-        for service in ("dynamodb", "sqs")
+        for service in ("dynamodb", "sqs", "secretsmanager")
         if any(action.startswith(f"{service}:") for action in actions)
     ]
 
@@ -217,6 +218,8 @@ class FirstRequest:
     def code(self) -> tuple[str, str]:
         module, attribute = self.handler.rsplit(".", 1)
         imports = f"import {module}\n{module}.{attribute}\nfrom notify_bindings import dependencies"
+        if "secretsmanager" in self.clients:  # what reads the page-token secret, short of reading
+            imports += "\nimport notify_bindings.dal.secrets"
         calls = ["settings", *self.clients, *self.builders]
         return imports, "\n".join(f"dependencies.{call}()" for call in calls)
 
@@ -231,7 +234,9 @@ import json, sys, types
 import {module}
 from notify_bindings import dependencies
 
-skipped = {{"settings", "aws_session", "dynamodb", "sqs"}}
+# page_token_secret reads from Secrets Manager (a request: the child sends none); its client and
+# module are loaded as the clients are.
+skipped = {{"settings", "aws_session", "dynamodb", "sqs", "secretsmanager", "page_token_secret"}}
 builders = [
     name for name, value in vars(dependencies).items()
     if hasattr(value, "cache_clear") and name not in skipped
@@ -295,6 +300,10 @@ def child_environment(
         **queue_references(queues),
         **{name: name for name in template.of_type("AWS::Events::EventBus")},
         **{
+            name: f"arn:aws:secretsmanager:{region}:000000000000:secret:{name}-AbCdEf"
+            for name in template.of_type("AWS::SecretsManager::Secret")
+        },
+        **{
             f"{name}.Arn": f"arn:aws:events:{region}:000000000000:event-bus/{name}"
             for name in template.of_type("AWS::Events::EventBus")
         },
@@ -304,7 +313,7 @@ def child_environment(
             for name in template.of_type("AWS::KMS::Key")
         },
     }
-    overrides = {"PAGE_TOKEN_SECRET": secrets.token_urlsafe(32)}
+    overrides: dict[str, str] = {}
     environment = {
         name: value for name, value in os.environ.items() if not name.startswith(_DROPPED)
     }

@@ -103,13 +103,21 @@ ROWS = (
         "from cryptography.hazmat.primitives.asymmetric import ec, rsa",
     ),
     Row(
-        "providers.outcomes + webhooks (stdlib)",
+        "providers.outcomes + webhooks (httpx: it posts callbacks)",
         "import notify_bindings.providers.outcomes, notify_bindings.providers.webhooks",
     ),
     Row("providers.credentials", "import notify_bindings.providers.credentials"),
     Row("providers.apns", "import notify_bindings.providers.apns"),
     Row("providers.fcm", "import notify_bindings.providers.fcm"),
     Row("providers.twilio_messages", "import notify_bindings.providers.twilio_messages"),
+    Row("operations.channels", "import notify_bindings.operations.channels"),
+    Row("operations.sending (every provider)", "import notify_bindings.operations.sending"),
+    Row("operations.callbacks", "import notify_bindings.operations.callbacks"),
+    Row(
+        "Senders built (an httpx client each for FCM and Twilio)",
+        "from notify_bindings.operations.sending import Endpoints, Senders\n"
+        "Senders(Endpoints('https://a', 'https://a', 'https://f', 'https://f/t', 'https://t'))",
+    ),
     Row("APNs ready: .p8 parsed, ES256 token, client", _APNS_READY),
     Row("FCM ready: key parsed, RS256 assertion, client", _FCM_READY),
     Row("google-auth service_account + requests transport", _GOOGLE_AUTH, optional=True),

@@ -29,9 +29,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from types import FrameType
 
 from local_api.accounts import AccountRequest, DevAccount, requested_accounts, seed_accounts
+from local_api.delivery_standins import DeliveryStandIns, delivery_standins
 from local_api.event_sources import start_pollers
 from local_api.fixtures import EVENT_ACCOUNT_SID, seed_event_fixtures
 from local_api.run_state import (
@@ -47,6 +49,7 @@ from local_api.runtime import (
     create_event_buses,
     create_keys,
     create_queues,
+    create_secrets,
     create_tables,
     dynamodb_client,
     embedded_dynamodb,
@@ -56,6 +59,7 @@ from local_api.runtime import (
     kms_client,
     moto_in_process,
     put_layers_on_path,
+    secretsmanager_client,
     sqs_client,
     streams_client,
 )
@@ -93,6 +97,7 @@ class LocalApi:
     overridden: list[str]
     functions: LocalFunctions
     event_fixtures: bool = False
+    standins: DeliveryStandIns | None = None
 
     def state(self) -> RunState:
         """What `make invoke` needs to know of this server."""
@@ -114,13 +119,21 @@ def running(
     accounts: list[AccountRequest],
     *,
     event_fixtures: bool = False,
+    credentials_dir: Path | None = None,
 ) -> Iterator[LocalApi]:
     """Everything `make run` serves, ready to serve (with the sample events' fixtures in its
-    tables when `event_fixtures`); stops the pollers, then the servers."""
-    overrides = environment_overrides(template, environ)  # read before keep_aws_local()
+    tables when `event_fixtures`), the delivery stand-ins included (their development
+    credentials written to `credentials_dir`, a temporary directory by default); stops the
+    pollers, then the servers."""
+    shell = environment_overrides(template, environ)  # read before keep_aws_local()
     keep_aws_local()
     put_layers_on_path(template)
     with ExitStack() as stack:
+        if credentials_dir is None:
+            credentials_dir = Path(stack.enter_context(TemporaryDirectory(prefix="notify-dev-")))
+        standins = stack.enter_context(delivery_standins(credentials_dir))
+        # The shell's own values, when a function declares them, win over the stand-ins'.
+        overrides = {**standins.settings(), **shell}
         # The functions and pollers reach the embedded moto in this process (their clients
         # name no endpoint); its server answers everyone else from the same data.
         stack.enter_context(moto_in_process())
@@ -131,9 +144,19 @@ def running(
         queues = create_queues(sqs, template)
         buses = create_event_buses(events_client(None), template)
         buses |= create_keys(kms_client(None), template)  # the KMS keys are referred to alike
+        secrets = create_secrets(secretsmanager_client(None), template)
         functions = LocalFunctions.start(
-            template, dynamodb, tables, overrides, queues=queues, event_buses=buses
+            template,
+            dynamodb,
+            tables,
+            overrides,
+            queues=queues,
+            event_buses=buses,
+            secrets=secrets,
         )
+        server = LocalApiServer(address, functions)
+        stack.callback(server.server_close)
+        functions.served_at(server.base_url)
         # The table the layer keeps accounts in, when the template has one.
         accounts_table = functions.environment.get("ACCOUNTS_TABLE")
         seeded = (
@@ -143,10 +166,9 @@ def running(
             if accounts_table
             else []
         )
+        standins.accept_accounts(seeded)
         if event_fixtures:
             seed_event_fixtures(template)
-        server = LocalApiServer(address, functions)
-        stack.callback(server.server_close)
         for poller in start_pollers(functions, queues, sqs):
             stack.callback(poller.stop)
         # DynamoDB's TTL and the functions its tables' streams trigger.
@@ -168,9 +190,10 @@ def running(
             queues,
             bus_names,
             seeded,
-            sorted(overrides),
+            sorted(shell),
             functions,
             event_fixtures,
+            standins,
         )
 
 
@@ -210,6 +233,8 @@ def announce(api: LocalApi, state_dir: Path | None = None) -> None:
         lines.append(f"SQS at {api.sqs_endpoint}: {', '.join(api.queues)}")
     if api.buses:
         lines.append(f"EventBridge at {api.sqs_endpoint}: {', '.join(api.buses)}")
+    if api.standins is not None:
+        lines += api.standins.lines()
     if api.overridden:
         lines.append(f"from this environment: {', '.join(api.overridden)}")
     if api.event_fixtures:
@@ -272,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ,
                 accounts,
                 event_fixtures=args.event_fixtures,
+                credentials_dir=args.state_dir,
             ) as api:
                 if args.state_dir is not None:
                     container_host = os.environ.get("SAM_CONTAINER_HOST") or CONTAINER_HOST

@@ -29,10 +29,15 @@ def http_api_event(
     headers: Mapping[str, str] | None = None,
     body: bytes = b"",
     source_ip: str = "127.0.0.1",
+    domain_name: str | None = None,
 ) -> dict[str, Any]:
+    """`domain_name` is the API's own (requestContext.domainName, what API Gateway served the
+    request as); by default the host the `Host` header names, as for a request to the API's
+    domain."""
     headers = {name.lower(): value for name, value in (headers or {}).items()}
     cookie = headers.pop("cookie", "")  # payload 2.0 moves cookies out of the headers
     host = headers.setdefault("host", "127.0.0.1")
+    domain = domain_name or host.split(":")[0]
     headers.setdefault("x-forwarded-proto", "http")
     content_type = headers.get("content-type", "")
     now = datetime.now(UTC)
@@ -45,8 +50,8 @@ def http_api_event(
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",
-            "domainName": host.split(":")[0],
-            "domainPrefix": host.split(".")[0],
+            "domainName": domain,
+            "domainPrefix": domain.split(".")[0],
             "http": {
                 "method": method or route.method,
                 "path": path,

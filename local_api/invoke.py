@@ -44,6 +44,7 @@ from local_api.runtime import (
     create_event_buses,
     create_keys,
     create_queues,
+    create_secrets,
     create_tables,
     dynamodb_client,
     environment_overrides,
@@ -54,6 +55,7 @@ from local_api.runtime import (
     local_settings,
     moto_in_process,
     put_layers_on_path,
+    secretsmanager_client,
     sqs_client,
     template_references,
 )
@@ -113,7 +115,8 @@ def target(
         queues = create_queues(sqs_client(None), template)
         buses = create_event_buses(events_client(None), template)
         buses |= create_keys(kms_client(None), template)  # the KMS keys are referred to alike
-        references = template_references(template, tables, queues, buses)
+        secrets = create_secrets(secretsmanager_client(None), template)
+        references = template_references(template, tables, queues, buses, secrets)
         yield Target(references, local_settings(overrides), Endpoints())
 
 

@@ -25,6 +25,7 @@ import argparse
 import copy
 import importlib
 import json
+import re
 import sys
 import tomllib
 import typing
@@ -266,6 +267,17 @@ CANONICAL_IDENTIFIER = (
     "without bidirectional controls (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069)."
 )
 
+ASCII_INTEGER = "Written in ASCII digits: no sign but a minus, no spaces, underscores or decimals."
+VISIBLE_TEXT = (
+    "No default-ignorable, format, unassigned, noncharacter, private-use or surrogate code "
+    "points, and no separators but the plain space (U+0020)."
+)
+RESERVED_TAGS_NOTE = (
+    "Not `all` nor a binding type (`apn`, `gcm`, `sms`, `fcm`, `facebook-messenger`, `alexa`): "
+    "those are the implicit tags every binding has."
+)
+MAX_BYTES = re.compile(r"max_([0-9]+)_bytes")
+
 
 def _merge(schema: JsonObject, ours: JsonObject, validators: set[str]) -> list[str]:
     """Our constraints on Twilio's schema; what the schema cannot say, as sentences."""
@@ -287,6 +299,17 @@ def _merge(schema: JsonObject, ours: JsonObject, validators: set[str]) -> list[s
             notes.append(HTTP_URL_NOTE)
     if "canonical_identifier" in validators:
         notes.append(CANONICAL_IDENTIFIER)
+    if "visible_text" in validators:
+        notes.append(VISIBLE_TEXT)
+    for name in sorted(validators):
+        if limit := MAX_BYTES.fullmatch(name):
+            notes.append(f"At most {limit[1]} bytes in UTF-8.")
+    if "_no_reserved_tags" in validators:
+        reserved = importlib.import_module("notify_bindings.domain.bindings").RESERVED_TAGS
+        (items if items is not None else schema)["not"] = {"enum": sorted(reserved)}
+        notes.append(RESERVED_TAGS_NOTE)
+    if "strict_integer" in validators:
+        notes.append(ASCII_INTEGER)
     if "clamp_page_size" in validators:
         schema.pop("maximum", None)
         schema.pop("format", None)  # not int64 either: any larger number is taken as 1000

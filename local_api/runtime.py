@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -160,6 +159,10 @@ def kms_client(endpoint_url: str | None) -> Any:
     return _client("kms", endpoint_url)
 
 
+def secretsmanager_client(endpoint_url: str | None) -> Any:
+    return _client("secretsmanager", endpoint_url)
+
+
 def streams_client(endpoint_url: str | None) -> Any:
     # botocore names a stream's account in its endpoint's host (123456789012.streams-ddb...),
     # which moto's in-process mock does not answer: without an endpoint, the regional one.
@@ -231,6 +234,38 @@ def create_keys(client: Any, template: SamTemplate, prefix: str = "") -> dict[st
     return references
 
 
+def create_secrets(client: Any, template: SamTemplate, prefix: str = "") -> dict[str, str]:
+    """Create each Secrets Manager secret of the template (if missing), named after its logical
+    id, its value generated as its GenerateSecretString says; returns what `!Ref` of each
+    resolves to (its ARN)."""
+    references = {}
+    for logical_id, resource in template.of_type("AWS::SecretsManager::Secret").items():
+        name = f"{prefix}{logical_id}"
+        try:
+            references[logical_id] = client.describe_secret(SecretId=name)["ARN"]
+            continue
+        except client.exceptions.ResourceNotFoundException:
+            pass
+        generate = resource.get("Properties", {}).get("GenerateSecretString", {})
+        options = {k: v for k, v in generate.items() if k in _PASSWORD_OPTIONS}
+        value = client.get_random_password(**options)["RandomPassword"]
+        references[logical_id] = client.create_secret(Name=name, SecretString=value)["ARN"]
+    return references
+
+
+# What GetRandomPassword takes of a template's GenerateSecretString.
+_PASSWORD_OPTIONS = (
+    "PasswordLength",
+    "ExcludeCharacters",
+    "ExcludeLowercase",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+)
+
+
 @dataclass(frozen=True)
 class LocalQueue:
     logical_id: str
@@ -287,6 +322,7 @@ ENDPOINT_VARIABLES = (
     "SQS_ENDPOINT_URL",
     "EVENTS_ENDPOINT_URL",
     "KMS_ENDPOINT_URL",
+    "SECRETSMANAGER_ENDPOINT_URL",
 )
 
 
@@ -296,12 +332,12 @@ class Endpoints:
     in-process mock answers (see moto_in_process)."""
 
     dynamodb: str | None = None
-    # SQS and EventBridge: the embedded moto's server, side by side.
+    # SQS, EventBridge, KMS and Secrets Manager: the embedded moto's server, side by side.
     aws: str | None = None
 
     def variables(self) -> dict[str, str]:
         dynamodb, aws = self.dynamodb or "", self.aws or ""
-        return dict(zip(ENDPOINT_VARIABLES, (dynamodb, aws, aws, aws), strict=True))
+        return dict(zip(ENDPOINT_VARIABLES, (dynamodb, aws, aws, aws, aws), strict=True))
 
 
 def template_references(
@@ -309,14 +345,16 @@ def template_references(
     table_names: Mapping[str, str],
     queues: Mapping[str, LocalQueue] | None = None,
     event_buses: Mapping[str, str] | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """What the template's `!Ref`s and `!GetAtt`s resolve to locally: its parameters' defaults,
-    the tables', queues' and buses' local names, URLs and ARNs."""
+    the tables', queues' and buses' local names, URLs and ARNs, the secrets' ARNs."""
     return {
         **{k: str(v) for k, v in template.parameters.items()},
         **table_names,
         **queue_references(queues or {}),
         **(event_buses or {}),
+        **(secrets or {}),
     }
 
 
@@ -332,9 +370,10 @@ def function_environments(
 
 
 def local_settings(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """What the template resolves at deploy time, given a local value (a fresh page token
-    secret), and the shell's `overrides`."""
-    return {"PAGE_TOKEN_SECRET": secrets.token_urlsafe(32), **(overrides or {})}
+    """What replaces the template's values locally: the shell's `overrides`. (Nothing is
+    resolved at deploy time any more: the page-token secret is a secret of the stack, which
+    create_secrets makes locally.)"""
+    return dict(overrides or {})
 
 
 class LocalFunctions:
@@ -367,6 +406,7 @@ class LocalFunctions:
         queues: Mapping[str, LocalQueue] | None = None,
         sqs_endpoint_url: str | None = None,
         event_buses: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | None = None,
     ) -> LocalFunctions:
         """Resolve every function's environment and export it to this process.
 
@@ -374,7 +414,7 @@ class LocalFunctions:
         the same variables through Globals, and this refuses a template where they differ.
         `overrides` replace the values of variables, but never LOCAL_CREDENTIALS.
         """
-        references = template_references(template, table_names, queues, event_buses)
+        references = template_references(template, table_names, queues, event_buses, secrets)
         settings = local_settings(overrides)
         local = {
             **Endpoints(endpoint_url, sqs_endpoint_url).variables(),
@@ -390,6 +430,15 @@ class LocalFunctions:
         keep_aws_local()
         os.environ.update(environment)
         return cls(template, environment, references, settings)
+
+    def served_at(self, base_url: str) -> None:
+        """The local server's URL, where the functions' URLs lead (as PUBLIC_BASE_URL), unless
+        the shell gave PUBLIC_BASE_URL: never the Host a client names. Before any invocation,
+        since the layer reads its settings once."""
+        if self.settings.get("PUBLIC_BASE_URL"):
+            return
+        for variables in (self.settings, self.environment, os.environ):
+            variables["PUBLIC_BASE_URL"] = base_url
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
         function: Function = self.functions[logical_id]

@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,15 @@ _DIGITS = re.compile(r"[0-9]{1,12}")
 _HEX_DIGITS = re.compile(rb"[0-9a-fA-F]{1,8}")
 # Bytes of a request line that are neither printable ASCII nor the separators (space, tab).
 _UNSAFE_IN_REQUEST_LINE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f-\xff]")
+# What http.server refuses before any route is chosen (a request line too long or malformed,
+# headers too many or too long, another HTTP version), said in Twilio's error JSON rather than
+# its HTML page, which quotes the request line back - an identity in a path, say.
+_SERVER_REFUSALS = {
+    400: "The request could not be read as HTTP/1.1",
+    414: "The request line is too long",
+    431: "The request's header fields are too large",
+    505: "Only HTTP/1.0 and HTTP/1.1 are served",
+}
 # Not a route of the template: the local API describes itself, to anyone (no authorizer).
 OPENAPI_PATH = "/openapi.json"
 
@@ -146,6 +156,31 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return "-"
         return f"{method} {route.route_key}" if route.is_default else route.route_key
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals, as Twilio's error JSON naming nothing the client sent
+        (`message` and `explain` may quote its request line, so neither is used)."""
+        self.log_message("code %d, %s", code, "refused by the HTTP server")
+        status = HTTPStatus(code)
+        content = json.dumps(
+            {
+                "code": 20001 if code < 500 else 20500,
+                "message": _SERVER_REFUSALS.get(code, status.phrase),
+                "more_info": f"https://www.twilio.com/docs/errors/{20001 if code < 500 else 20500}",
+                "status": code,
+            }
+        ).encode()
+        self.close_connection = True  # what follows on the connection cannot be trusted
+        # Unread or unreadable, the request's version is taken as 0.9 (a reply without status
+        # line or headers): answer as API Gateway would, in HTTP/1.1.
+        self.request_version = self.protocol_version
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(content)
+
     def parse_request(self) -> bool:
         # http.server decodes the request line as Latin-1 and splits it at any whitespace,
         # \xa0 and \x85 included: raw UTF-8 would reach the functions garbled, or make the
@@ -176,6 +211,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             headers=dict(self.headers.items()),
             body=body,
             source_ip=self.client_address[0],
+            # The server's own name, as API Gateway gives its domain: never the client's Host.
+            domain_name=str(self.server.server_address[0]),
         )
         if route.authorizer is not None:
             outcome = self.server.authorize(route.authorizer, event)

@@ -23,10 +23,12 @@ from local_api.runtime import (
     create_event_buses,
     create_keys,
     create_queues,
+    create_secrets,
     create_tables,
     dynamodb_client,
     events_client,
     kms_client,
+    secretsmanager_client,
     sqs_client,
 )
 from local_api.template import SamTemplate
@@ -102,7 +104,10 @@ def functions(
     template: SamTemplate, aws: dict[str, LocalQueue], dynamodb: Any, event_buses: dict[str, str]
 ) -> LocalFunctions:
     names = {logical_id: logical_id for logical_id in template.tables}
-    return LocalFunctions.start(template, None, names, queues=aws, event_buses=event_buses)
+    secrets = create_secrets(secretsmanager_client(None), template)
+    return LocalFunctions.start(
+        template, None, names, queues=aws, event_buses=event_buses, secrets=secrets
+    )
 
 
 @pytest.fixture(scope="session")

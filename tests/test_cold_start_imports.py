@@ -13,7 +13,9 @@ it loaded, so that a heavy import coming back fails CI:
 - a function loads only the request and resource models it uses: pydantic builds every model
   of a module as the module is imported, so another function's models cost a cold start time;
 - only the functions that deliver notifications load the delivery libraries (httpx, h2, PyJWT,
-  cryptography) and `notify_bindings.providers`: over 100 ms of cold start for the others.
+  cryptography) and `notify_bindings.providers`: over 100 ms of cold start for the others;
+- only the list functions, which sign and check page tokens, create a Secrets Manager client
+  and load the module that reads the page-token secret (a first list request reads it once).
 """
 
 from __future__ import annotations
@@ -78,7 +80,18 @@ STREAM_AND_PURGE_FUNCTIONS = {
 DELIVERING_FUNCTIONS: set[str] = set()
 DELIVERY_LIBRARIES = ("httpx", "httpcore", "h2", "hpack", "jwt", "cryptography")
 
-# Prints the modules loaded once the handler is imported and its clients created.
+# The functions that sign and check page tokens: only they read the page-token secret.
+SECRET_READING_FUNCTIONS = {
+    "ListBindingsFunction",
+    "ListCredentialsFunction",
+    "ListServicesFunction",
+    "ListUserBindingsFunction",
+    "ListUsersFunction",
+}
+SECRET_READER = "notify_bindings.dal.secrets"
+
+# Prints the modules loaded once the handler is imported and its clients created (for a
+# function that may read the page-token secret, its reader too: the read itself is a request).
 _LOAD = """
 import json, sys
 import {module}
@@ -91,13 +104,24 @@ print(json.dumps(sorted(sys.modules)))
 
 def _clients(function: Function) -> list[str]:
     actions = json.dumps(function.policies)
-    return [service for service in ("dynamodb", "sqs") if f'"{service}:' in actions]
+    return [
+        service for service in ("dynamodb", "sqs", "secretsmanager") if f'"{service}:' in actions
+    ]
+
+
+def _secret_reader(function: Function) -> list[str]:
+    return [f"import {SECRET_READER}"] if "secretsmanager" in _clients(function) else []
 
 
 def _loaded(function: Function, environment: dict[str, str]) -> set[str]:
     code = _LOAD.format(
         module=function.handler.rsplit(".", 1)[0],
-        clients="\n".join(f"dependencies.{client}()" for client in _clients(function)),
+        clients="\n".join(
+            [
+                *(f"dependencies.{client}()" for client in _clients(function)),
+                *_secret_reader(function),
+            ]
+        ),
     )
     finished = subprocess.run(
         [sys.executable, "-c", code],
@@ -184,3 +208,13 @@ def test_given_a_function_that_does_not_deliver_when_loaded_then_no_delivery_lib
     assert "notify_bindings.dependencies" in modules
     assert not _packages(modules, *DELIVERY_LIBRARIES)
     assert not {m for m in modules if m.startswith("notify_bindings.providers")}
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_given_a_function_when_loaded_then_only_the_lists_load_the_page_token_secrets_reader(
+    name: str, loaded: dict[str, Any]
+) -> None:
+    modules = loaded[name]
+
+    assert "notify_bindings.dependencies" in modules
+    assert (SECRET_READER in modules) == (name in SECRET_READING_FUNCTIONS)

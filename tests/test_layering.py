@@ -91,6 +91,9 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("notify_bindings.dependencies", "notify_bindings.api.auth"): (
         "the authenticator: only the authorizer loads it"
     ),
+    ("notify_bindings.dependencies", "notify_bindings.dal.secrets"): (
+        "the page-token secret's reader: only the list functions, which sign tokens, load it"
+    ),
     ("notify_bindings.providers.apns", "certifi"): (
         "the CA bundle, read only when a certificate credential's client is made"
     ),

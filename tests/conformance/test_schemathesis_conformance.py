@@ -149,6 +149,20 @@ DELIBERATE = [
     ),
     Deliberate(
         RejectedPositiveData,
+        r"^Parameter 'Page' is invalid: a page other than 0 needs its PageToken",
+        "paging: a page other than 0 is reached only through next_page_url, with its PageToken "
+        "(a number alone would answer the first page labelled otherwise)",
+    ),
+    Deliberate(
+        RejectedPositiveData,
+        r"^Parameter '(Identity|Tag|Address)' is invalid: must (not contain [\w ]+ characters "
+        r"\(U\+[0-9A-F]{4,6}\)|be at most [0-9]+ bytes)$",
+        "identifiers: invisible and look-alike code points, and keys over DynamoDB's byte "
+        "limits, are refused; our document says so in words (a JSON Schema pattern cannot name "
+        "Unicode's unassigned or default-ignorable code points)",
+    ),
+    Deliberate(
+        RejectedPositiveData,
         r"^Identity already has the maximum of 20 Bindings",
         "the 21st binding of an identity is refused",
     ),

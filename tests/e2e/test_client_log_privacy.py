@@ -22,6 +22,7 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
+from local_api.runtime import secretsmanager_client
 from tests.e2e.support import Admin, client_for, running_local_api
 from tests.log_privacy import Unloggable, distinctive, messenger_id, phone_number
 
@@ -40,6 +41,15 @@ def _raw_request_line(url: str, request_line: str) -> bytes:
         return connection.recv(65536)
 
 
+def _page_token_secret(lines: list[str]) -> str:
+    """The page-token secret the server made in its embedded moto (where its banner says)."""
+    (endpoint,) = {
+        m[1] for line in lines if (m := re.search(r"SQS at (http://[0-9.]+:[0-9]+)", line))
+    }
+    secret = secretsmanager_client(endpoint).get_secret_value(SecretId="PageTokenSecret")
+    return str(secret["SecretString"])
+
+
 def _wait_for(lines: list[str], text: str) -> None:
     deadline = time.monotonic() + PURGE_SECONDS
     while not any(text in line for line in lines):
@@ -49,17 +59,16 @@ def _wait_for(lines: list[str], text: str) -> None:
 
 def test_given_a_whole_scenario_when_the_local_api_logs_it_then_no_line_holds_personal_data_or_a_secret():  # noqa: E501
     unloggable = Unloggable()
-    page_token_secret = unloggable.secret(distinctive("page-token-secret"))
     lines: list[str] = []
     with running_local_api(
         quiet=False,
         output=lines,
         POWERTOOLS_LOG_LEVEL="DEBUG",
         POWERTOOLS_LOGGER_LOG_EVENT="true",
-        PAGE_TOKEN_SECRET=page_token_secret,
         AUTH_CACHE_SECONDS="0",
     ) as api:
         admin = Admin(api.dynamodb_url)
+        unloggable.secret(_page_token_secret(lines))
         account = admin.create_account()
         key = admin.create_key(account.account_sid)
         dev_tokens = {api.account.password, api.other_account.password}

@@ -135,3 +135,20 @@ def test_given_a_users_path_when_asked_with_another_method_then_405_naming_those
     assert set(reply.headers["Allow"].replace(" ", "").split(",")) == {"GET", "DELETE"}
     users = http.post(f"/v1/Services/{service_sid}/Users", {})
     assert (users.status_code, users.headers["Allow"]) == (405, "GET")
+
+
+@pytest.mark.parametrize("identity", [".", ".."])
+def test_given_a_dot_segment_identity_when_requests_follows_its_links_user_then_the_user(
+    bindings, http: Http, identity: str
+):
+    """requests, like curl and browsers, removes `.` and `..` segments from a URL before
+    sending it (RFC 3986, 5.2.4): a link must not rely on them surviving."""
+    created = bindings.create(identity=identity, binding_type="apn", address="apn-token")
+
+    user = http.get(created.links["user"])
+
+    assert user.status_code == 200, user.text
+    assert user.json()["identity"] == identity
+    assert user.json()["url"] == created.links["user"]
+    listed = http.get(user.json()["links"]["bindings"])
+    assert [b["sid"] for b in listed.json()["bindings"]] == [created.sid]

@@ -23,7 +23,7 @@ from tests.factories import basic
 FUNCTION = "AuthorizerFunction"
 SERVICE = "IS" + "0" * 32
 # Values CloudFormation supplies at deploy time, which have no local counterpart here.
-DEPLOY_TIME = {"PAGE_TOKEN_SECRET": "a-local-page-token-secret", "SERVICE_PURGE_QUEUE_URL": ""}
+DEPLOY_TIME = {"SERVICE_PURGE_QUEUE_URL": ""}
 
 Authorize = Callable[[str | None], dict[str, Any]]
 

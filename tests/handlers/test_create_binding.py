@@ -38,8 +38,8 @@ def test_given_a_new_address_when_created_then_201_with_twilio_binding_json(invo
     assert body["tags"] == ["premium", "beta"]
     assert body["notification_protocol_version"] == "3"
     assert body["endpoint"] is None
-    assert body["url"] == f"http://127.0.0.1{bindings_path(service_sid)}/{body['sid']}"
-    assert body["links"]["user"] == f"http://127.0.0.1/v1/Services/{service_sid}/Users/alice"
+    assert body["url"] == f"https://127.0.0.1{bindings_path(service_sid)}/{body['sid']}"
+    assert body["links"]["user"] == f"https://127.0.0.1/v1/Services/{service_sid}/Users/alice"
 
 
 def test_given_a_created_binding_when_fetched_by_sid_then_it_is_returned(invoke, service_sid):

@@ -80,7 +80,7 @@ def test_given_each_kind_when_created_then_201_twilios_fields_and_it_opens(
     assert body["type"] == form["Type"]
     assert body["friendly_name"] == f"my {kind}"
     assert body["account_sid"] == account.sid
-    assert body["url"] == f"http://127.0.0.1{CREDENTIALS}/{body['sid']}"  # absolute
+    assert body["url"] == f"https://127.0.0.1{CREDENTIALS}/{body['sid']}"  # absolute
     for field in SECRET_FIELDS:
         if field in form:
             assert form[field] not in reply.body

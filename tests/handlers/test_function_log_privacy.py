@@ -105,7 +105,7 @@ def test_given_a_whole_scenario_when_every_log_line_is_read_then_none_holds_pers
     monkeypatch: pytest.MonkeyPatch,
 ):
     unloggable = Unloggable()
-    unloggable.secret(functions.environment["PAGE_TOKEN_SECRET"])
+    unloggable.secret(dependencies.page_token_secret())
     credentials = new_account()
     unloggable.secret(credentials.token)
     accounts = account_store()

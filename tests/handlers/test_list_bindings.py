@@ -54,7 +54,7 @@ def test_given_a_page_then_meta_is_twilios_with_absolute_urls_echoing_filters(in
     assert meta["key"] == "bindings"
     assert meta["page_size"] == 10
     assert meta["url"] == (
-        f"http://127.0.0.1{bindings_path(service_sid)}?Identity=alice&Tag=vip&PageSize=10&Page=0"
+        f"https://127.0.0.1{bindings_path(service_sid)}?Identity=alice&Tag=vip&PageSize=10&Page=0"
     )
     assert meta["first_page_url"] == meta["url"]
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
-from local_api.events import sqs_event
+from local_api.events import http_api_event, sqs_event, with_authorizer_context
+from notify_bindings import dependencies
 from notify_bindings.dal.bindings.store import Limits
-from tests.conftest import new_account, new_service
+from tests.conftest import Invoker, new_account, new_service
 from tests.handlers.helpers import CREATE, DELETE, FETCH, LIST, bindings_path, create
 
 CREATE_SERVICE = "CreateServiceFunction"
@@ -195,3 +198,91 @@ def items_of(dynamodb, service_sid: str) -> list[object]:
                 item for item in page["Items"] if service_sid in json.dumps(item, default=repr)
             ]
     return found
+
+
+API_DOMAIN = "abc123def4.execute-api.eu-west-1.amazonaws.com"
+UNTRUSTED_HEADERS = {
+    "Host": "evil.example",
+    "X-Forwarded-Proto": "javascript",
+    "X-Forwarded-Host": "evil.example",
+}
+
+
+def _urls(value):
+    if isinstance(value, dict):
+        return [url for item in value.values() for url in _urls(item)]
+    if isinstance(value, list):
+        return [url for item in value for url in _urls(item)]
+    return [value] if isinstance(value, str) and "://" in value else []
+
+
+@pytest.mark.parametrize("listing", ["services", "bindings"])
+def test_given_a_client_naming_another_host_and_scheme_then_every_url_is_on_the_apis_domain(
+    invoke, functions, listing
+):
+    account = new_account()
+    service = new_service(account.sid)
+    new_service(account.sid)
+    for address in ("token-1", "token-2"):
+        create(Invoker(functions, account.sid), service, Address=address, BindingType="apn")
+    function, path = {
+        "services": (LIST_SERVICES, "/v1/Services"),
+        "bindings": (LIST, bindings_path(service)),
+    }[listing]
+    (route,) = functions.functions[function].routes
+    event = http_api_event(
+        route, path, query="PageSize=1", headers=UNTRUSTED_HEADERS, domain_name=API_DOMAIN
+    )
+    event = with_authorizer_context(event, {"accountSid": account.sid})
+
+    body = json.loads(functions.invoke(function, event)["body"])
+
+    urls = _urls(body)
+    assert body["meta"]["next_page_url"] in urls
+    assert len(urls) >= 4  # the item's url (and links), the page's url, first and next
+    assert all(url.startswith(f"https://{API_DOMAIN}/v1/Services") for url in urls), urls
+
+
+class _FailingSecretsManager:
+    def __init__(self, failure: Exception) -> None:
+        self.failure = failure
+
+    def get_secret_value(self, **_: Any) -> dict[str, Any]:
+        raise self.failure
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ClientError({"Error": {"Code": "ThrottlingException"}}, "GetSecretValue"),
+        ClientError(
+            {
+                "Error": {"Code": "InternalServiceError"},
+                "ResponseMetadata": {"HTTPStatusCode": 500},
+            },
+            "GetSecretValue",
+        ),
+        EndpointConnectionError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com"),
+    ],
+    ids=["throttled", "failing", "unreachable"],
+)
+def test_given_secrets_manager_down_when_a_list_signs_a_token_then_503_until_it_answers(
+    functions, monkeypatch, failure
+):
+    account = new_account()
+    new_service(account.sid)
+    new_service(account.sid)
+    invoke = Invoker(functions, account.sid)
+    dependencies.page_token_secret.cache_clear()  # a fresh execution environment
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(dependencies, "secretsmanager", lambda: _FailingSecretsManager(failure))
+            reply = invoke(LIST_SERVICES, "/v1/Services", query={"PageSize": "1"})
+        recovered = invoke(LIST_SERVICES, "/v1/Services", query={"PageSize": "1"})
+    finally:
+        dependencies.page_token_secret.cache_clear()
+
+    assert reply.status == 503
+    assert reply.json()["code"] == 20503
+    assert recovered.status == 200  # the failure was not kept for the environment's life
+    assert recovered.json()["meta"]["next_page_url"]

@@ -247,7 +247,7 @@ def test_given_an_identitys_bindings_when_listed_under_its_user_then_only_its_bi
     by_identity = invoke(LIST, bindings_path(service_sid), query={"Identity": "alice/1"}).json()
 
     assert [b["sid"] for page in pages for b in page["bindings"]] == [b["sid"] for b in mine]
-    assert pages[0]["meta"]["url"].startswith(f"http://127.0.0.1{path}?")
+    assert pages[0]["meta"]["url"].startswith(f"https://127.0.0.1{path}?")
     assert pages[0]["meta"]["key"] == "bindings"
     assert [b["sid"] for b in tagged["bindings"]] == [mine[0]["sid"], mine[1]["sid"]]
     assert "Tag=news" in tagged["meta"]["url"]

@@ -80,6 +80,7 @@ STRING_PARAMETERS: list[tuple[Operation, str, str]] = [
     ],
     (LIST_BINDINGS, "Identity", "al{c}ice"),
     (LIST_BINDINGS, "Tag", "v{c}ip"),
+    (LIST_BINDINGS, "Address", "tok{c}en"),
     (LIST_BINDINGS, "StartDate", "2026-01-0{c}1"),
     (LIST_BINDINGS, "EndDate", "2026-01-01{c}"),
     (LIST_BINDINGS, "PageSize", "1{c}0"),
@@ -144,6 +145,8 @@ def test_given_any_c0_or_c1_control_character_in_an_identity_then_400(
         (CREATE_BINDING, "Identity", "i" * 257, "at most 256 characters"),
         (CREATE_BINDING, "Tag", "t" * 65, "at most 64 characters"),
         (CREATE_BINDING, "Address", "a" * 513, "at most 512 characters"),
+        (CREATE_BINDING, "Address", "中" * 342, "at most 1024 bytes"),
+        (CREATE_BINDING, "Address", "😀" * 257, "at most 1024 bytes"),
         (CREATE_BINDING, "NotificationProtocolVersion", "3" * 17, "should match pattern"),
         (CREATE_SERVICE, "FriendlyName", "f" * 65, "at most 64 characters"),
         (UPDATE_SERVICE, "FriendlyName", "f" * 65, "at most 64 characters"),
@@ -157,6 +160,7 @@ def test_given_any_c0_or_c1_control_character_in_an_identity_then_400(
         ),
         (LIST_BINDINGS, "Identity", "i" * 257, "at most 256 characters"),
         (LIST_BINDINGS, "Tag", "t" * 65, "at most 64 characters"),
+        (LIST_BINDINGS, "Address", "中" * 342, "at most 1024 bytes"),
         (LIST_SERVICES, "FriendlyName", "f" * 65, "at most 64 characters"),
         (LIST_BINDINGS, "PageToken", "p" * 1025, "at most 1024 characters"),
         (LIST_BINDINGS, "PageToken", "p" * 10 * 1024, "at most 1024 characters"),
@@ -205,6 +209,18 @@ LOOKALIKES = {
     "right-to-left mark": "alice\u200f",
     "isolate": "al\u2066ic\u2069e",
     "arabic letter mark": "\u061calice",
+    "zero width space": "alice\u200b",
+    "zero width joiner": "ali\u200dce",
+    "byte order mark": "\ufeffalice",
+    "soft hyphen": "ali\u00adce",
+    "invisible function application": "alice\u2061",
+    "hangul filler": "\u3164",
+    "tag characters": "alice\U000e0061\U000e007f",
+    "line separator": "alice\u2028",
+    "no-break space": "alice\u00a0smith",
+    "noncharacter": "alice\uffff",
+    "unassigned": "alice\u0378",
+    "private use": "alice\ue000",
 }
 
 
@@ -230,7 +246,7 @@ def test_given_an_identifier_that_looks_like_another_then_400_naming_it(
             assert message.startswith(f"Parameter '{name}' is invalid")
 
 
-@pytest.mark.parametrize("text", ["café", "東京", "नमस्ते", "👩‍👩‍👧", "שלום", "alice"])
+@pytest.mark.parametrize("text", ["café", "東京", "नमस्ते", "🐧", "שלום", "alice smith"])
 def test_given_canonical_unicode_identifiers_then_the_model_accepts_them(text):
     """The refusals above are about how text is encoded, not about which script it is in."""
     CreateBindingForm.model_validate({**CREATE_BINDING.base, "Identity": text, "Tag": [text]})
@@ -249,6 +265,12 @@ NUMBERS: list[tuple[str, str, str]] = [
     ("Page", "abc", "valid integer"),
     ("Page", "1e3", "valid integer"),
     ("Page", "10000001", "less than or equal to 10000000"),
+    ("Page", "3", "needs its PageToken"),
+    *[
+        (name, text, "valid integer")
+        for name in ("PageSize", "Page")
+        for text in ("5_0", "+5", " 5", "5 ", "1.0", "\u0665", "\uff15")
+    ],
 ]
 
 
@@ -263,3 +285,19 @@ def test_given_a_number_out_of_range_or_not_a_number_then_400_naming_it(
             message = assert_twilio_error(reply, 400)["message"]
             assert message.startswith(f"Parameter '{name}' is invalid")
             assert reason in message
+
+
+@pytest.mark.parametrize("tag", ["all", "sms", "apn", "gcm", "fcm", "facebook-messenger", "alexa"])
+def test_given_an_explicit_tag_named_like_an_implicit_one_then_400_and_no_filter_is_fooled(
+    hostile_api: Api, hostile_service: str, tag
+):
+    reply = CREATE_BINDING.send(
+        hostile_api, hostile_service, {"Address": f"push-token-{tag}", "Tag": ["news", tag]}
+    )
+
+    message = assert_twilio_error(reply, 400)["message"]
+    assert message.startswith("Parameter 'Tag' is invalid")
+    assert "reserved" in message
+    listed = LIST_BINDINGS.send(hostile_api, hostile_service, {"Address": f"push-token-{tag}"})
+    assert listed.status_code == 200
+    assert listed.json()["bindings"] == []

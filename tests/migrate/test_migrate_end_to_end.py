@@ -372,7 +372,9 @@ def test_given_many_bindings_when_an_import_is_interrupted_and_run_again_then_th
     }
     # ... with bad lines among them
     heavy_21st = {"identity": HEAVY_IDENTITY, "binding_type": "fcm", "address": "fcm-the-21st"}
-    malformed, untyped, unknown_type, bad_number = (SCALE * n // 100 for n in (1, 20, 50, 70))
+    malformed, untyped, unknown_type, bad_number, reserved, invisible = (
+        SCALE * n // 100 for n in (1, 20, 50, 70, 80, 90)
+    )
     last = SCALE + 5
     bad = with_bad_lines(
         exported_file,
@@ -381,6 +383,11 @@ def test_given_many_bindings_when_an_import_is_interrupted_and_run_again_then_th
             untyped: json.dumps({"identity": "someone", "address": "apn-no-type"}),
             unknown_type: json.dumps({"identity": "x", "binding_type": "pigeon", "address": "c"}),
             bad_number: json.dumps({"identity": "y", "binding_type": "sms", "address": "5551234"}),
+            # Twilio stored explicit tags named like the implicit ones; this API refuses them
+            reserved: json.dumps(
+                {"identity": "z", "binding_type": "apn", "address": "apn-z", "tags": ["sms"]}
+            ),
+            invisible: json.dumps({"identity": "z\u200b", "binding_type": "apn", "address": "a"}),
             last: json.dumps(heavy_21st),
         },
     )
@@ -421,6 +428,8 @@ def test_given_many_bindings_when_an_import_is_interrupted_and_run_again_then_th
     assert rejects[untyped] == "missing field 'binding_type'"
     assert rejects[unknown_type].startswith("unknown binding_type")
     assert rejects[bad_number].startswith("Parameter 'Address' is invalid")  # the target's words
+    assert rejects[reserved].startswith("Parameter 'Tag' is invalid: 'sms' is reserved")
+    assert rejects[invisible].startswith("Parameter 'Identity' is invalid: must not contain")
     assert "maximum of 20" in rejects[last]  # the identity's 21st
     assert set(summary["rejected_reasons"]) == set(rejects.values())
     # ... and the target holds the source's bindings, field by field, and nothing else

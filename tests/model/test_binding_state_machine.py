@@ -113,7 +113,7 @@ settings.register_profile(
 PROFILE = os.environ.get("NOTIFY_MODEL_PROFILE", "model-ci")
 MIN_STEPS = 300
 
-BASE_URL = "http://127.0.0.1"  # the host the invoke fixture's events name
+BASE_URL = "https://127.0.0.1"  # the domain the invoke fixture's events name, as API Gateway: https
 BINDINGS_TABLE, INDEX_TABLE, SERVICES_TABLE = "BindingsTable", "BindingIndexTable", "ServicesTable"
 MAX_LIVE_SERVICES = 2
 ERASURE_SHARE = 16
@@ -124,9 +124,10 @@ FILLED = MAX_BINDINGS_PER_IDENTITY - 3  # an identity this close to its limit ne
 IDENTITIES = ("alice", "bob", "carol", "dave@example.com", "eve f/ü")
 # E.164 numbers are valid addresses for every binding type, so any address takes any type.
 ADDRESSES = tuple(f"+1555010{n:04d}" for n in range(30))
-# "sms" is also a binding type, "all" also the implicit tag: both are legal explicit tags.
-TAGS = ("vip", "news", "beta", "sms", IMPLICIT_TAG_ALL)
-FILTER_TAGS = (*TAGS, *BINDING_TYPES, "nobody-has-this")
+# "SMS" and "All" spell a binding type and the implicit tag in another case: ordinary explicit
+# tags, which filters by the implicit ones must not confuse (the exact names are refused).
+TAGS = ("vip", "news", "beta", "SMS", "All")
+FILTER_TAGS = (*TAGS, IMPLICIT_TAG_ALL, *BINDING_TYPES, "nobody-has-this")
 # Real Credentials of the account (made by the test), one for each kind a binding may name: a
 # binding names only one that fits its type (apn: apn; fcm and gcm: fcm or gcm).
 CREDENTIAL_KINDS = {

@@ -83,6 +83,8 @@ READ_ONLY_ACTIONS = frozenset(
         "dynamodb:Query",
         "dynamodb:Scan",
         "dynamodb:DescribeTable",
+        # Reading the page-token secret (the lists, which sign page tokens).
+        "secretsmanager:GetSecretValue",
         # Decrypting what those reads return, with the customer managed key.
         "kms:Decrypt",
     }
@@ -106,6 +108,7 @@ _RESOURCE_TYPES = {
     "dynamodb": "AWS::DynamoDB::Table",
     "sqs": "AWS::SQS::Queue",
     "events": "AWS::Events::EventBus",
+    "secretsmanager": "AWS::SecretsManager::Secret",
 }
 
 
@@ -137,6 +140,13 @@ def policy_resource(action: str, resource: Any, resources: dict[str, Document]) 
     kind the action acts on: a table (or "<table>/index/<name>") for DynamoDB, a queue for
     SQS; None for anything else."""
     kind = _RESOURCE_TYPES.get(action.split(":", 1)[0])
+    if isinstance(resource, dict) and set(resource) == {"Ref"}:  # a secret's Ref is its ARN
+        is_secret = kind == "AWS::SecretsManager::Secret"
+        return (
+            resource["Ref"]
+            if is_secret and resources.get(resource["Ref"], {}).get("Type") == kind
+            else None
+        )
     if isinstance(resource, dict) and set(resource) == {"Fn::GetAtt"}:
         name, attribute = resource["Fn::GetAtt"]
         is_kind = resources.get(name, {}).get("Type") == kind
@@ -220,6 +230,8 @@ def kms_grants_needed(source: Document, function: str, calls: set[Grant]) -> set
     decrypt_via, generate_via = set(), set()
     if any(action.startswith("dynamodb:") for action, _ in calls):
         decrypt_via.add("dynamodb")
+    if any(action.startswith("secretsmanager:") for action, _ in calls):
+        decrypt_via.add("secretsmanager")  # it decrypts a secret as the principal reading it
     if ("sqs:SendMessage" in {action for action, _ in calls}) or lambda_grants(source, function):
         decrypt_via.add("sqs")
         generate_via.add("sqs")
@@ -332,6 +344,7 @@ class AwsCalls:
         "before-parameter-build.sqs",
         "before-parameter-build.events",
         "before-parameter-build.kms",
+        "before-parameter-build.secretsmanager",
     )
 
     def __init__(self, names: dict[str, str]) -> None:
@@ -371,6 +384,8 @@ class AwsCalls:
             yield f"sqs:{operation}", self._names.get(params["QueueUrl"], params["QueueUrl"])
         elif service == "kms":
             yield f"kms:{operation}", self._names.get(params["KeyId"], params["KeyId"])
+        elif service == "secretsmanager":
+            yield f"secretsmanager:{operation}", self._names.get(params["SecretId"], "?")
         elif service == "events":
             for entry in params["Entries"]:
                 bus = entry.get("EventBusName", "default")
@@ -689,8 +704,12 @@ def _fetch(given: Given) -> None:
 def _list_every_way(given: Given) -> None:
     path = bindings_path(given.service_sid)
     given.create_binding(given.service_sid, Identity="alice", Address="token-1", Tag="premium")
+    given.create_binding(given.service_sid, Identity="bob", Address="token-2")
     assert given.request(path)["statusCode"] == 200
     assert given.request(path, query={"Tag": "premium", "PageSize": "1"})["statusCode"] == 200
+    first = given.request(path, query={"PageSize": "1"})  # a next page: its token is signed
+    next_page = json.loads(first["body"])["meta"]["next_page_url"]
+    assert given.request(path, query=parse_qsl(urlsplit(next_page).query))["statusCode"] == 200
     assert given.request(path, query={"Identity": "alice"})["statusCode"] == 200
     assert given.request(path, query={"Address": "token-1"})["statusCode"] == 200
     assert given.request(bindings_path(new_sid("IS")))["statusCode"] == 404
@@ -731,8 +750,12 @@ def _list_users(given: Given) -> None:
 def _list_user_bindings(given: Given) -> None:
     path = f"{users_path(given.service_sid, 'alice')}/Bindings"
     given.create_binding(given.service_sid, Identity="alice", Address="token-1", Tag="premium")
+    given.create_binding(given.service_sid, Identity="alice", Address="token-2")
     assert given.request(path)["statusCode"] == 200
     assert given.request(path, query={"Tag": "premium", "PageSize": "1"})["statusCode"] == 200
+    first = given.request(path, query={"PageSize": "1"})  # a next page: its token is signed
+    next_page = json.loads(first["body"])["meta"]["next_page_url"]
+    assert given.request(path, query=parse_qsl(urlsplit(next_page).query))["statusCode"] == 200
     assert given.request(f"{users_path(given.service_sid, 'bob')}/Bindings")["statusCode"] == 404
 
 
@@ -957,7 +980,7 @@ def calls_by_function(
     event_buses: dict[str, str],
     account: Credentials,
 ) -> dict[str, set[Grant]]:
-    """What each function of the template did through DynamoDB and SQS, on every path it has."""
+    """What each function of the template did through AWS, on every path it has."""
     names = {
         functions.environment[variable]: value["Ref"]
         for function in template.functions.values()
@@ -976,6 +999,12 @@ def calls_by_function(
             if reference.endswith(".Arn") and ":kms:" in arn
         }
     )
+    names.update(
+        {
+            functions.references[logical_id]: logical_id
+            for logical_id in template.of_type("AWS::SecretsManager::Secret")
+        }
+    )
     recorder = AwsCalls(names)
     invoked = invokers(template)
     assert set(SCENARIOS) == set(invoked), "a function is invoked in a way no scenario covers"
@@ -987,10 +1016,14 @@ def calls_by_function(
         dependencies.sqs(),
         dependencies.events(),
         dependencies.kms(),
+        dependencies.secretsmanager(),
     )
     with recorder.hooked(*clients):
         for trigger, scenario in SCENARIOS.items():
             function = invoked[trigger]
+            # Each function in an execution environment of its own: what it reads once per
+            # environment (the page-token secret) it reads here again.
+            dependencies.page_token_secret.cache_clear()
             given = Given(
                 function=function,
                 account_sid=account.sid,
@@ -1235,8 +1268,8 @@ BREAKAGES: dict[str, tuple[str, str, Callable[[Document], Any]]] = {
     ),
     "a data key a reader never makes": (
         "least privilege",
-        r"ListUsersFunction may {\('kms:GenerateDataKey', 'KmsKeyArn via dynamodb'\)} but never",
-        lambda d: _kms_statements(d, "ListUsersFunction")[0]["Action"].append(
+        r"FetchUserFunction may {\('kms:GenerateDataKey', 'KmsKeyArn via dynamodb'\)} but never",
+        lambda d: _kms_statements(d, "FetchUserFunction")[0]["Action"].append(
             "kms:GenerateDataKey"
         ),
     ),

@@ -96,6 +96,17 @@ def kms() -> Any:
 
 
 @cache
+def secretsmanager() -> Any:
+    return deadline.guard(
+        aws_session().create_client(
+            "secretsmanager",
+            endpoint_url=settings().secretsmanager_endpoint_url,
+            config=_CLIENT_CONFIG,
+        )
+    )
+
+
+@cache
 def sealer() -> Sealer:
     """Envelope encryption with the credentials key: sealing needs kms:GenerateDataKey on it,
     opening kms:Decrypt, which only the functions that deliver are given."""
@@ -116,6 +127,19 @@ def account_tokens() -> AccountStore:
     if config.accounts_table is None:
         raise RuntimeError("ACCOUNTS_TABLE is not set: there are no auth tokens to open")
     return AccountStore(dynamodb(), config.accounts_table, sealer=sealer())
+
+
+@cache
+def page_token_secret() -> str:
+    """The key that signs page tokens, read from Secrets Manager once per execution environment
+    (a failure is not kept: the next request tries again). Throttled or Unavailable, as for
+    DynamoDB, when Secrets Manager does not answer."""
+    from notify_bindings.dal.secrets import secret_string
+
+    arn = settings().page_token_secret_arn
+    if arn is None:
+        raise RuntimeError("PAGE_TOKEN_SECRET_ARN is not set: this function signs no page tokens")
+    return secret_string(secretsmanager(), arn)
 
 
 @cache
@@ -183,6 +207,8 @@ def reset() -> None:
         kms,
         sealer,
         account_tokens,
+        secretsmanager,
+        page_token_secret,
         binding_store,
         service_store,
         credential_store,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notify_bindings.api.page_tokens import PageTokens
 from notify_bindings.api.requests.bindings import pairs_of
@@ -126,3 +129,75 @@ def test_given_a_sid_token_and_a_key_token_of_one_scope_then_neither_reads_as_th
         tokens.read_key(sid_token, USERS, [])
     with pytest.raises(InvalidPageToken):
         tokens.read(key_token, USERS, [])
+
+
+# -- strict decoding: one spelling per token --------------------------------------------------
+
+
+def _token() -> str:
+    """A genuine token with a `-` or `_` in it (for the standard-alphabet case)."""
+    for n in range(256):
+        token = tokens.issue(SERVICE, FILTERS, PageCursor(Direction.AFTER, SID[:-2] + f"{n:02x}"))
+        if "-" in token[2:] or "_" in token[2:]:
+            return token
+    raise AssertionError("no token with - or _ among 256")
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        pytest.param(lambda t: t[:10] + "!" + t[10:], id="junk-inserted"),
+        pytest.param(lambda t: t[:10] + "." + t[10:], id="dot-inserted"),
+        pytest.param(lambda t: t + "=", id="one-extra-pad"),
+        pytest.param(lambda t: t + "==", id="two-extra-pad"),
+        pytest.param(lambda t: t + "====", id="four-extra-pad"),
+        pytest.param(lambda t: t[:10] + " " + t[10:], id="space"),
+        pytest.param(lambda t: t[:10] + "\n" + t[10:], id="newline"),
+        pytest.param(lambda t: t + "\t", id="trailing-tab"),
+        pytest.param(lambda t: t[:2] + " " + t[2:], id="space-after-prefix"),
+        pytest.param(lambda t: t.replace("-", "+").replace("_", "/"), id="standard-alphabet"),
+    ],
+)
+def test_given_a_token_spelled_otherwise_when_read_then_refused(respell):
+    token = _token()
+    tokens.read(token, SERVICE, FILTERS)  # genuine as it is
+    respelled = respell(token)
+    assert respelled != token
+
+    with pytest.raises(InvalidPageToken):
+        tokens.read(respelled, SERVICE, FILTERS)
+
+
+@pytest.mark.parametrize("key", ["a", "ab"])  # 19 and 20 bytes: 4 and 2 unused bits
+def test_given_a_last_character_with_other_unused_bits_when_read_then_refused(key):
+    token = tokens.issue_key(USERS, [], KeyCursor(Direction.AFTER, key, False))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused_bits = {2: 4, 3: 2}[(len(token) - 2) % 4]
+    last = alphabet.index(token[-1])
+    assert last % (1 << unused_bits) == 0
+    for unused in range(1, 1 << unused_bits):
+        respelled = token[:-1] + alphabet[last + unused]
+        with pytest.raises(InvalidPageToken):
+            tokens.read_key(respelled, USERS, [])
+
+
+@given(
+    sid=st.text("0123456789abcdef", min_size=32, max_size=32),
+    direction=st.sampled_from(Direction),
+)
+def test_given_any_cursor_then_its_token_is_plain_urlsafe_base64_and_reads_back(sid, direction):
+    cursor = PageCursor(direction, "BS" + sid)
+
+    token = tokens.issue(SERVICE, FILTERS, cursor)
+
+    assert re.fullmatch(r"PT[A-Za-z0-9_-]+", token)
+    assert tokens.read(token, SERVICE, FILTERS) == cursor
+
+
+@given(key=st.text(max_size=40), junk=st.sampled_from(["=", " ", "+", "/", "\n", "%", "*"]))
+def test_given_any_key_token_with_a_character_outside_the_alphabet_then_refused(key, junk):
+    token = tokens.issue_key(USERS, [], KeyCursor(Direction.AFTER, key, False))
+    position = len(token) // 2 + 1
+
+    with pytest.raises(InvalidPageToken):
+        tokens.read_key(token[:position] + junk + token[position:], USERS, [])

@@ -151,3 +151,30 @@ def test_given_a_body_without_a_content_type_then_400_but_no_body_needs_none():
         ApiRequest(with_body).form(CreateBindingForm)
     with pytest.raises(InvalidParameter, match="Missing required parameter Identity"):
         ApiRequest(without).form(CreateBindingForm)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "evil.example"},
+        {"X-Forwarded-Proto": "javascript"},
+        {
+            "Host": "evil.example",
+            "X-Forwarded-Proto": "javascript",
+            "X-Forwarded-Host": "x.example",
+        },
+    ],
+)
+def test_given_a_client_naming_another_host_or_scheme_then_urls_stay_on_the_apis_domain(headers):
+    domain = "abc.execute-api.eu-west-1.amazonaws.com"
+    event = http_api_event(LIST, "/v1/x", headers=headers, domain_name=domain)
+
+    assert ApiRequest(event).base_url == f"https://{domain}"
+    assert ApiRequest(event, "https://notify.example.com").base_url == "https://notify.example.com"
+
+
+def test_given_a_stage_other_than_default_then_it_prefixes_the_urls():
+    event = http_api_event(LIST, "/v1/x", headers={"Host": "evil.example"}, domain_name="d.example")
+    event["requestContext"]["stage"] = "prod"
+
+    assert ApiRequest(event).base_url == "https://d.example/prod"

@@ -10,7 +10,8 @@ tokens: the same MAC over a key of any text (`KeyCursor`), in a version of their
 neither kind of token is ever read as the other.
 
 Handlers go through `Paging`: the cursor a request's `PageToken` names, and the links of the
-page it gets, signed with the deployment's PAGE_TOKEN_SECRET.
+page it gets, signed with the deployment's page-token secret (from Secrets Manager, read once
+per execution environment by `dependencies.page_token_secret`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable
 from functools import cache
 from typing import Any, Protocol
@@ -35,6 +37,8 @@ _KEY_VERSION = 3
 _INCLUSIVE = 0x10  # a key cursor's flag, beside its direction: the key itself is included
 _SID_BYTES = 18  # the two-letter prefix and 32 hex digits
 _MAC_BYTES = 16
+# What `issue` writes after the prefix: the URL-safe alphabet, without padding.
+_ENCODED = re.compile(r"[A-Za-z0-9_-]*")
 
 
 Filters = Iterable[tuple[str, str]]  # a listing's filters as query-string pairs
@@ -83,11 +87,7 @@ class PageTokens:
         """The token's body, once its MAC proves it was issued for this scope and filters."""
         if not token.startswith(_PREFIX):
             raise InvalidPageToken()
-        encoded = token[len(_PREFIX) :]
-        try:
-            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        except (binascii.Error, ValueError):
-            raise InvalidPageToken() from None
+        raw = _decoded(token[len(_PREFIX) :])
         body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
         if len(raw) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(scope, filters, body)):
             raise InvalidPageToken()
@@ -97,6 +97,21 @@ class PageTokens:
         # The filters' order does not matter to a listing, so it does not matter here either.
         signed = json.dumps([scope, sorted(filters)]).encode()
         return hmac.new(self._key, signed + b"\0" + body, hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def _decoded(encoded: str) -> bytes:
+    """The bytes `encoded` is the one encoding of, as `issue` writes it. Python's decoder drops
+    characters outside the alphabet, takes extra padding and ignores a last character's unused
+    bits: each would make another token of the same page, so each is refused here."""
+    if not _ENCODED.fullmatch(encoded):
+        raise InvalidPageToken()
+    try:
+        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        raise InvalidPageToken() from None
+    if base64.urlsafe_b64encode(raw).decode().rstrip("=") != encoded:
+        raise InvalidPageToken()
+    return raw
 
 
 class ListQuery(Protocol):
@@ -172,7 +187,7 @@ def users_scope(service_sid: str) -> str:
 
 
 def _tokens() -> PageTokens:
-    return _signed_with(dependencies.settings().page_token_secret)
+    return _signed_with(dependencies.page_token_secret())
 
 
 @cache

@@ -34,8 +34,8 @@ _FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 class ApiRequest:
-    """One request, as API Gateway's event describes it. `public_base_url` (a custom domain's)
-    is where its URLs lead; without one, the host that served it."""
+    """One request, as API Gateway's event describes it. `public_base_url` (a custom domain's,
+    or the local server's) is where its URLs lead; without one, the API's domain."""
 
     def __init__(self, event: Mapping[str, Any], public_base_url: str | None = None) -> None:
         self.event = event
@@ -81,15 +81,17 @@ class ApiRequest:
 
     @cached_property
     def base_url(self) -> str:
-        """Where this API is served from, so that URLs in responses lead back to it."""
+        """Where this API is served from, so that URLs in responses lead back to it: the
+        deployment's public base URL, else the API's own domain and stage as API Gateway names
+        them. Never the client's `Host` or `X-Forwarded-*`: a client that follows
+        `next_page_url` sends its credentials wherever that leads."""
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
         context = self.event.get("requestContext", {})
-        host = self.headers.get("host") or context.get("domainName", "localhost")
-        scheme = self.headers.get("x-forwarded-proto", "https").split(",")[0].strip()
+        host = context.get("domainName") or "localhost"
         stage = context.get("stage", "$default")
         prefix = "" if stage == "$default" else f"/{stage}"
-        return f"{scheme}://{host}{prefix}"
+        return f"https://{host}{prefix}"
 
     def query(self, model: type[Model]) -> Model:
         return _validated(model, _parse_pairs(self.event.get("rawQueryString", "")), "query")

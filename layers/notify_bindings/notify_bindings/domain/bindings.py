@@ -19,6 +19,16 @@ MAX_TAG_FILTERS = 5
 MAX_IDENTITY_FILTERS = 100
 DEFAULT_PROTOCOL_VERSION = "3"
 IMPLICIT_TAG_ALL = "all"
+# DynamoDB limits keys in UTF-8 bytes (a partition key to 2048, a sort key to 1024), and these
+# are parts of keys (dal/bindings/items.py): an address is the bindings table's sort key, an
+# identity the identity record's sort key (and, after the Service SID, its index's partition
+# key). A tag is part of partition keys, `<ServiceSid>#tag#<tag>` and, for a combination of up
+# to five, `<ServiceSid>#tags#<JSON list>`: five tags of 256 bytes, escaped, make one of 1,336.
+# Within their limits in characters (256, 64) identities and tags never exceed these; addresses
+# (512 characters) can.
+MAX_ADDRESS_BYTES = 1024
+MAX_IDENTITY_BYTES = 1024
+MAX_TAG_BYTES = 256
 
 
 class BindingType(StrEnum):
@@ -37,6 +47,11 @@ class BindingType(StrEnum):
     @property
     def takes_credential(self) -> bool:
         return self in (BindingType.APN, BindingType.FCM, BindingType.GCM)
+
+
+# The implicit tags: every binding has `all` and its binding type. An explicit tag of one of these
+# names would make a filter by it select bindings of another type.
+RESERVED_TAGS = frozenset({IMPLICIT_TAG_ALL, *(kind.value for kind in BindingType)})
 
 
 class IdentityBindingLimitPolicy(StrEnum):

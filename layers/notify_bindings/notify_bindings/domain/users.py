@@ -48,5 +48,10 @@ def user_sid(service_sid: str, identity: str) -> str:
 
 
 def user_path(service_sid: str, identity: str) -> str:
-    """The path of the User's resource: the identity percent-encoded, as `links.user` has it."""
-    return f"/v1/Services/{service_sid}/Users/{quote(identity, safe='')}"
+    """The path of the User's resource: the identity percent-encoded, as `links.user` has it.
+    Dots are unreserved and stay, but not as a whole segment: clients resolve `.` and `..`
+    away (RFC 3986, 5.2.4), so those two are written `%2E` and `%2E%2E`."""
+    segment = quote(identity, safe="")
+    if segment in (".", ".."):
+        segment = "%2E" * len(segment)
+    return f"/v1/Services/{service_sid}/Users/{segment}"

@@ -91,3 +91,43 @@ def test_given_a_date_not_in_yyyy_mm_dd_when_listed_then_refused(value):
 def test_given_more_than_five_tag_filters_when_listed_then_refused():
     with pytest.raises(ValidationError):
         ListBindingsQuery.model_validate({"Tag": ["a", "b", "c", "d", "e", "f"]})
+
+
+@pytest.mark.parametrize("tag", ["all", "apn", "gcm", "sms", "fcm", "facebook-messenger", "alexa"])
+def test_given_an_explicit_tag_named_like_an_implicit_one_when_created_then_refused(tag):
+    with pytest.raises(ValidationError) as caught:
+        form(BindingType="apn", Tag=["news", tag])
+
+    assert caught.value.errors()[0]["loc"][0] == "Tag"
+    assert "reserved" in caught.value.errors()[0]["msg"]
+
+
+@pytest.mark.parametrize("tag", ["All", "SMS", "apns", "sms-opt-in", "everyone"])
+def test_given_a_tag_only_resembling_a_reserved_name_when_created_then_accepted(tag):
+    assert form(Tag=[tag]).tags == (tag,)
+
+
+@pytest.mark.parametrize("tag", ["all", "sms", "facebook-messenger"])
+def test_given_an_implicit_tag_as_a_filter_when_listed_then_accepted(tag):
+    assert ListBindingsQuery.model_validate({"Tag": [tag]}).tags == (tag,)
+
+
+@pytest.mark.parametrize("page", ["1", "3", "10000000"])
+def test_given_a_page_other_than_0_without_its_token_when_listed_then_refused(page):
+    with pytest.raises(ValidationError) as caught:
+        ListBindingsQuery.model_validate({"Page": page})
+
+    assert "Parameter 'Page'" in caught.value.errors()[0]["msg"]
+    assert "PageToken" in caught.value.errors()[0]["msg"]
+
+
+def test_given_page_0_without_a_token_or_a_page_with_its_token_when_listed_then_accepted():
+    assert ListBindingsQuery.model_validate({"Page": "0"}).page == 0
+    assert ListBindingsQuery.model_validate({"Page": "3", "PageToken": "t"}).page == 3
+
+
+@pytest.mark.parametrize("text", ["5_0", "+5", " 5", "1.0", "\u0665"])
+@pytest.mark.parametrize("name", ["PageSize", "Page"])
+def test_given_a_number_not_in_plain_ascii_digits_when_listed_then_refused(name, text):
+    with pytest.raises(ValidationError):
+        ListBindingsQuery.model_validate({name: text, "PageToken": "t"})

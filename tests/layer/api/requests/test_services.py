@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from notify_bindings.api.requests.services import ServiceForm
+from notify_bindings.api.requests.services import ListServicesQuery, ServiceForm
 from notify_bindings.domain.services import SETTINGS
 
 
@@ -46,3 +46,17 @@ def test_given_a_form_then_only_the_settings_given_are_changes():
 def test_given_an_invalid_setting_then_refused(name, value):
     with pytest.raises(ValidationError):
         ServiceForm.model_validate({name: value})
+
+
+@pytest.mark.parametrize("text", ["5_0", "+5", " 5", "1.0", "\u0665", "\uff13"])
+def test_given_binding_ttl_days_not_in_plain_ascii_digits_then_refused(text):
+    with pytest.raises(ValidationError) as caught:
+        ServiceForm.model_validate({"BindingTtlDays": text})
+
+    assert "valid integer" in caught.value.errors()[0]["msg"]
+
+
+@pytest.mark.parametrize("text", ["5_0", "+5", "1.0"])
+def test_given_a_services_page_size_not_in_plain_ascii_digits_then_refused(text):
+    with pytest.raises(ValidationError):
+        ListServicesQuery.model_validate({"PageSize": text})

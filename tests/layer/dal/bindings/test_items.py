@@ -3,6 +3,8 @@ index's items and the conversions both ways (dal/bindings/items.py)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from notify_bindings.dal.bindings.items import (
@@ -20,7 +22,13 @@ from notify_bindings.dal.bindings.items import (
     tags_partition,
     user_from,
 )
-from notify_bindings.domain.bindings import BindingType, Removal
+from notify_bindings.domain.bindings import (
+    MAX_ADDRESS_BYTES,
+    MAX_IDENTITY_BYTES,
+    MAX_TAG_BYTES,
+    BindingType,
+    Removal,
+)
 from tests.factories import sample_binding
 
 SERVICE = "IS" + "3" * 32
@@ -119,3 +127,52 @@ def test_given_tags_with_a_binding_type_then_the_filter_also_matches_the_type():
     )
     assert values == {":tag0": {"S": "sms"}, ":tag1": {"S": "vip"}}
     assert tag_filter([], {}) is None
+
+
+# DynamoDB's limits on a key attribute, in UTF-8 bytes.
+MAX_PARTITION_KEY_BYTES = 2048
+MAX_SORT_KEY_BYTES = 1024
+
+
+def _fill(limit_bytes: int, limit_characters: int, last: str) -> str:
+    """Text of `limit_characters` characters as close to `limit_bytes` as 4-byte ones get."""
+    text = "😀" * (min(limit_bytes // 4, limit_characters) - 1) + last
+    return text + "a" * min(limit_bytes - len(text.encode()), limit_characters - len(text))
+
+
+def _largest_tags(count: int) -> list[str]:
+    """`count` distinct tags as long as the limits let them be, as JSON escapes them most."""
+    emoji = [_fill(MAX_TAG_BYTES, 64, chr(0x1F600 + n)) for n in range(count)]
+    quotes = ['"' * 63 + str(n) for n in range(count)]  # each " is two bytes in JSON
+    return emoji if len(json.dumps(emoji)) >= len(json.dumps(quotes)) else quotes
+
+
+def test_given_a_binding_at_every_byte_limit_then_each_of_its_keys_fits_dynamodb():
+    """The byte limits of identities, tags and addresses (domain/bindings.py) are what make
+    every key items.py composes of them fit: the address is the bindings table's sort key, the
+    identity its index's partition key (after the Service SID) and the identity record's sort
+    key, the tags the partition keys of their combinations, and lists filter by five."""
+    assert MAX_ADDRESS_BYTES == MAX_SORT_KEY_BYTES
+    assert MAX_IDENTITY_BYTES == MAX_SORT_KEY_BYTES
+    binding = sample_binding(
+        identity=_fill(MAX_IDENTITY_BYTES, 256, "😀"),
+        address=_fill(MAX_ADDRESS_BYTES, 512, "😀"),
+        tags=tuple(_largest_tags(MAX_COMBINED_TAGS - 1)),
+        binding_type=BindingType.FACEBOOK_MESSENGER,
+    )
+    assert len(binding.identity.encode()) == MAX_IDENTITY_BYTES
+    assert len(binding.address.encode()) == MAX_ADDRESS_BYTES
+    assert all(len(tag.encode()) <= MAX_TAG_BYTES for tag in binding.tags)
+    item = address_item(binding)
+    keys = [
+        (item["ServiceSid"]["S"], item["Address"]["S"]),
+        (item["ServiceIdentity"]["S"], item["Sid"]["S"]),
+        *[(key["pk"]["S"], key["sk"]["S"]) for key in index_keys(binding)],
+        *[(key["pk"]["S"], key["sk"]["S"]) for key in [identity_key(SERVICE, binding.identity)]],
+        (tags_partition(SERVICE, sorted(_largest_tags(MAX_COMBINED_TAGS))), "BS" + "0" * 32),
+    ]
+
+    assert len(keys) == 2 + 2**MAX_COMBINED_TAGS + 2
+    for partition, sort in keys:
+        assert len(partition.encode()) <= MAX_PARTITION_KEY_BYTES
+        assert len(sort.encode()) <= MAX_SORT_KEY_BYTES

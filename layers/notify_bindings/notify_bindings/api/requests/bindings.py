@@ -7,7 +7,7 @@ builds a model's validator when its class is defined, a cost of every cold start
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import (
     AfterValidator,
@@ -17,9 +17,11 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from notify_bindings.api.requests.fields import (
+    ASCII_INTEGER,
     DEFAULT_PAGE_SIZE,
     Address,
     CredentialSid,
@@ -29,12 +31,14 @@ from notify_bindings.api.requests.fields import (
     Tag,
     clamp_page_size,
     no_control_characters,
+    page_needs_token,
     unique,
 )
 from notify_bindings.domain.bindings import (
     MAX_IDENTITY_FILTERS,
     MAX_TAG_FILTERS,
     MAX_TAGS_PER_BINDING,
+    RESERVED_TAGS,
     BindingFilters,
     BindingType,
     Registration,
@@ -43,6 +47,17 @@ from notify_bindings.domain.bindings import (
 _E164 = re.compile(r"\+[0-9]{2,15}")
 _MESSENGER_ID = re.compile(r"[0-9]{1,64}")
 _WHITESPACE = re.compile(r"\s")
+
+
+def _no_reserved_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
+    """Every binding has the implicit tags, `all` and its type: a binding tagged `sms`
+    explicitly would be selected by `Tag=sms`, whatever its type. Filters take them."""
+    reserved = sorted(RESERVED_TAGS.intersection(tags))
+    if reserved:
+        raise ValueError(
+            f"'{reserved[0]}' is reserved: `all` and the binding types are implicit tags"
+        )
+    return tags
 
 
 class CreateBindingForm(BaseModel):
@@ -57,6 +72,7 @@ class CreateBindingForm(BaseModel):
         tuple[Tag, ...],
         Field(alias="Tag", max_length=MAX_TAGS_PER_BINDING),
         BeforeValidator(unique),
+        AfterValidator(_no_reserved_tags),
     ] = ()
     notification_protocol_version: Annotated[
         ProtocolVersion | None, Field(alias="NotificationProtocolVersion")
@@ -108,13 +124,18 @@ class ListBindingsQuery(BaseModel):
     tags: Annotated[
         tuple[Tag, ...], Field(alias="Tag", max_length=MAX_TAG_FILTERS), BeforeValidator(unique)
     ] = ()
-    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(clamp_page_size)] = (
-        DEFAULT_PAGE_SIZE
-    )
-    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
+    page_size: Annotated[
+        int, Field(alias="PageSize", ge=1), ASCII_INTEGER, AfterValidator(clamp_page_size)
+    ] = DEFAULT_PAGE_SIZE
+    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000), ASCII_INTEGER] = 0
     page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
     # Ours, not Twilio's: the binding at this address (the address is the table's key).
     address: Annotated[Address | None, Field(alias="Address")] = None
+
+    @model_validator(mode="after")
+    def _page_needs_token(self) -> Self:
+        page_needs_token(self.page, self.page_token)
+        return self
 
     def filters(self) -> BindingFilters:
         return BindingFilters(
@@ -141,12 +162,17 @@ class ListUserBindingsQuery(BaseModel):
     tags: Annotated[
         tuple[Tag, ...], Field(alias="Tag", max_length=MAX_TAG_FILTERS), BeforeValidator(unique)
     ] = ()
-    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(clamp_page_size)] = (
-        DEFAULT_PAGE_SIZE
-    )
-    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
+    page_size: Annotated[
+        int, Field(alias="PageSize", ge=1), ASCII_INTEGER, AfterValidator(clamp_page_size)
+    ] = DEFAULT_PAGE_SIZE
+    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000), ASCII_INTEGER] = 0
     page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
     address: Annotated[Address | None, Field(alias="Address")] = None
+
+    @model_validator(mode="after")
+    def _page_needs_token(self) -> Self:
+        page_needs_token(self.page, self.page_token)
+        return self
 
     def filters(self, identity: str) -> BindingFilters:
         return BindingFilters(

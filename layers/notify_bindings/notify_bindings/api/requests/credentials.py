@@ -4,14 +4,23 @@ parsers of providers/credentials.py, through dal/credentials.py."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from notify_bindings.api.requests.fields import (
+    ASCII_INTEGER,
     DEFAULT_PAGE_SIZE,
     clamp_page_size,
     no_control_characters,
+    page_needs_token,
 )
 from notify_bindings.domain.credentials import (
     MAX_FRIENDLY_NAME_LENGTH,
@@ -71,11 +80,16 @@ class ListCredentialsQuery(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(clamp_page_size)] = (
-        DEFAULT_PAGE_SIZE
-    )
-    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
+    page_size: Annotated[
+        int, Field(alias="PageSize", ge=1), ASCII_INTEGER, AfterValidator(clamp_page_size)
+    ] = DEFAULT_PAGE_SIZE
+    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000), ASCII_INTEGER] = 0
     page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
+
+    @model_validator(mode="after")
+    def _page_needs_token(self) -> Self:
+        page_needs_token(self.page, self.page_token)
+        return self
 
     def filter_pairs(self) -> list[tuple[str, str]]:
         return []

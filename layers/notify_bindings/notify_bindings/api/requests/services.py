@@ -7,7 +7,7 @@ class is defined, a cost of every cold start that loads it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -16,14 +16,17 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
 
 from notify_bindings.api.requests.fields import (
+    ASCII_INTEGER,
     DEFAULT_PAGE_SIZE,
     CredentialSid,
     ProtocolVersion,
     clamp_page_size,
     no_control_characters,
+    page_needs_token,
 )
 from notify_bindings.domain.bindings import IdentityBindingLimitPolicy
 from notify_bindings.domain.services import MAX_BINDING_TTL_DAYS
@@ -51,7 +54,7 @@ CallbackUrl = Annotated[
     AfterValidator(no_control_characters),
     AfterValidator(_http_url),
 ]
-BindingTtlDays = Annotated[int, Field(ge=1, le=MAX_BINDING_TTL_DAYS, strict=False)]
+BindingTtlDays = Annotated[int, Field(ge=1, le=MAX_BINDING_TTL_DAYS), ASCII_INTEGER]
 
 T = TypeVar("T")
 Setting = Annotated[T | None, BeforeValidator(_empty_is_none)]
@@ -113,11 +116,16 @@ class ListServicesQuery(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     friendly_name: Annotated[FriendlyName | None, Field(alias="FriendlyName")] = None
-    page_size: Annotated[int, Field(alias="PageSize", ge=1), AfterValidator(clamp_page_size)] = (
-        DEFAULT_PAGE_SIZE
-    )
-    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000)] = 0
+    page_size: Annotated[
+        int, Field(alias="PageSize", ge=1), ASCII_INTEGER, AfterValidator(clamp_page_size)
+    ] = DEFAULT_PAGE_SIZE
+    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000), ASCII_INTEGER] = 0
     page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
+
+    @model_validator(mode="after")
+    def _page_needs_token(self) -> Self:
+        page_needs_token(self.page, self.page_token)
+        return self
 
     def filter_pairs(self) -> list[tuple[str, str]]:
         """The filter as the query string spells it."""
