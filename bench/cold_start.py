@@ -307,6 +307,11 @@ def child_environment(
             f"{name}.Arn": f"arn:aws:events:{region}:000000000000:event-bus/{name}"
             for name in template.of_type("AWS::Events::EventBus")
         },
+        # The KMS keys: an ARN is all a function's environment holds of one.
+        **{
+            f"{name}.Arn": f"arn:aws:kms:{region}:000000000000:key/{name}"
+            for name in template.of_type("AWS::KMS::Key")
+        },
     }
     overrides: dict[str, str] = {}
     environment = {

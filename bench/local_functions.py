@@ -9,11 +9,13 @@ from local_api.runtime import (
     LocalFunctions,
     LocalQueue,
     create_event_buses,
+    create_keys,
     create_queues,
     create_secrets,
     create_tables,
     dynamodb_client,
     events_client,
+    kms_client,
     secretsmanager_client,
     sqs_client,
 )
@@ -46,7 +48,8 @@ def start_functions(
         overrides,
         queues=queues,
         sqs_endpoint_url=endpoint,
-        event_buses=create_event_buses(events_client(endpoint), template),
+        event_buses=create_event_buses(events_client(endpoint), template)
+        | create_keys(kms_client(endpoint), template),
         secrets=create_secrets(secretsmanager_client(endpoint), template),
     )
     return Started(functions, tables, queues)

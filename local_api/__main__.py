@@ -47,6 +47,7 @@ from local_api.runtime import (
     LocalFunctions,
     LocalQueue,
     create_event_buses,
+    create_keys,
     create_queues,
     create_secrets,
     create_tables,
@@ -55,6 +56,7 @@ from local_api.runtime import (
     environment_overrides,
     events_client,
     keep_aws_local,
+    kms_client,
     moto_in_process,
     put_layers_on_path,
     secretsmanager_client,
@@ -141,6 +143,7 @@ def running(
         sqs = sqs_client(None)
         queues = create_queues(sqs, template)
         buses = create_event_buses(events_client(None), template)
+        buses |= create_keys(kms_client(None), template)  # the KMS keys are referred to alike
         secrets = create_secrets(secretsmanager_client(None), template)
         functions = LocalFunctions.start(
             template,
@@ -157,7 +160,9 @@ def running(
         # The table the layer keeps accounts in, when the template has one.
         accounts_table = functions.environment.get("ACCOUNTS_TABLE")
         seeded = (
-            seed_accounts(dynamodb_client(dynamodb), accounts_table, accounts)
+            seed_accounts(
+                dynamodb_client(dynamodb), accounts_table, accounts, _sealer(functions.environment)
+            )
             if accounts_table
             else []
         )
@@ -190,6 +195,16 @@ def running(
             event_fixtures,
             standins,
         )
+
+
+def _sealer(environment: Mapping[str, str]) -> object | None:
+    """The layer's sealer, with the template's credentials key, once the functions' environment
+    is exported (the layer is importable by then); None for a template without the key."""
+    if not environment.get("CREDENTIALS_KEY_ID"):
+        return None
+    from notify_bindings import dependencies
+
+    return dependencies.sealer()
 
 
 def _seconds(value: str | None, default: float) -> float:

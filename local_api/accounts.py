@@ -43,13 +43,18 @@ def requested_accounts(environ: Mapping[str, str]) -> list[AccountRequest]:
 
 
 def seed_accounts(
-    client: Any, accounts_table: str, requests: list[AccountRequest]
+    client: Any, accounts_table: str, requests: list[AccountRequest], sealer: Any = None
 ) -> list[DevAccount]:
     """Create the requested accounts in `accounts_table` through the layer's AccountStore
-    (the layer must be importable: see runtime.put_layers_on_path)."""
+    (the layer must be importable: see runtime.put_layers_on_path), their auth tokens sealed
+    with `sealer` when given, as delivery callbacks need them."""
     from notify_bindings.dal.accounts import AccountStore
 
-    store = AccountStore(client, accounts_table)
+    store = (
+        AccountStore(client, accounts_table)
+        if sealer is None
+        else AccountStore(client, accounts_table, sealer=sealer)
+    )
     accounts = []
     for request in requests:
         try:

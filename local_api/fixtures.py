@@ -41,6 +41,9 @@ DELETED_SERVICE_SID = "IS9c1e7d3a5b8f42e6d0a4c7b1e3f5d829"
 # What the purge finds in that Service: one binding (SIDs begin with their creation time).
 PURGED_BINDING_SID = "BS019bc1080696000000000000000000a1"
 # Who the bindings that the events name belong to; the list and User events select them.
+# The Credential the fetch, update and delete events name: Twilio Messaging (sms), whose
+# made-up secret needs no key material.
+EVENT_CREDENTIAL_SID = "CR0f6d3b8e2a9c4f1d7e5b3a8c6d2e9f41"
 EVENT_IDENTITY = "alice"
 EVENT_TAG = "premium"
 # The operations (event file names) that need more than the shared fixtures.
@@ -68,7 +71,8 @@ def seed_event_fixtures(template: SamTemplate, operation: str | None = None) -> 
     settings = dependencies.settings()
     if settings.accounts_table is None:
         raise ValueError("ACCOUNTS_TABLE is not set: the events' account has nowhere to go")
-    AccountStore(dependencies.dynamodb(), settings.accounts_table).create_account(
+    sealer = dependencies.sealer() if settings.credentials_key_id else None
+    AccountStore(dependencies.dynamodb(), settings.accounts_table, sealer=sealer).create_account(
         EVENT_ACCOUNT_NAME, account_sid=EVENT_ACCOUNT_SID, auth_token=EVENT_AUTH_TOKEN
     )
     _seed_service(EVENT_SERVICE_SID, friendly_name=EVENT_SERVICE_NAME)
@@ -79,6 +83,7 @@ def seed_event_fixtures(template: SamTemplate, operation: str | None = None) -> 
     ]
     _seed_service(DELETED_SERVICE_SID)
     _seed_notifications(template)
+    _seed_credential()
     if operation == PURGE_SERVICE:  # as the delete_service event leaves it for the purge
         _put(_binding(DELETED_SERVICE_SID, PURGED_BINDING_SID))
         dependencies.service_store().mark_deleted(
@@ -123,6 +128,33 @@ def _seed_service(service_sid: str, **settings: Any) -> None:
     store.remove(EVENT_ACCOUNT_SID, service_sid)  # what is left of a deleted one, if anything
     now = dependencies.now()
     store.create(Service(service_sid, EVENT_ACCOUNT_SID, now, now, **settings))
+
+
+def _seed_credential() -> None:
+    """The events' Credential, made anew (sealed) unless it is there."""
+    from notify_bindings import dependencies
+    from notify_bindings.dal.credentials import CredentialStore
+    from notify_bindings.dal.sealing import Sealer
+    from notify_bindings.domain.credentials import (
+        Credential,
+        CredentialMaterial,
+        CredentialType,
+    )
+
+    # The function invoked may not have the key (only those that seal do): its alias then.
+    config = dependencies.settings()
+    key_id = config.credentials_key_id or "alias/CredentialsKey"
+    store = CredentialStore(
+        dependencies.dynamodb(), config.services_table, Sealer(dependencies.kms(), key_id)
+    )
+    if store.get(EVENT_ACCOUNT_SID, EVENT_CREDENTIAL_SID) is not None:
+        return
+    now = dependencies.now()
+    credential = Credential(
+        EVENT_CREDENTIAL_SID, EVENT_ACCOUNT_SID, CredentialType.SMS, now, now, "Sample SMS"
+    )
+    material = CredentialMaterial(api_key=EVENT_ACCOUNT_SID, secret="6b" * 16)
+    store.create(credential, material)
 
 
 def _route_events(template: SamTemplate) -> Iterator[dict[str, Any]]:

@@ -42,6 +42,7 @@ from local_api.runtime import (
     LOCAL_CREDENTIALS,
     Endpoints,
     create_event_buses,
+    create_keys,
     create_queues,
     create_secrets,
     create_tables,
@@ -50,6 +51,7 @@ from local_api.runtime import (
     events_client,
     function_environments,
     keep_aws_local,
+    kms_client,
     local_settings,
     moto_in_process,
     put_layers_on_path,
@@ -112,6 +114,7 @@ def target(
         tables = create_tables(dynamodb_client(None), template)
         queues = create_queues(sqs_client(None), template)
         buses = create_event_buses(events_client(None), template)
+        buses |= create_keys(kms_client(None), template)  # the KMS keys are referred to alike
         secrets = create_secrets(secretsmanager_client(None), template)
         references = template_references(template, tables, queues, buses, secrets)
         yield Target(references, local_settings(overrides), Endpoints())

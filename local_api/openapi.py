@@ -71,6 +71,9 @@ OPERATION_INPUTS: dict[str, Input] = {
     "ListUserBinding": Input("query", "bindings:ListUserBindingsQuery"),
     "CreateDeadToken": Input("body", "dead_tokens:ReportDeadTokenForm"),
     "CreateNotification": Input("body", "notifications:CreateNotificationForm"),
+    "CreateCredential": Input("body", "credentials:CredentialForm"),
+    "UpdateCredential": Input("body", "credentials:CredentialUpdateForm"),
+    "ListCredential": Input("query", "credentials:ListCredentialsQuery"),
 }
 
 # Marks what is ours, not Twilio's: operations, parameters and response properties.
@@ -136,6 +139,11 @@ def generate(template: SamTemplate | None = None, twilio: JsonObject | None = No
     for name, properties in EXTENSION_PROPERTIES.items():
         if name in schemas:
             schemas[name]["properties"].update(copy.deepcopy(properties))
+    for name, values in EXTENSION_ENUM_VALUES.items():
+        if name in schemas:
+            schemas[name]["enum"] = [*schemas[name]["enum"], *values]
+            schemas[name]["description"] += f" Ours: {', '.join(values)}. {EXTENSION_NOTE}"
+            schemas[name][EXTENSION] = True
     components = {
         "securitySchemes": {
             SECURITY_SCHEME: {
@@ -585,8 +593,40 @@ EXTENSION_PROPERTIES: dict[str, JsonObject] = {
             ),
             EXTENSION: True,
         },
+        "sms_credential_sid": {
+            "type": "string",
+            "nullable": True,
+            "pattern": "^CR[0-9a-fA-F]{32}$",
+            "description": "The sms Credential (Twilio Messaging) of the Service. "
+            + EXTENSION_NOTE,
+            EXTENSION: True,
+        },
     }
 }
+
+_APN_TOKEN_PARAMETERS = [
+    {
+        "name": "ApnKeyId",
+        "in": "body",
+        "description": "APNs token auth: the 10-character Key ID of the .p8 key in PrivateKey.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "ApnTeamId",
+        "in": "body",
+        "description": "APNs token auth: the 10-character Apple Developer Team ID.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "ApnTopic",
+        "in": "body",
+        "description": "APNs token auth: the app's bundle ID, sent as apns-topic.",
+        "schema": {"type": "string"},
+    },
+]
+
+# Values of ours in Twilio's enumerations, by schema: the sms Credential (Twilio Messaging).
+EXTENSION_ENUM_VALUES: dict[str, list[str]] = {"credential_enum_push_service": ["sms"]}
 
 # Parameters of ours in Twilio's operations, by operationId: query parameters, or form fields.
 EXTENSION_PARAMETERS: dict[str, list[JsonObject]] = {
@@ -626,7 +666,21 @@ EXTENSION_PARAMETERS: dict[str, list[JsonObject]] = {
         ]
         for operation in ("CreateService", "UpdateService")
     },
+    "CreateCredential": _APN_TOKEN_PARAMETERS,
+    "UpdateCredential": _APN_TOKEN_PARAMETERS,
 }
+for _operation_id in ("CreateService", "UpdateService"):
+    EXTENSION_PARAMETERS[_operation_id].append(
+        {
+            "name": "SmsCredentialSid",
+            "in": "body",
+            "description": (
+                "The sms Credential (Twilio Messaging) that delivers the Service's sms "
+                "bindings; one of the caller's account."
+            ),
+            "schema": {"type": "string", "pattern": "^CR[0-9a-fA-F]{32}$"},
+        }
+    )
 
 
 def _add_extension_parameters(operation: JsonObject) -> None:

@@ -155,6 +155,10 @@ def events_client(endpoint_url: str | None) -> Any:
     return _client("events", endpoint_url)
 
 
+def kms_client(endpoint_url: str | None) -> Any:
+    return _client("kms", endpoint_url)
+
+
 def secretsmanager_client(endpoint_url: str | None) -> Any:
     return _client("secretsmanager", endpoint_url)
 
@@ -209,6 +213,24 @@ def create_event_buses(client: Any, template: SamTemplate, prefix: str = "") -> 
         arn = existing.get(name) or client.create_event_bus(Name=name)["EventBusArn"]
         references[logical_id] = name
         references[f"{logical_id}.Arn"] = arn
+    return references
+
+
+def create_keys(client: Any, template: SamTemplate, prefix: str = "") -> dict[str, str]:
+    """Create each KMS key of the template (if missing), found again by an alias named after
+    its logical id; returns what `!Ref` (the key ID) and `!GetAtt .Arn` of each resolve to."""
+    references = {}
+    aliases = {
+        alias["AliasName"]: alias.get("TargetKeyId") for alias in client.list_aliases()["Aliases"]
+    }
+    for logical_id in template.of_type("AWS::KMS::Key"):
+        alias = f"alias/{prefix}{logical_id}"
+        key_id = aliases.get(alias)
+        if key_id is None:
+            key_id = client.create_key(Description=logical_id)["KeyMetadata"]["KeyId"]
+            client.create_alias(AliasName=alias, TargetKeyId=key_id)
+        references[logical_id] = key_id
+        references[f"{logical_id}.Arn"] = client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
     return references
 
 
@@ -299,6 +321,7 @@ ENDPOINT_VARIABLES = (
     "DYNAMODB_ENDPOINT_URL",
     "SQS_ENDPOINT_URL",
     "EVENTS_ENDPOINT_URL",
+    "KMS_ENDPOINT_URL",
     "SECRETSMANAGER_ENDPOINT_URL",
 )
 
@@ -309,12 +332,12 @@ class Endpoints:
     in-process mock answers (see moto_in_process)."""
 
     dynamodb: str | None = None
-    # SQS, EventBridge and Secrets Manager: the embedded moto's server, side by side.
+    # SQS, EventBridge, KMS and Secrets Manager: the embedded moto's server, side by side.
     aws: str | None = None
 
     def variables(self) -> dict[str, str]:
         dynamodb, aws = self.dynamodb or "", self.aws or ""
-        return dict(zip(ENDPOINT_VARIABLES, (dynamodb, aws, aws, aws), strict=True))
+        return dict(zip(ENDPOINT_VARIABLES, (dynamodb, aws, aws, aws, aws), strict=True))
 
 
 def template_references(

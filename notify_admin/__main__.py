@@ -2,7 +2,8 @@
 
 A client proves its account with HTTP Basic: the Account SID and its auth token, or an API key
 SID and its secret. Tokens and secrets are shown once, when they are made: only salted hashes
-of them are stored.
+of them are stored, and, for auth tokens, a copy sealed with the stack's credentials key (its
+CredentialsKeyArn output, or --credentials-key) that signs the account's delivery callbacks.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from notify_cli.output import Output
 PROG = "notify-admin"
 LOCAL_TABLE = "AccountsTable"  # the local API names its tables by logical id
 STACK_OUTPUT = "AccountsTableName"
+KEY_OUTPUT = "CredentialsKeyArn"
 
 OK, NOT_FOUND, USAGE, FAILED = 0, 1, 2, 3
 
@@ -94,6 +96,15 @@ def create_account(store: AccountStore, args: argparse.Namespace, output: Output
         f"Account SID  {account.sid}\nAuth token   {token}",
     )
     output.note(SHOWN_ONCE.format(what="auth token"))
+    _note_unsealed(args, output)
+
+
+def _note_unsealed(args: argparse.Namespace, output: Output) -> None:
+    if not getattr(args, "sealed", False):
+        output.note(
+            "Not sealed (no credentials key): this account's delivery callbacks are not signed "
+            "until its token is rotated with the key (--stack, or --credentials-key)."
+        )
 
 
 def list_accounts(store: AccountStore, args: argparse.Namespace, output: Output) -> None:
@@ -112,6 +123,7 @@ def rotate_token(store: AccountStore, args: argparse.Namespace, output: Output) 
     )
     output.note("The previous auth token is refused from now on. " + CACHE_NOTE.format(what="it"))
     output.note(SHOWN_ONCE.format(what="auth token"))
+    _note_unsealed(args, output)
 
 
 def create_key(store: AccountStore, args: argparse.Namespace, output: Output) -> None:
@@ -221,6 +233,12 @@ def _common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     target.add_argument(
         "--region", default=default(None), help="the AWS region of --stack or --table"
     )
+    target.add_argument(
+        "--credentials-key",
+        metavar="ARN",
+        default=default(None),
+        help=f"with --table: the KMS key that seals auth tokens (--stack: its {KEY_OUTPUT})",
+    )
     parser.add_argument(
         "--json", action="store_true", default=default(False), help="print results as JSON"
     )
@@ -279,16 +297,29 @@ def _sid(pattern: str, what: str) -> Callable[[str], str]:
 def _store(args: argparse.Namespace) -> AccountStore:
     import boto3
 
+    args.sealed = False
     if args.endpoint_url:
         # A local endpoint takes any credentials; these keep boto3 from looking for real ones.
+        # `make run` seals the tokens of the accounts it seeds; these are not sealed.
         from local_api.runtime import dynamodb_client
 
         return AccountStore(dynamodb_client(args.endpoint_url), args.table or LOCAL_TABLE)
-    table = args.table or _stack_table(args.stack, args.region)
-    return AccountStore(boto3.client("dynamodb", region_name=args.region), table)
+    if args.stack:
+        outputs = _stack_outputs(args.stack, args.region)
+        table, key = outputs[STACK_OUTPUT], outputs.get(KEY_OUTPUT)
+    else:
+        table, key = args.table, args.credentials_key
+    client = boto3.client("dynamodb", region_name=args.region)
+    if not key:
+        return AccountStore(client, table)
+    from notify_bindings.dal.sealing import Sealer
+
+    args.sealed = True
+    sealer = Sealer(boto3.client("kms", region_name=args.region), key)
+    return AccountStore(client, table, sealer=sealer)
 
 
-def _stack_table(stack: str, region: str | None) -> str:
+def _stack_outputs(stack: str, region: str | None) -> dict[str, str]:
     import boto3
 
     cloudformation = boto3.client("cloudformation", region_name=region)
@@ -303,7 +334,7 @@ def _stack_table(stack: str, region: str | None) -> str:
     }
     if STACK_OUTPUT not in outputs:
         raise NotFound(f"Stack {stack} has no {STACK_OUTPUT} output")
-    return outputs[STACK_OUTPUT]
+    return outputs
 
 
 # -- formatting --------------------------------------------------------------------------

@@ -21,11 +21,13 @@ from local_api.runtime import (
     LocalFunctions,
     LocalQueue,
     create_event_buses,
+    create_keys,
     create_queues,
     create_secrets,
     create_tables,
     dynamodb_client,
     events_client,
+    kms_client,
     secretsmanager_client,
     sqs_client,
 )
@@ -90,8 +92,11 @@ def dynamodb(aws: dict[str, LocalQueue]) -> Any:
 
 @pytest.fixture(scope="session")
 def event_buses(template: SamTemplate, aws: dict[str, LocalQueue]) -> dict[str, str]:
-    """The template's EventBridge buses in moto: what `!Ref` and `!GetAtt .Arn` of each are."""
-    return create_event_buses(events_client(None), template)
+    """The template's EventBridge buses, and its KMS keys, in moto: what `!Ref` and `!GetAtt
+    .Arn` of each are."""
+    return create_event_buses(events_client(None), template) | create_keys(
+        kms_client(None), template
+    )
 
 
 @pytest.fixture(scope="session")

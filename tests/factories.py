@@ -96,10 +96,48 @@ def create_service(
 
 
 def account_store() -> AccountStore:
-    """The account table of the functions' environment, through their own DynamoDB client."""
-    return AccountStore(dependencies.dynamodb(), dependencies.settings().accounts_table or "")
+    """The account table of the functions' environment, through their own DynamoDB client; auth
+    tokens sealed with the template's credentials key, as the admin CLI seals them."""
+    return AccountStore(
+        dependencies.dynamodb(),
+        dependencies.settings().accounts_table or "",
+        sealer=dependencies.sealer() if dependencies.settings().credentials_key_id else None,
+    )
 
 
 def basic(username: str, password: str) -> str:
     """The Authorization header of HTTP Basic credentials, as Twilio's clients send it."""
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def new_credential(
+    account_sid: str, kind: str = "fcm", friendly_name: str | None = None, *, sid: str | None = None
+) -> str:
+    """A real Credential of the account (its material checked and sealed as the API would), for
+    tests that need a Service or a binding to name one; its SID."""
+    from notify_bindings.dal.credentials import CredentialStore
+    from notify_bindings.dal.sealing import Sealer
+    from notify_bindings.domain.credentials import Credential, CredentialType
+    from notify_bindings.platform.sids import time_ordered_sid
+    from tests.providers.material import credential_material
+
+    config = dependencies.settings()
+    key_id = config.credentials_key_id
+    assert key_id, "CREDENTIALS_KEY_ID: the template's credentials key is not in the environment"
+    store = CredentialStore(
+        dependencies.dynamodb(), config.services_table, Sealer(dependencies.kms(), key_id)
+    )
+    now = datetime.now(UTC)
+    if sid is not None and store.get(account_sid, sid) is not None:
+        return sid  # a fixed SID a test made already
+    credential = Credential(
+        sid or time_ordered_sid("CR", now),
+        account_sid,
+        CredentialType("apn" if kind == "apn-token" else kind),
+        now,
+        now,
+        friendly_name,
+        sandbox=False if kind.startswith("apn") else None,
+    )
+    store.create(credential, credential_material(kind))
+    return credential.sid

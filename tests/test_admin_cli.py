@@ -332,9 +332,13 @@ def stack(endpoint: str, template: SamTemplate) -> str:
                     "KeySchema": accounts_table["KeySchema"],
                     "GlobalSecondaryIndexes": accounts_table["GlobalSecondaryIndexes"],
                 },
-            }
+            },
+            "CredentialsKey": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {}}},
         },
-        "Outputs": {"AccountsTableName": {"Value": {"Ref": "AccountsTable"}}},
+        "Outputs": {
+            "AccountsTableName": {"Value": {"Ref": "AccountsTable"}},
+            "CredentialsKeyArn": {"Value": {"Fn::GetAtt": ["CredentialsKey", "Arn"]}},
+        },
     }
     cloudformation = boto3.client(
         "cloudformation",
@@ -378,6 +382,54 @@ def test_given_a_stack_then_its_accounts_table_output_is_used(endpoint, stack, w
     in_stack = AccountStore(dynamodb_client(endpoint), "stack-accounts")
     assert in_stack.authenticate(account["sid"], account["auth_token"]) == account["sid"]
     assert AccountStore(dynamodb_client(endpoint), TABLE).get_account(account["sid"]) is None
+    assert "Not sealed" not in created.stderr
+
+
+def test_given_a_stack_then_new_and_rotated_tokens_are_sealed_with_its_key(
+    endpoint, stack, workdir
+):
+    import boto3
+
+    from notify_bindings.dal.sealing import Sealer
+
+    environment = aws_pointing_at(endpoint)
+    target = ["--stack", stack, "--region", LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"], "--json"]
+    created = run(workdir, *target, "accounts", "create", environment=environment)
+    account = json.loads(created.stdout)
+    kms = boto3.client(
+        "kms",
+        endpoint_url=endpoint,
+        region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=endpoint,
+        region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    (described,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    (key,) = [
+        o["OutputValue"] for o in described["Outputs"] if o["OutputKey"] == "CredentialsKeyArn"
+    ]
+    in_stack = AccountStore(dynamodb_client(endpoint), "stack-accounts", sealer=Sealer(kms, key))
+    assert in_stack.auth_token(account["sid"]) == account["auth_token"]
+
+    rotated = run(
+        workdir, *target, "accounts", "rotate-token", account["sid"], environment=environment
+    )
+
+    assert rotated.returncode == 0, rotated.stderr
+    assert in_stack.auth_token(account["sid"]) == json.loads(rotated.stdout)["auth_token"]
+
+
+def test_given_no_credentials_key_then_the_token_is_not_sealed_and_it_says_so(admin, accounts):
+    created = admin("accounts", "create", "--json")
+
+    assert created.returncode == 0, created.stderr
+    assert "Not sealed" in created.stderr
 
 
 def test_given_an_unknown_stack_then_exit_1(endpoint, stack, workdir):

@@ -83,6 +83,7 @@ DELIVERY_LIBRARIES = ("httpx", "httpcore", "h2", "hpack", "jwt", "cryptography")
 # The functions that sign and check page tokens: only they read the page-token secret.
 SECRET_READING_FUNCTIONS = {
     "ListBindingsFunction",
+    "ListCredentialsFunction",
     "ListServicesFunction",
     "ListUserBindingsFunction",
     "ListUsersFunction",

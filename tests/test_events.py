@@ -32,6 +32,7 @@ from local_api.fixtures import (
     DELETED_SERVICE_SID,
     EVENT_ACCOUNT_SID,
     EVENT_AUTH_TOKEN,
+    EVENT_CREDENTIAL_SID,
     EVENT_IDENTITY,
     EVENT_SERVICE_SID,
     EVENTS_DIR,
@@ -88,6 +89,11 @@ SUCCESS = {
     REPORT_DEAD_TOKEN: 200,
     CREATE_NOTIFICATION: 201,
     FETCH_NOTIFICATION: 200,
+    "POST /v1/Credentials": 201,
+    "GET /v1/Credentials": 200,
+    "GET /v1/Credentials/{Sid}": 200,
+    "POST /v1/Credentials/{Sid}": 200,
+    "DELETE /v1/Credentials/{Sid}": 204,
 }
 TEMPLATE = SamTemplate.load()
 FUNCTIONS = sorted(TEMPLATE.functions)
@@ -219,7 +225,8 @@ def test_given_the_events_when_read_then_they_act_as_one_account_on_fixed_servic
     services = {path[3] for path in binding_paths}
     sids = {path[5] for path in binding_paths if len(path) > 5 and path[4] == "Bindings"}
     identities = {path[5] for path in binding_paths if len(path) > 5 and path[4] == "Users"}
-    named_services = {path[3] for path in paths if len(path) == 4}
+    named_services = {path[3] for path in paths if len(path) == 4 and path[2] == "Services"}
+    credentials = {path[3] for path in paths if len(path) == 4 and path[2] == "Credentials"}
     deleted = load_event(serving(template, DELETE_SERVICE))["pathParameters"]["Sid"]
     accounts = {event["requestContext"]["authorizer"]["lambda"]["accountSid"] for event in events}
     requests = [PurgeRequest.from_json(r["body"]) for r in purge["Records"]]
@@ -233,6 +240,8 @@ def test_given_the_events_when_read_then_they_act_as_one_account_on_fixed_servic
     # The Service events fetch and update the bindings' Service, and delete another one.
     assert named_services == {EVENT_SERVICE_SID, DELETED_SERVICE_SID}
     assert deleted == DELETED_SERVICE_SID
+    # The Credential events fetch, update and delete the events' Credential.
+    assert credentials == {EVENT_CREDENTIAL_SID}
     assert accounts == {EVENT_ACCOUNT_SID}
     assert parse_basic(authorizer["headers"]["authorization"]) == (
         EVENT_ACCOUNT_SID,

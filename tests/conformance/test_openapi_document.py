@@ -140,10 +140,18 @@ OUR_PARAMETERS = {
     ("UpdateService", "IdentityBindingLimitPolicy"),
     ("CreateService", "BindingTtlDays"),
     ("UpdateService", "BindingTtlDays"),
+    ("CreateService", "SmsCredentialSid"),
+    ("UpdateService", "SmsCredentialSid"),
+    *(
+        (operation, name)
+        for operation in ("CreateCredential", "UpdateCredential")
+        for name in ("ApnKeyId", "ApnTeamId", "ApnTopic")
+    ),
 }
 OUR_PROPERTIES = {
     ("notify.v1.service", "identity_binding_limit_policy"),
     ("notify.v1.service", "binding_ttl_days"),
+    ("notify.v1.service", "sms_credential_sid"),
 }
 
 

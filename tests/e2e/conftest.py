@@ -103,3 +103,23 @@ def dynamodb(local_api: LocalApi) -> Any:
 def admin(local_api: LocalApi) -> Admin:
     """The admin CLI, aimed at the session's server."""
     return Admin(local_api.dynamodb_url)
+
+
+@pytest.fixture(scope="session")
+def credentials(twilio_client: Any) -> dict[str, str]:
+    """A Credential of the account of each type, made through the official client: the SIDs
+    that its Services and bindings may name, by type."""
+    from tests.providers.material import credential_form
+
+    made = {}
+    for kind in ("apn", "fcm", "gcm", "sms"):
+        form = credential_form(kind)
+        created = twilio_client.notify.v1.credentials.create(
+            type=form["Type"],
+            certificate=form.get("Certificate"),
+            private_key=form.get("PrivateKey"),
+            api_key=form.get("ApiKey"),
+            secret=form.get("Secret"),
+        )
+        made[kind] = created.sid
+    return made

@@ -23,8 +23,6 @@ from tests.e2e.support import (
     delete_quietly,
 )
 
-CREDENTIAL_SID = "CR" + "0123456789abcdef" * 2
-
 
 def assert_refused(response: requests.Response) -> None:
     """Twilio's 401: code 20003, a Basic challenge, and nothing else in the body."""
@@ -87,12 +85,15 @@ def test_given_valid_credentials_when_a_service_is_created_read_updated_deleted_
 
 
 def test_given_valid_credentials_when_bindings_are_created_fetched_listed_deleted_then_each_works(
-    caller_client, caller, service_sid
+    caller_client, caller, service_sid, credentials
 ):
     bindings = caller_client.notify.v1.services(service_sid).bindings
 
     created = bindings.create(
-        identity="alice", binding_type="apn", address="apn-auth-1", credential_sid=CREDENTIAL_SID
+        identity="alice",
+        binding_type="apn",
+        address="apn-auth-1",
+        credential_sid=credentials["apn"],
     )
     assert created.account_sid == caller.account_sid
     assert created.service_sid == service_sid
@@ -220,6 +221,14 @@ ROUTES = [
         "GET",
         "/v1/Services/{IS}/Notifications/NT00000000000000000000000000000000",
     ),
+    # The Credentials of the account (the {IS} Service's binding names no one else's).
+    Route("POST /v1/Credentials", "POST", "/v1/Credentials", {"Type": "fcm", "Secret": "{}"}),
+    Route("GET /v1/Credentials", "GET", "/v1/Credentials"),
+    Route("GET /v1/Credentials/{Sid}", "GET", "/v1/Credentials/CR" + "0" * 32),
+    Route(
+        "POST /v1/Credentials/{Sid}", "POST", "/v1/Credentials/CR" + "0" * 32, {"FriendlyName": "x"}
+    ),
+    Route("DELETE /v1/Credentials/{Sid}", "DELETE", "/v1/Credentials/CR" + "0" * 32),
     # $default: an unknown path (404 when authenticated) and a known path with a method it
     # does not take (405 when authenticated) are refused before either is looked at.
     Route("$default", "GET", "/v1/Unknown/Path"),

@@ -21,15 +21,16 @@ def assert_recent(moment: object) -> None:
 
 
 def test_given_an_apn_device_when_created_with_every_field_then_the_client_gets_the_binding(
-    bindings, service_sid, local_api_url
+    bindings, service_sid, local_api_url, credentials
 ):
+    credential_sid = credentials["apn"]
     binding = bindings.create(
         identity="alice smith/1",
         binding_type="apn",
         address="apn-device-token-1",
         tag=["premium", "beta"],
         notification_protocol_version="4",
-        credential_sid=CREDENTIAL_SID,
+        credential_sid=credential_sid,
         endpoint="legacy-endpoint-26607274",
     )
 
@@ -40,7 +41,7 @@ def test_given_an_apn_device_when_created_with_every_field_then_the_client_gets_
     assert binding.binding_type == "apn"
     assert binding.address == "apn-device-token-1"
     assert binding.tags == ["premium", "beta"]
-    assert binding.credential_sid == CREDENTIAL_SID
+    assert binding.credential_sid == credential_sid
     assert binding.notification_protocol_version == "4"
     assert binding.endpoint is None  # deprecated: accepted, ignored
     assert_recent(binding.date_created)
@@ -52,18 +53,18 @@ def test_given_an_apn_device_when_created_with_every_field_then_the_client_gets_
 
 @pytest.mark.parametrize("binding_type", ["apn", "fcm", "gcm"])
 def test_given_a_push_binding_without_protocol_version_when_created_then_3_and_credential_kept(
-    bindings, binding_type
+    bindings, binding_type, credentials
 ):
     binding = bindings.create(
         identity="bob",
         binding_type=binding_type,
         address=f"{binding_type}-registration-token",
-        credential_sid=CREDENTIAL_SID,
+        credential_sid=credentials[binding_type],
     )
 
     assert binding.binding_type == binding_type
     assert binding.notification_protocol_version == "3"
-    assert binding.credential_sid == CREDENTIAL_SID
+    assert binding.credential_sid == credentials[binding_type]
     assert binding.tags == []
 
 
@@ -103,13 +104,15 @@ def test_given_repeated_tags_when_created_then_each_tag_is_kept_once_in_order(bi
     assert binding.tags == ["b", "a"]
 
 
-def test_given_a_created_binding_when_fetched_by_sid_then_every_field_is_the_same(bindings):
+def test_given_a_created_binding_when_fetched_by_sid_then_every_field_is_the_same(
+    bindings, credentials
+):
     created = bindings.create(
         identity="frank",
         binding_type="gcm",
         address="gcm-token-1",
         tag=["news"],
-        credential_sid=CREDENTIAL_SID,
+        credential_sid=credentials["fcm"],
     )
 
     fetched = bindings(created.sid).fetch()

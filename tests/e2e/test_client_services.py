@@ -15,6 +15,7 @@ from twilio.base.exceptions import TwilioRestException
 from tests.e2e.support import Credentials, client_for, delete_quietly
 
 SERVICE_SID = re.compile(r"IS[0-9a-f]{32}")
+# Placeholders: `every_setting` names the account's real Credentials instead.
 APN_CREDENTIAL = "CR" + "a" * 32
 GCM_CREDENTIAL = "CR" + "b" * 32
 FCM_CREDENTIAL = "CR" + "c" * 32
@@ -38,6 +39,17 @@ EVERY_SETTING: dict[str, Any] = {
     "default_alexa_notification_protocol_version": "2",
 }
 ALL_FIELDS = (*EVERY_SETTING, "sid", "account_sid", "date_created", "date_updated", "url", "links")
+
+
+@pytest.fixture
+def every_setting(credentials: dict[str, str]) -> dict[str, Any]:
+    """EVERY_SETTING, its Credentials the account's own (a Service names no other)."""
+    return {
+        **EVERY_SETTING,
+        "apn_credential_sid": credentials["apn"],
+        "gcm_credential_sid": credentials["gcm"],
+        "fcm_credential_sid": credentials["fcm"],
+    }
 
 
 def fields_of(service: Any) -> dict[str, Any]:
@@ -86,11 +98,11 @@ def assert_not_found(attempt: Any) -> None:
 
 
 def test_given_every_setting_when_a_service_is_created_then_each_round_trips_on_create_and_fetch(
-    services, account, local_api_url
+    every_setting, services, account, local_api_url
 ):
-    created = services.create(**EVERY_SETTING)
+    created = services.create(**every_setting)
 
-    assert settings_of(created) == EVERY_SETTING
+    assert settings_of(created) == every_setting
     assert SERVICE_SID.fullmatch(created.sid)
     assert created.account_sid == account.account_sid
     assert_recent(created.date_created)
@@ -143,8 +155,10 @@ def test_given_an_invalid_setting_when_a_service_is_created_then_400_naming_it_a
 # -- update --------------------------------------------------------------------------------
 
 
-def test_given_a_service_when_some_settings_are_updated_then_only_those_change(services):
-    created = services.create(**EVERY_SETTING)
+def test_given_a_service_when_some_settings_are_updated_then_only_those_change(
+    every_setting, services
+):
+    created = services.create(**every_setting)
 
     updated = services(created.sid).update(
         friendly_name="Renamed",
@@ -153,7 +167,7 @@ def test_given_a_service_when_some_settings_are_updated_then_only_those_change(s
     )
 
     assert settings_of(updated) == {
-        **EVERY_SETTING,
+        **every_setting,
         "friendly_name": "Renamed",
         "default_gcm_notification_protocol_version": "7",
         "log_enabled": True,
@@ -164,21 +178,25 @@ def test_given_a_service_when_some_settings_are_updated_then_only_those_change(s
     assert fields_of(services(created.sid).fetch()) == fields_of(updated)
 
 
-def test_given_a_service_when_a_setting_is_updated_to_empty_then_it_is_cleared(services):
-    created = services.create(**EVERY_SETTING)
+def test_given_a_service_when_a_setting_is_updated_to_empty_then_it_is_cleared(
+    every_setting, services
+):
+    created = services.create(**every_setting)
 
     updated = services(created.sid).update(apn_credential_sid="", delivery_callback_url="")
 
     assert settings_of(updated) == {
-        **EVERY_SETTING,
+        **every_setting,
         "apn_credential_sid": None,
         "delivery_callback_url": None,
     }
     assert settings_of(services(created.sid).fetch()) == settings_of(updated)
 
 
-def test_given_an_update_with_an_invalid_setting_when_sent_then_400_and_nothing_changes(services):
-    created = services.create(**EVERY_SETTING)
+def test_given_an_update_with_an_invalid_setting_when_sent_then_400_and_nothing_changes(
+    every_setting, services
+):
+    created = services.create(**every_setting)
 
     with pytest.raises(TwilioRestException) as caught:
         services(created.sid).update(friendly_name="Renamed", gcm_credential_sid="nope")

@@ -15,8 +15,6 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from tests.e2e.support import client_for, delete_quietly
 
-CREDENTIAL_SID = "CR" + "0123456789abcdef" * 2
-
 
 @dataclass(frozen=True)
 class Owned:
@@ -47,11 +45,11 @@ def binding_fields(binding: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def owned(twilio_client: Any) -> Iterator[Owned]:
+def owned(twilio_client: Any, credentials: dict[str, str]) -> Iterator[Owned]:
     name = f"owned {secrets.token_hex(4)}"
     service = twilio_client.notify.v1.services.create(
         friendly_name=name,
-        apn_credential_sid=CREDENTIAL_SID,
+        apn_credential_sid=credentials["apn"],
         default_apn_notification_protocol_version="4",
     )
     bindings = twilio_client.notify.v1.services(service.sid).bindings

@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from tests.e2e.support import PROJECT_ROOT, LocalApi, clean_environment
+from tests.providers.material import apns_certificate_form
 
 NODE_PROJECT = PROJECT_ROOT / "tests" / "node"
 SCENARIO = NODE_PROJECT / "scenario.mjs"
@@ -65,6 +66,7 @@ def test_given_the_local_api_when_the_twilio_node_client_runs_the_scenario_then_
 ):
     node = node_executable()
     require_installed_client()
+    apn = apns_certificate_form()
     # Only PATH, HOME and LANG are inherited: no TWILIO_EDGE / TWILIO_REGION (twilio-node would
     # rewrite the host with them) and no TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN fallbacks.
     environment = clean_environment(
@@ -74,6 +76,8 @@ def test_given_the_local_api_when_the_twilio_node_client_runs_the_scenario_then_
         NOTIFY_AUTH_TOKEN=local_api.account.password,
         NOTIFY_OTHER_ACCOUNT_SID=local_api.other_account.username,
         NOTIFY_OTHER_AUTH_TOKEN=local_api.other_account.password,
+        NOTIFY_APN_CERTIFICATE=apn["Certificate"],
+        NOTIFY_APN_PRIVATE_KEY=apn["PrivateKey"],
     )
 
     try:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from notify_bindings.platform.sids import new_sid
+from tests.factories import new_credential
 from tests.handlers.helpers import CREATE, FETCH, LIST, bindings_path, create
 
 
@@ -74,17 +78,38 @@ def test_given_an_sms_binding_then_no_protocol_version_and_no_credential(invoke,
     assert binding["endpoint"] is None
 
 
-def test_given_a_push_binding_then_protocol_version_and_credential_are_kept(invoke, service_sid):
+def test_given_a_push_binding_then_protocol_version_and_credential_are_kept(
+    invoke, service_sid, account
+):
+    credential = new_credential(account.sid, "fcm")
     binding = create(
         invoke,
         service_sid,
         BindingType="fcm",
         NotificationProtocolVersion="4",
-        CredentialSid="CR" + "a" * 32,
+        CredentialSid=credential,
     )
 
     assert binding["notification_protocol_version"] == "4"
-    assert binding["credential_sid"] == "CR" + "a" * 32
+    assert binding["credential_sid"] == credential
+
+
+@pytest.mark.parametrize(
+    ("binding_type", "kind"), [("apn", "fcm"), ("fcm", "apn"), ("gcm", "sms"), ("apn", None)]
+)
+def test_given_a_credential_that_is_not_the_accounts_or_does_not_fit_then_400_naming_it(
+    invoke, service_sid, account, binding_type, kind
+):
+    credential = new_credential(account.sid, kind) if kind else new_credential(new_sid("AC"))
+    form = {"BindingType": binding_type, "CredentialSid": credential}
+    form |= {"Identity": "alice", "Address": "token-x"}
+
+    reply = invoke(CREATE, bindings_path(service_sid), form=form)
+
+    assert reply.status == 400
+    assert reply.json()["code"] == 20001
+    assert "CredentialSid" in reply.json()["message"]
+    assert invoke(LIST, bindings_path(service_sid)).json()["bindings"] == []
 
 
 def test_given_invalid_input_then_400_and_nothing_written(invoke, service_sid):

@@ -40,6 +40,11 @@ from tests.handlers.helpers import (
 )
 from tests.handlers.test_services import deliver
 from tests.log_privacy import Unloggable, distinctive, messenger_id, phone_number
+from tests.providers.material import (
+    apns_certificate_form,
+    credential_form,
+    service_account_json,
+)
 
 AUTHORIZER = "AuthorizerFunction"
 CREATE_SERVICE, UPDATE_SERVICE = "CreateServiceFunction", "UpdateServiceFunction"
@@ -129,6 +134,37 @@ def test_given_a_whole_scenario_when_every_log_line_is_read_then_none_holds_pers
     assert unloggable.leaks("".join(traceback.format_exception(raised.value))) == {}
 
     invoke = Invoker(functions, credentials.sid)
+    # Credentials: their secrets on create, on a refused create, on update; in no answer either.
+    for kind in ("apn", "apn-token", "fcm", "sms"):
+        material = credential_form(kind)
+        for field in ("Certificate", "PrivateKey", "Secret"):
+            if field in material:
+                unloggable.secret(material[field])
+        made = invoke("CreateCredentialFunction", "/v1/Credentials", form=material)
+        assert made.status == 201, made.body
+        assert unloggable.leaks(made.body) == {}
+        credential_sid = made.json()["sid"]
+        fetched = invoke("FetchCredentialFunction", f"/v1/Credentials/{credential_sid}")
+        assert unloggable.leaks(fetched.body) == {}
+    key_json = unloggable.secret(service_account_json())
+    changed = invoke(
+        "UpdateCredentialFunction",
+        f"/v1/Credentials/{credential_sid}",
+        form={"Secret": key_json},
+    )
+    assert changed.status == 400  # an sms credential's Secret alone: incomplete, refused
+    assert unloggable.leaks(changed.body) == {}
+    bad_key = unloggable.secret(distinctive("not-a-pem-key"))
+    refused_credential = invoke(
+        "CreateCredentialFunction",
+        "/v1/Credentials",
+        form={"Type": "apn", **apns_certificate_form(), "PrivateKey": bad_key},
+    )
+    assert refused_credential.status == 400
+    assert unloggable.leaks(refused_credential.body) == {}
+    listed = invoke("ListCredentialsFunction", "/v1/Credentials")
+    assert unloggable.leaks(listed.body) == {}
+
     created = invoke(CREATE_SERVICE, "/v1/Services", form={"FriendlyName": "privacy"})
     assert created.status == 201, created.body
     service = created.json()["sid"]

@@ -194,7 +194,9 @@ def items_of(dynamodb, service_sid: str) -> list[object]:
     found = []
     for table in ("BindingsTable", "BindingIndexTable", "ServicesTable"):
         for page in dynamodb.get_paginator("scan").paginate(TableName=table):
-            found += [item for item in page["Items"] if service_sid in json.dumps(item)]
+            found += [
+                item for item in page["Items"] if service_sid in json.dumps(item, default=repr)
+            ]
     return found
 
 

@@ -34,7 +34,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -65,6 +65,7 @@ from notify_bindings.dal.bindings.items import binding_from
 from notify_bindings.dal.services import service_key
 from notify_bindings.domain.bindings import Binding
 from tests.conftest import Invoker, Reply
+from tests.factories import new_credential
 from tests.handlers.helpers import (
     CREATE,
     DELETE,
@@ -127,7 +128,19 @@ ADDRESSES = tuple(f"+1555010{n:04d}" for n in range(30))
 # tags, which filters by the implicit ones must not confuse (the exact names are refused).
 TAGS = ("vip", "news", "beta", "SMS", "All")
 FILTER_TAGS = (*TAGS, IMPLICIT_TAG_ALL, *BINDING_TYPES, "nobody-has-this")
-CREDENTIALS = ("CR" + "a" * 32, "CR" + "0123456789abcdef" * 2)
+# Real Credentials of the account (made by the test), one for each kind a binding may name: a
+# binding names only one that fits its type (apn: apn; fcm and gcm: fcm or gcm).
+CREDENTIAL_KINDS = {
+    "CR" + "a" * 32: "apn",
+    "CR" + "0123456789abcdef" * 2: "fcm",
+    "CR" + "b" * 32: "gcm",
+}
+CREDENTIALS = ("CR" + "a" * 32, "CR" + "0123456789abcdef" * 2)  # what a request draws
+FITTING_CREDENTIALS = {
+    "apn": ("CR" + "a" * 32,),
+    "fcm": ("CR" + "0123456789abcdef" * 2, "CR" + "b" * 32),
+    "gcm": ("CR" + "0123456789abcdef" * 2, "CR" + "b" * 32),
+}
 VERSIONS = ("3", "4", "5")
 MALFORMED_SIDS = (
     "BS" + "0" * 32,  # well-formed, never issued
@@ -147,6 +160,17 @@ LIST_FILTERS = ("nothing", "identities", "tags", "dates", "everything")
 MISTAKEN_SIDS = ("malformed", "a live SID in capitals", "another Service's live SID")
 SID = re.compile(r"BS[0-9a-f]{32}")
 
+
+def _fitting(request: CreateRequest) -> CreateRequest:
+    """The request with its credential swapped for one that fits its binding type (the same
+    draws as ever: the exploration stays what it was)."""
+    fitting = FITTING_CREDENTIALS.get(request.binding_type)
+    if request.credential_sid is None or fitting is None:
+        return request
+    chosen = fitting[CREDENTIALS.index(request.credential_sid) % len(fitting)]
+    return replace(request, credential_sid=chosen)
+
+
 create_requests = st.builds(
     CreateRequest,
     identity=st.sampled_from(IDENTITIES),
@@ -155,7 +179,7 @@ create_requests = st.builds(
     credential_sid=st.none() | st.sampled_from(CREDENTIALS),
     notification_protocol_version=st.none() | st.sampled_from(VERSIONS),
     endpoint=st.none() | st.just("legacy-endpoint"),
-)
+).map(_fitting)
 service_defaults = st.dictionaries(
     st.sampled_from(sorted(PUSH_TYPES)), st.sampled_from(VERSIONS), max_size=2
 )
@@ -777,7 +801,15 @@ def own_tables(template: SamTemplate, aws: dict[str, LocalQueue]) -> Iterator[Ow
         client.delete_table(TableName=name)
 
 
+@pytest.fixture
+def model_credentials(account, own_tables) -> None:
+    """The Credentials the model's bindings name, real and of the account, in its own tables."""
+    for sid, kind in CREDENTIAL_KINDS.items():
+        new_credential(account.sid, kind, sid=sid)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("model_credentials")
 def test_given_random_sequences_of_operations_then_the_api_always_agrees_with_the_model(
     invoke, account, dynamodb, functions, own_tables, record_property
 ):

@@ -3,7 +3,8 @@
 //
 //   NOTIFY_API_URL=http://127.0.0.1:3000 NOTIFY_DYNAMODB_URL=http://127.0.0.1:PORT \
 //   NOTIFY_ACCOUNT_SID=AC… NOTIFY_AUTH_TOKEN=… \
-//   NOTIFY_OTHER_ACCOUNT_SID=AC… NOTIFY_OTHER_AUTH_TOKEN=… node scenario.mjs
+//   NOTIFY_OTHER_ACCOUNT_SID=AC… NOTIFY_OTHER_AUTH_TOKEN=… \
+//   NOTIFY_APN_CERTIFICATE="$(cat cert.pem)" NOTIFY_APN_PRIVATE_KEY="$(cat key.pem)" node scenario.mjs
 //
 // (`make run` prints the URL, the DynamoDB URL and an account; NOTIFY_DEV_ACCOUNTS gives it the
 // other.) tests/e2e/test_node_client.py runs it against the end-to-end tests' local API. It
@@ -31,7 +32,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 
 import twilio from "twilio";
@@ -40,7 +41,7 @@ const { RequestClient, RestException } = twilio;
 
 const ADMIN_CLI = fileURLToPath(new URL("../../scripts/notify-admin", import.meta.url));
 const IDENTITY_LIMIT = 20;
-const CREDENTIAL_SID = "CR" + "0123456789abcdef".repeat(2);
+const CREDENTIAL_SID = /^CR[0-9a-f]{32}$/;
 const SERVICE_SID = /^IS[0-9a-f]{32}$/;
 const BINDING_SID = /^BS[0-9a-f]{32}$/;
 const KEY_SID = /^SK[0-9a-f]{32}$/;
@@ -66,6 +67,22 @@ const otherAccount = {
   password: setting("NOTIFY_OTHER_AUTH_TOKEN"),
 };
 otherAccount.accountSid = otherAccount.username;
+// An APNs client certificate and its key (PEM): node cannot issue one; the test passes them.
+const apnCertificate = setting("NOTIFY_APN_CERTIFICATE");
+const apnPrivateKey = setting("NOTIFY_APN_PRIVATE_KEY");
+
+/** A Google service account's JSON key, with a fresh RSA key, as an fcm Credential's Secret. */
+function serviceAccountJson() {
+  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  return JSON.stringify({
+    type: "service_account",
+    project_id: "node-e2e",
+    private_key_id: "0123456789abcdef0123456789abcdef01234567",
+    private_key: privateKey.export({ type: "pkcs8", format: "pem" }),
+    client_email: "sender@node-e2e.iam.gserviceaccount.com",
+    token_uri: "https://oauth2.googleapis.com/token",
+  });
+}
 const apiHost = new URL(apiUrl).host;
 assert.equal(new URL(apiUrl).hostname, "127.0.0.1", "NOTIFY_API_URL must be on 127.0.0.1");
 
@@ -212,6 +229,35 @@ const steps = [
     },
   ],
   [
+    "Credentials are created with twilio-node, and no answer holds a secret",
+    async () => {
+      const credentials = clientFor(account).notify.v1.credentials;
+      const apn = await credentials.create({
+        type: "apn",
+        friendlyName: "node apn",
+        certificate: apnCertificate,
+        privateKey: apnPrivateKey,
+        sandbox: true,
+      });
+      const secret = serviceAccountJson();
+      const fcm = await credentials.create({ type: "fcm", secret });
+      assert.match(apn.sid, CREDENTIAL_SID);
+      assert.equal(apn.type, "apn");
+      assert.equal(apn.sandbox, "True");
+      assert.equal(fcm.sandbox, "False");
+      assert.equal(apn.url, `${apiUrl}/v1/Credentials/${apn.sid}`);
+      const answers = JSON.stringify(wire.sent.map((request) => request.response));
+      for (const given of [apnCertificate, apnPrivateKey, secret]) {
+        assert.ok(!answers.includes(given.trim().split("\n")[1]), "a secret came back");
+      }
+      const listed = await credentials.list();
+      assert.ok(listed.some((c) => c.sid === apn.sid) && listed.some((c) => c.sid === fcm.sid));
+      await assertRestError(credentials.create({ type: "fcm", secret: "AIza" + "0".repeat(35) }), 400, 20001);
+      state.apnCredential = apn.sid;
+      state.fcmCredential = fcm.sid;
+    },
+  ],
+  [
     "a Service is created with a default apn protocol version and booleans",
     async () => {
       const name = uniqueName("node e2e");
@@ -254,13 +300,15 @@ const steps = [
     "bindings of each type are created with tags, and every field is as the API defines it",
     async () => {
       const { service, bindings } = state;
-      const credential = { credentialSid: CREDENTIAL_SID };
+      // Each push type names a Credential of the account that fits it.
+      const apn = { credentialSid: state.apnCredential };
+      const credential = { credentialSid: state.fcmCredential };
       const version5 = { notificationProtocolVersion: "5" };
-      const kept = CREDENTIAL_SID;
+      const kept = state.fcmCredential;
       const cases = [
         // [params, expected credentialSid, expected notificationProtocolVersion]
         // The Service's default for apn, "3" for fcm, the given version, the alexa default:
-        [{ bindingType: "apn", address: "apn-token-1", ...credential }, kept, "4"],
+        [{ bindingType: "apn", address: "apn-token-1", ...apn }, state.apnCredential, "4"],
         [{ bindingType: "fcm", address: "fcm-token-1", ...credential }, kept, "3"],
         [{ bindingType: "gcm", address: "gcm-token-1", ...version5, ...credential }, kept, "5"],
         // alexa takes a protocol version but no credential:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -85,3 +86,52 @@ class Secrets:
 
     def leaked_into(self, text: str) -> list[str]:
         return [value for value in self.values if value and value in text]
+
+
+def apns_certificate_form(topic: str = TOPIC) -> dict[str, str]:
+    """An APNs certificate and its key as PEM text, as an `apn` Credential's form gives them."""
+    issued = _authority().issue_client(topic=topic)
+    return {
+        "Certificate": issued.certificate_pem.decode(),
+        "PrivateKey": issued.private_key_pem.decode(),
+    }
+
+
+@functools.cache
+def _authority() -> Any:
+    from local_api.standins.tls import CertificateAuthority
+
+    return CertificateAuthority("credential tests")
+
+
+def credential_form(kind: str) -> dict[str, str]:
+    """A valid create form for a Credential of `kind` ("apn", "apn-token", "fcm", "gcm", "sms")."""
+    if kind == "apn":
+        return {"Type": "apn", **apns_certificate_form()}
+    if kind == "apn-token":
+        return {
+            "Type": "apn",
+            "PrivateKey": pem(ec_key()),
+            "ApnKeyId": KEY_ID,
+            "ApnTeamId": TEAM_ID,
+            "ApnTopic": TOPIC,
+        }
+    if kind in ("fcm", "gcm"):
+        return {"Type": kind, "Secret": service_account_json()}
+    return {"Type": "sms", "ApiKey": ACCOUNT_SID, "Secret": AUTH_TOKEN}
+
+
+def credential_material(kind: str) -> Any:
+    """The material of `credential_form(kind)`, as the store takes it."""
+    from notify_bindings.domain.credentials import CredentialMaterial
+
+    form = credential_form(kind)
+    return CredentialMaterial(
+        certificate=form.get("Certificate"),
+        private_key=form.get("PrivateKey"),
+        api_key=form.get("ApiKey"),
+        secret=form.get("Secret"),
+        apn_key_id=form.get("ApnKeyId"),
+        apn_team_id=form.get("ApnTeamId"),
+        apn_topic=form.get("ApnTopic"),
+    )

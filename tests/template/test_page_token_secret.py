@@ -12,6 +12,7 @@ from local_api.template import SamTemplate
 SECRET = "PageTokenSecret"
 LISTS = {
     "ListServicesFunction",
+    "ListCredentialsFunction",
     "ListBindingsFunction",
     "ListUserBindingsFunction",
     "ListUsersFunction",

@@ -45,7 +45,7 @@ from local_api.template import Route, SamTemplate
 from notify_bindings import dependencies
 from notify_bindings.platform.sids import new_sid
 from tests.conftest import Credentials, new_account, new_service
-from tests.factories import account_store, basic
+from tests.factories import account_store, basic, new_credential
 from tests.template.conftest import KMS_KEY_ARN, with_conditions_decided
 
 Document = dict[str, Any]
@@ -54,6 +54,15 @@ Document = dict[str, Any]
 # through, per the statement's kms:ViaService condition - or "KmsKeyArn" through any)
 Grant = tuple[str, str]
 KMS_KEY_PARAMETER = "KmsKeyArn"
+# The stack's own key that seals credentials and auth tokens, and the only encryption context
+# keys a Credential is sealed with.
+CREDENTIALS_KEY = "CredentialsKey"
+CREDENTIAL_CONTEXT = {
+    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["account_sid", "credential_sid"]},
+    "Null": {"kms:EncryptionContextKeys": "false"},
+}
+# Who may open what the credentials key sealed: the functions that deliver, and no other.
+DELIVERING_PREFIX = "Deliver"
 
 # The contract: what serves a GET may only read.
 READ_ONLY_ROUTES = {
@@ -64,6 +73,8 @@ READ_ONLY_ROUTES = {
     "GET /v1/Services/{ServiceSid}/Users",
     "GET /v1/Services/{ServiceSid}/Users/{Identity}",
     "GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings",
+    "GET /v1/Credentials",
+    "GET /v1/Credentials/{Sid}",
 }
 READ_ONLY_ACTIONS = frozenset(
     {
@@ -181,6 +192,12 @@ def grants(translated: Document, function: str) -> set[Grant]:
     granted = set()
     for statement in allowed_statements(translated, function):
         for action in _as_list(statement.get("Action", [])):
+            if statement.get("Resource") == {"Fn::GetAtt": [CREDENTIALS_KEY, "Arn"]}:
+                assert action.startswith("kms:"), statement
+                if action == "kms:GenerateDataKey":  # sealing: a Credential's context only
+                    assert statement.get("Condition") == CREDENTIAL_CONTEXT, statement
+                granted.add((action, CREDENTIALS_KEY))
+                continue
             if action.startswith("kms:"):
                 granted |= {(action, use) for use in key_use(statement)}
                 continue
@@ -284,6 +301,16 @@ def check_read_only(source: Document, translated: Document) -> None:
         assert not writes, (function, writes)
 
 
+def check_only_deliverers_decrypt(source: Document, translated: Document) -> None:
+    """What the credentials key sealed (Credentials' secrets, auth tokens) may be opened only
+    by the functions that deliver; no other role may decrypt with that key."""
+    for function in SamTemplate(source).functions:
+        actions = {a for a, use in grants(translated, function) if use == CREDENTIALS_KEY}
+        if not function.startswith(DELIVERING_PREFIX):
+            assert "kms:Decrypt" not in actions, f"{function} may decrypt credentials"
+        assert actions <= {"kms:Decrypt", "kms:GenerateDataKey"}, (function, actions)
+
+
 def check_least_privilege(
     source: Document, deployed: Document, used: dict[str, set[Grant]], *, key_given: bool
 ) -> None:
@@ -316,6 +343,7 @@ class AwsCalls:
         "before-parameter-build.dynamodb",
         "before-parameter-build.sqs",
         "before-parameter-build.events",
+        "before-parameter-build.kms",
         "before-parameter-build.secretsmanager",
     )
 
@@ -357,6 +385,8 @@ class AwsCalls:
             # needs sqs:SendMessage.
             action = operation.removesuffix("Batch")
             yield f"sqs:{action}", self._names.get(params["QueueUrl"], params["QueueUrl"])
+        elif service == "kms":
+            yield f"kms:{operation}", self._names.get(params["KeyId"], params["KeyId"])
         elif service == "secretsmanager":
             yield f"secretsmanager:{operation}", self._names.get(params["SecretId"], "?")
         elif service == "events":
@@ -513,6 +543,9 @@ def sample_path(route: Route) -> str:
 def _create_services(given: Given) -> None:
     assert given.request(SERVICES, form={"FriendlyName": "alerts"})["statusCode"] == 201
     assert given.request(SERVICES, form={})["statusCode"] == 201  # every setting its default
+    apn = new_credential(given.account_sid, "apn")
+    assert given.request(SERVICES, form={"ApnCredentialSid": apn})["statusCode"] == 201
+    assert given.request(SERVICES, form={"SmsCredentialSid": apn})["statusCode"] == 400
 
 
 def _list_services(given: Given) -> None:
@@ -539,6 +572,8 @@ def _update_service(given: Given) -> None:
     cleared = {"FriendlyName": "", "LogEnabled": ""}  # back to null and to the default
     assert given.request(path, form=cleared)["statusCode"] == 200
     assert given.request(service_path(new_sid("IS")), form=settings)["statusCode"] == 404
+    sms = {"SmsCredentialSid": new_credential(given.account_sid, "sms")}
+    assert given.request(path, form=sms)["statusCode"] == 200
 
 
 def _delete_service(given: Given) -> None:
@@ -611,6 +646,8 @@ def _create_then_replace(given: Given) -> None:
     assert given.request(path, form={**token, "Tag": "beta"})["statusCode"] == 201  # replaced
     assert given.request(path, form={**token, "Identity": "bob"})["statusCode"] == 201  # moved
     assert given.request(bindings_path(new_sid("IS")), form=token)["statusCode"] == 404
+    credential = {**token, "CredentialSid": new_credential(given.account_sid, "apn")}
+    assert given.request(path, form=credential)["statusCode"] == 201
     # At the limit of a Service that evicts the oldest binding: the 21st evicts it.
     evicting = new_service(given.account_sid, identity_binding_limit_policy="evict_oldest")
     for number in range(20):
@@ -831,6 +868,17 @@ def _notify(given: Given, service_sid: str, form: Any) -> str:
     return sid
 
 
+CREDENTIALS = "/v1/Credentials"
+SMS_CREDENTIAL = {"Type": "sms", "ApiKey": "AC" + "1" * 32, "Secret": "2" * 32}
+
+
+def _credential(given: Given) -> str:
+    reply = given.call("POST /v1/Credentials", CREDENTIALS, form=SMS_CREDENTIAL)
+    assert reply["statusCode"] == 201, reply["body"]
+    sid: str = json.loads(reply["body"])["sid"]
+    return sid
+
+
 def _resolve_every_way(given: Given) -> None:
     """By identity, by tag (over two pages, the second by a continuation), direct addresses."""
     from notify_bindings.operations import resolution
@@ -890,6 +938,41 @@ def _deliver_every_way(given: Given) -> None:
             setattr(dependencies, name, function)
     for message in received:
         given.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _create_credentials(given: Given) -> None:
+    assert given.request(CREDENTIALS, form=SMS_CREDENTIAL)["statusCode"] == 201
+    assert given.request(CREDENTIALS, form={"Type": "fcm", "Secret": "AIza"})["statusCode"] == 400
+
+
+def _list_credentials(given: Given) -> None:
+    _credential(given)
+    _credential(given)
+    first = given.request(CREDENTIALS, query={"PageSize": "1"})
+    assert first["statusCode"] == 200
+    next_page = json.loads(first["body"])["meta"]["next_page_url"]
+    assert (
+        given.request(CREDENTIALS, query=parse_qsl(urlsplit(next_page).query))["statusCode"] == 200
+    )
+
+
+def _fetch_credential(given: Given) -> None:
+    assert given.request(f"{CREDENTIALS}/{_credential(given)}")["statusCode"] == 200
+    assert given.request(f"{CREDENTIALS}/{new_sid('CR')}")["statusCode"] == 404
+
+
+def _update_credential(given: Given) -> None:
+    path = f"{CREDENTIALS}/{_credential(given)}"
+    assert given.request(path, form={"FriendlyName": "renamed"})["statusCode"] == 200
+    changed = {"ApiKey": "AC" + "3" * 32, "Secret": "4" * 32}
+    assert given.request(path, form=changed)["statusCode"] == 200
+    assert given.request(f"{CREDENTIALS}/{new_sid('CR')}", form=changed)["statusCode"] == 404
+
+
+def _delete_credential(given: Given) -> None:
+    path = f"{CREDENTIALS}/{_credential(given)}"
+    assert given.request(path)["statusCode"] == 204
+    assert given.request(path)["statusCode"] == 404
 
 
 def stream_of(given: Given, sweeper: TtlSweeper) -> StreamPoller:
@@ -973,6 +1056,11 @@ SCENARIOS: dict[str, Callable[[Given], None]] = {
     "GET /v1/Services/{ServiceSid}/Notifications/{Sid}": _fetch_notification,
     "SQS ResolveQueue": _resolve_every_way,
     "SQS DeliveryQueue": _deliver_every_way,
+    "POST /v1/Credentials": _create_credentials,
+    "GET /v1/Credentials": _list_credentials,
+    "GET /v1/Credentials/{Sid}": _fetch_credential,
+    "POST /v1/Credentials/{Sid}": _update_credential,
+    "DELETE /v1/Credentials/{Sid}": _delete_credential,
     "$default": _unmatched,
     "authorizer TwilioBasicAuth": _authorize_every_way,
     "SQS ServicePurgeQueue": _purge_until_done,
@@ -1015,6 +1103,14 @@ def calls_by_function(
     names.update(
         {name: logical_id for logical_id, name in event_buses.items() if "." not in logical_id}
     )
+    # KMS keys by ARN (the functions name them so), from the same references as the buses.
+    names.update(
+        {
+            arn: reference.split(".")[0]
+            for reference, arn in event_buses.items()
+            if reference.endswith(".Arn") and ":kms:" in arn
+        }
+    )
     names.update(
         {
             functions.references[logical_id]: logical_id
@@ -1031,6 +1127,7 @@ def calls_by_function(
         dependencies.dynamodb(),
         dependencies.sqs(),
         dependencies.events(),
+        dependencies.kms(),
         dependencies.secretsmanager(),
     )
     with recorder.hooked(*clients):
@@ -1072,6 +1169,13 @@ def test_given_the_template_when_translated_then_fetch_list_and_the_authorizer_m
     sam_document, deployed, request
 ):
     check_read_only(sam_document, request.getfixturevalue(deployed))
+
+
+@pytest.mark.parametrize("deployed", ["without_key", "with_key"])
+def test_given_the_template_when_translated_then_only_the_delivering_functions_may_decrypt_credentials(  # noqa: E501
+    sam_document, deployed, request
+):
+    check_only_deliverers_decrypt(sam_document, request.getfixturevalue(deployed))
 
 
 def test_given_every_path_of_every_function_when_run_then_its_role_allows_exactly_the_calls_it_made(
@@ -1142,10 +1246,25 @@ CHECKS: dict[str, Check] = {
     "no wildcards": _each_deployment(check_no_wildcards),
     "read only": _each_deployment(check_read_only),
     "least privilege": _least_privilege,
+    "only deliverers decrypt": _each_deployment(check_only_deliverers_decrypt),
 }
 
 # breakage -> (the check that must notice, what it says, how to break the template)
 BREAKAGES: dict[str, tuple[str, str, Callable[[Document], Any]]] = {
+    "an update that may open credentials": (
+        "only deliverers decrypt",
+        "UpdateCredentialFunction may decrypt credentials",
+        lambda d: _statements(d, "UpdateCredentialFunction").append(
+            _allow("kms:Decrypt", {"Fn::GetAtt": ["CredentialsKey", "Arn"]})
+        ),
+    ),
+    "a data key for any context": (
+        "no wildcards",
+        "CredentialsKey",
+        lambda d: d["Resources"]["CreateCredentialFunction"]["Properties"]["Policies"][1][
+            "Statement"
+        ][0].pop("Condition"),
+    ),
     "a wildcard action": (
         "no wildcards",
         r"'dynamodb:\*'",

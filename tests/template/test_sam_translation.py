@@ -43,6 +43,11 @@ CONTRACT_ROUTES = {
     "POST /v1/Services/{ServiceSid}/Notifications": "create_notification",
     # Ours: a notification with what became of its deliveries.
     "GET /v1/Services/{ServiceSid}/Notifications/{Sid}": "fetch_notification",
+    "POST /v1/Credentials": "create_credential",
+    "GET /v1/Credentials": "list_credentials",
+    "GET /v1/Credentials/{Sid}": "fetch_credential",
+    "POST /v1/Credentials/{Sid}": "update_credential",
+    "DELETE /v1/Credentials/{Sid}": "delete_credential",
     # Everything else: Twilio's 404/405 error JSON rather than API Gateway's own.
     "$default": "unmatched_route",
 }

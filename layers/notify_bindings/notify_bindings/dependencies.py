@@ -26,8 +26,11 @@ if TYPE_CHECKING:
     from botocore.session import Session
 
     from notify_bindings.api.auth import Authenticator
+    from notify_bindings.dal.accounts import AccountStore
     from notify_bindings.dal.bindings.store import BindingStore
     from notify_bindings.dal.notifications import NotificationStore
+    from notify_bindings.dal.credentials import CredentialStore
+    from notify_bindings.dal.sealing import Sealer
     from notify_bindings.dal.services import ServiceStore
     from notify_bindings.operations.sending import Senders
 
@@ -86,6 +89,15 @@ def events() -> Any:
 
 
 @cache
+def kms() -> Any:
+    return deadline.guard(
+        aws_session().create_client(
+            "kms", endpoint_url=settings().kms_endpoint_url, config=_CLIENT_CONFIG
+        )
+    )
+
+
+@cache
 def secretsmanager() -> Any:
     return deadline.guard(
         aws_session().create_client(
@@ -94,6 +106,29 @@ def secretsmanager() -> Any:
             config=_CLIENT_CONFIG,
         )
     )
+
+
+@cache
+def sealer() -> Sealer:
+    """Envelope encryption with the credentials key: sealing needs kms:GenerateDataKey on it,
+    opening kms:Decrypt, which only the functions that deliver are given."""
+    from notify_bindings.dal.sealing import Sealer
+
+    key_id = settings().credentials_key_id
+    if key_id is None:
+        raise RuntimeError("CREDENTIALS_KEY_ID is not set: there is no key to seal with")
+    return Sealer(kms(), key_id)
+
+
+@cache
+def account_tokens() -> AccountStore:
+    """The accounts, able to open their sealed auth tokens: what signs delivery callbacks."""
+    from notify_bindings.dal.accounts import AccountStore
+
+    config = settings()
+    if config.accounts_table is None:
+        raise RuntimeError("ACCOUNTS_TABLE is not set: there are no auth tokens to open")
+    return AccountStore(dynamodb(), config.accounts_table, sealer=sealer())
 
 
 @cache
@@ -138,6 +173,14 @@ def notification_store() -> NotificationStore:
     if table is None:
         raise RuntimeError("NOTIFICATIONS_TABLE is not set")
     return NotificationStore(dynamodb(), table)
+def credential_store() -> CredentialStore:
+    """Credentials, beside the Services; sealing when the function has the credentials key
+    (those that create and update them, and those that deliver)."""
+    from notify_bindings.dal.credentials import CredentialStore
+
+    config = settings()
+    sealing = sealer() if config.credentials_key_id is not None else None
+    return CredentialStore(dynamodb(), config.services_table, sealing)
 
 
 @cache
@@ -189,11 +232,15 @@ def reset() -> None:
         dynamodb,
         sqs,
         events,
+        kms,
+        sealer,
+        account_tokens,
         secretsmanager,
         page_token_secret,
         binding_store,
         service_store,
         notification_store,
+        credential_store,
         authenticator,
     ):
         dependency.cache_clear()

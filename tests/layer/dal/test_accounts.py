@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from local_api.runtime import kms_client
 from notify_bindings.dal.accounts import Account, AccountNotFound, AccountStore, ApiKey
+from notify_bindings.dal.sealing import BrokenSeal, Sealer
 
 TABLE = "AccountsTable"
 AUTH_TOKEN = re.compile(r"[0-9a-f]{32}")
@@ -278,3 +280,92 @@ def test_given_a_seeded_sid_without_a_token_then_a_token_is_made(store):
 def test_given_malformed_seeding_values_then_value_error(store, arguments, problem):
     with pytest.raises(ValueError, match=problem):
         store.create_account(**arguments)
+
+
+# -- the sealed copy of the auth token, for signing delivery callbacks ------------------------
+
+
+@pytest.fixture
+def sealer(aws: Any) -> Sealer:
+    kms = kms_client(None)
+    return Sealer(kms, kms.create_key(Description="accounts")["KeyMetadata"]["Arn"])
+
+
+@pytest.fixture
+def sealing_store(dynamodb: Any, sealer: Sealer) -> AccountStore:
+    return AccountStore(dynamodb, TABLE, sealer=sealer)
+
+
+def test_given_an_account_made_with_a_sealer_then_its_token_opens(sealing_store, dynamodb):
+    account, token = sealing_store.create_account("Signed")
+
+    assert sealing_store.auth_token(account.sid) == token
+    (item,) = raw_items(
+        dynamodb, FilterExpression="Sid = :s", ExpressionAttributeValues={":s": {"S": account.sid}}
+    )
+    assert token.encode() not in bytes(item["SealedToken"]["B"])
+
+
+def test_given_a_rotated_token_then_the_new_one_opens(sealing_store):
+    account, old = sealing_store.create_account()
+
+    new = sealing_store.rotate_auth_token(account.sid)
+
+    assert sealing_store.auth_token(account.sid) == new != old
+
+
+def test_given_a_seeded_account_then_its_given_token_opens(sealing_store):
+    sid, token = "AC" + "7" * 32, "ab" * 16
+
+    sealing_store.create_account("Seeded", account_sid=sid, auth_token=token)
+
+    assert sealing_store.auth_token(sid) == token
+
+
+def test_given_an_account_made_before_sealing_then_no_token_until_it_rotates(store, sealing_store):
+    account, _ = store.create_account("Older")
+
+    assert sealing_store.auth_token(account.sid) is None
+    rotated = sealing_store.rotate_auth_token(account.sid)
+    assert sealing_store.auth_token(account.sid) == rotated
+
+
+def test_given_a_rotation_without_a_sealer_then_the_stale_sealed_copy_is_gone(store, sealing_store):
+    account, _ = sealing_store.create_account()
+
+    store.rotate_auth_token(account.sid)
+
+    assert sealing_store.auth_token(account.sid) is None
+
+
+def test_given_a_sealed_copy_moved_to_another_account_then_it_does_not_open(
+    sealing_store, dynamodb
+):
+    victim, _ = sealing_store.create_account("Victim")
+    thief, _ = sealing_store.create_account("Thief")
+    blob = dynamodb.get_item(TableName=TABLE, Key={"Sid": {"S": victim.sid}})["Item"]
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"Sid": {"S": thief.sid}},
+        UpdateExpression="SET SealedToken = :b",
+        ExpressionAttributeValues={":b": blob["SealedToken"]},
+    )
+
+    with pytest.raises(BrokenSeal):
+        sealing_store.auth_token(thief.sid)
+
+
+def test_given_no_account_or_an_api_key_then_there_is_no_token(sealing_store):
+    account, _ = sealing_store.create_account()
+    key, _ = sealing_store.create_api_key(account.sid)
+
+    assert sealing_store.auth_token("AC" + "0" * 32) is None
+    assert sealing_store.auth_token(key.sid) is None
+    assert sealing_store.auth_token("not a sid") is None
+
+
+def test_given_a_store_without_a_sealer_then_it_cannot_open_tokens(store):
+    account, _ = store.create_account()
+
+    with pytest.raises(RuntimeError):
+        store.auth_token(account.sid)

@@ -28,6 +28,8 @@ def test_given_the_required_variables_only_then_the_optional_settings_take_their
         sqs_endpoint_url=None,
         change_event_bus_name=None,
         events_endpoint_url=None,
+        credentials_key_id=None,
+        kms_endpoint_url=None,
         secretsmanager_endpoint_url=None,
         public_base_url=None,
         api_routes=(),
@@ -44,6 +46,8 @@ def test_given_every_variable_then_each_setting_has_its_value():
         "SQS_ENDPOINT_URL": "http://127.0.0.1:9324",
         "CHANGE_EVENT_BUS_NAME": "binding-changes",
         "EVENTS_ENDPOINT_URL": "http://127.0.0.1:4000",
+        "CREDENTIALS_KEY_ID": "arn:aws:kms:us-east-1:111122223333:key/credentials",
+        "KMS_ENDPOINT_URL": "http://127.0.0.1:4002",
         "SECRETSMANAGER_ENDPOINT_URL": "http://127.0.0.1:4001",
         "PAGE_TOKEN_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:Pt-AbCdEf",
         "PUBLIC_BASE_URL": "https://notify.example.com",
@@ -60,6 +64,8 @@ def test_given_every_variable_then_each_setting_has_its_value():
     assert settings.sqs_endpoint_url == "http://127.0.0.1:9324"
     assert settings.change_event_bus_name == "binding-changes"
     assert settings.events_endpoint_url == "http://127.0.0.1:4000"
+    assert settings.credentials_key_id == "arn:aws:kms:us-east-1:111122223333:key/credentials"
+    assert settings.kms_endpoint_url == "http://127.0.0.1:4002"
     assert settings.secretsmanager_endpoint_url == "http://127.0.0.1:4001"
     assert settings.page_token_secret_arn == environ["PAGE_TOKEN_SECRET_ARN"]
     assert settings.public_base_url == "https://notify.example.com"

@@ -169,6 +169,10 @@ def services_scope(account_sid: str) -> str:
     return f"{account_sid}/Services"
 
 
+def credentials_scope(account_sid: str) -> str:
+    return f"{account_sid}/Credentials"
+
+
 def bindings_scope(service_sid: str) -> str:
     return f"/Services/{service_sid}/Bindings"
 

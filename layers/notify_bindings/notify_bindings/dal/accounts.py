@@ -2,14 +2,19 @@
 
 Items, keyed by `Sid`:
     account   {Sid: AC…, AccountSid: AC… (itself), Kind: "account", FriendlyName, DateCreated,
-               SecretHash, SecretSalt}: the auth token
+               SecretHash, SecretSalt, SealedToken}: the auth token
     API key   {Sid: SK…, AccountSid: AC… (its owner), Kind: "key", FriendlyName, DateCreated,
                SecretHash, SecretSalt}: the key's secret
 ByAccount (AccountSid, Sid) lists an account's keys. It projects FriendlyName, DateCreated and
 Kind only, so no hash ever leaves the table through it; it is eventually consistent, so nothing
 that decides access reads it.
 
-Secrets are returned once, when they are made, and stored only as a salted SHA-256 hash.
+Secrets are returned once, when they are made, and stored as a salted SHA-256 hash. An
+account's auth token is also kept sealed (SealedToken: envelope encryption with a KMS key,
+encryption context {account_sid}, see dal/sealing.py) when the store is given a sealer, because
+delivery callbacks are signed with it (X-Twilio-Signature) as Twilio signs them: only functions
+allowed kms:Decrypt on that key (those that deliver) can read it back. A token made or rotated
+without a sealer removes any sealed copy, so that no stale token is ever read back.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import hmac
 import re
 import secrets
 import string
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -78,10 +84,22 @@ class ApiKey(NamedTuple):
     date_created: datetime
 
 
+class TokenSealer(Protocol):
+    """Envelope encryption (dal.sealing.Sealer), given rather than imported: the authorizer,
+    which only checks hashes, loads no cryptography."""
+
+    def seal(self, secret: bytes, context: Mapping[str, str]) -> bytes: ...
+
+    def open(self, blob: bytes, context: Mapping[str, str]) -> bytes: ...
+
+
 class AccountStore:
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table: str, *, sealer: TokenSealer | None = None
+    ) -> None:
         self._client = client
         self._table = table
+        self._sealer = sealer
 
     # -- accounts ------------------------------------------------------------------------
 
@@ -114,6 +132,7 @@ class AccountStore:
                 "FriendlyName": {"S": friendly_name},
                 "DateCreated": {"S": _format_date(account.date_created)},
                 **_secret_attributes(token),
+                **self._sealed_attributes(account.sid, token),
             }
             if self._put_new(item):
                 return account, token
@@ -122,6 +141,7 @@ class AccountStore:
     def _seed_account(self, account_sid: str, friendly_name: str, token: str) -> Account:
         # An empty name keeps the name a seeded account has; so does its creation date.
         name = ":name" if friendly_name else "if_not_exists(FriendlyName, :name)"
+        sealed, sealing = self._sealed_update(account_sid, token)
         try:
             with translated_errors():
                 response = self._client.update_item(
@@ -130,7 +150,7 @@ class AccountStore:
                     UpdateExpression=(
                         "SET AccountSid = :sid, Kind = :account, SecretHash = :hash, "
                         f"SecretSalt = :salt, FriendlyName = {name}, "
-                        "DateCreated = if_not_exists(DateCreated, :now)"
+                        f"DateCreated = if_not_exists(DateCreated, :now){sealing}"
                     ),
                     ConditionExpression="attribute_not_exists(Sid) OR Kind = :account",
                     ExpressionAttributeValues={
@@ -139,6 +159,7 @@ class AccountStore:
                         ":name": {"S": friendly_name},
                         ":now": {"S": _format_date(_now())},
                         **_secret_values(token),
+                        **sealed,
                     },
                     ReturnValues="ALL_NEW",
                 )
@@ -161,16 +182,18 @@ class AccountStore:
         if not _ACCOUNT_SID.fullmatch(account_sid):
             raise AccountNotFound(account_sid)
         token = secrets.token_hex(16)
+        sealed, sealing = self._sealed_update(account_sid, token)
         try:
             with translated_errors():
                 self._client.update_item(
                     TableName=self._table,
                     Key=_key(account_sid),
-                    UpdateExpression="SET SecretHash = :hash, SecretSalt = :salt",
+                    UpdateExpression=f"SET SecretHash = :hash, SecretSalt = :salt{sealing}",
                     ConditionExpression="Kind = :account",
                     ExpressionAttributeValues={
                         ":account": {"S": ACCOUNT_KIND},
                         **_secret_values(token),
+                        **sealed,
                     },
                 )
         except ClientError as error:
@@ -178,6 +201,22 @@ class AccountStore:
                 raise AccountNotFound(account_sid) from None
             raise
         return token
+
+    def auth_token(self, account_sid: str) -> str | None:
+        """The account's auth token, opened from its sealed copy: what signs its delivery
+        callbacks. None when there is no such account, or its token was made before tokens
+        were sealed (or without a sealer): rotating the token seals the new one. BrokenSeal
+        (dal.sealing) when the copy does not open for this account; RuntimeError when this
+        store has no sealer."""
+        if self._sealer is None:
+            raise RuntimeError("this account store has no sealer: it cannot open auth tokens")
+        if not _ACCOUNT_SID.fullmatch(account_sid):
+            return None
+        item = self._get(account_sid, "Kind, SealedToken")
+        if item is None or item["Kind"]["S"] != ACCOUNT_KIND or "SealedToken" not in item:
+            return None
+        blob = bytes(item["SealedToken"]["B"])
+        return self._sealer.open(blob, _token_context(account_sid)).decode("ascii")
 
     def list_accounts(self) -> list[Account]:
         """Every account, oldest first: an administrator's listing.
@@ -297,6 +336,22 @@ class AccountStore:
         item = self._get(account_sid, "Kind")
         return item is not None and item["Kind"]["S"] == ACCOUNT_KIND
 
+    # -- sealed tokens -------------------------------------------------------------------
+
+    def _sealed_attributes(self, account_sid: str, token: str) -> Item:
+        if self._sealer is None:
+            return {}
+        blob = self._sealer.seal(token.encode("ascii"), _token_context(account_sid))
+        return {"SealedToken": {"B": blob}}
+
+    def _sealed_update(self, account_sid: str, token: str) -> tuple[Item, str]:
+        """The values and the clause that keep the new token's sealed copy, or remove the old
+        copy when this store cannot seal."""
+        attributes = self._sealed_attributes(account_sid, token)
+        if not attributes:
+            return {}, " REMOVE SealedToken"
+        return {":sealed": attributes["SealedToken"]}, ", SealedToken = :sealed"
+
     # -- DynamoDB ------------------------------------------------------------------------
 
     def _get(self, sid: str, projection: str) -> Item | None:
@@ -364,6 +419,10 @@ def _proves(item: Item, secret: str) -> bool:
 
 
 # -- items -------------------------------------------------------------------------------
+
+
+def _token_context(account_sid: str) -> dict[str, str]:
+    return {"account_sid": account_sid}
 
 
 def _key(sid: str) -> Item:

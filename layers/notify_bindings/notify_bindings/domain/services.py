@@ -47,6 +47,8 @@ class Service:
     delivery_callback_enabled: bool = False
     identity_binding_limit_policy: IdentityBindingLimitPolicy = IdentityBindingLimitPolicy.REJECT
     binding_ttl_days: int | None = None
+    # Ours: the Twilio Messaging (sms) Credential that delivers this Service's sms bindings.
+    sms_credential_sid: str | None = None
 
     def expiry_of(self, created: datetime) -> int | None:
         """When a binding created at `created` expires (epoch seconds), under this Service's

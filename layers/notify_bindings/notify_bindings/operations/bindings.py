@@ -7,18 +7,32 @@ from notify_bindings.domain.bindings import (
     DEFAULT_PROTOCOL_VERSION,
     Binding,
     BindingFilters,
+    BindingType,
     Outcome,
     PutResult,
     Registration,
 )
+from notify_bindings.domain.credentials import CredentialType
 from notify_bindings.domain.paging import Listing, PageCursor, sid_listing
 from notify_bindings.domain.services import MissingService, Service
+from notify_bindings.operations.credentials import require_credential
 from notify_bindings.platform.errors import IdentityLimitExceeded, NotFound
 from notify_bindings.platform.observability import count, logger
 from notify_bindings.platform.sids import is_binding_sid, new_binding_sid
 
+# The Credentials a binding of each kind may name (gcm and fcm both deliver through FCM v1).
+_FITTING_CREDENTIALS = {
+    BindingType.APN: frozenset({CredentialType.APN}),
+    BindingType.FCM: frozenset({CredentialType.FCM, CredentialType.GCM}),
+    BindingType.GCM: frozenset({CredentialType.FCM, CredentialType.GCM}),
+}
+
 
 def create_binding(account_sid: str, service_sid: str, registration: Registration) -> PutResult:
+    kinds = _FITTING_CREDENTIALS.get(registration.binding_type)
+    if registration.credential_sid is not None and kinds is not None:
+        require_credential(account_sid, "CredentialSid", registration.credential_sid, kinds)
+
     def binding_for(service: Service) -> Binding:
         return new_binding(account_sid, service, registration)
 

@@ -7,17 +7,37 @@ from collections.abc import Mapping
 from typing import Any
 
 from notify_bindings import dependencies
+from notify_bindings.domain.credentials import CredentialType
 from notify_bindings.domain.paging import Listing, PageCursor, sid_listing
 from notify_bindings.domain.services import Service
+from notify_bindings.operations.credentials import require_credential
 from notify_bindings.operations.purge import request_purge
 from notify_bindings.platform.errors import NotFound
 from notify_bindings.platform.observability import count, logger
 from notify_bindings.platform.sids import is_service_sid, time_ordered_sid
 
+# The Service's Credential settings, the parameter that names each, and the Credentials that fit
+# it: gcm is delivered through FCM HTTP v1 as fcm is, so either fits either.
+_PUSH = frozenset({CredentialType.FCM, CredentialType.GCM})
+CREDENTIAL_SETTINGS: dict[str, tuple[str, frozenset[CredentialType]]] = {
+    "apn_credential_sid": ("ApnCredentialSid", frozenset({CredentialType.APN})),
+    "fcm_credential_sid": ("FcmCredentialSid", _PUSH),
+    "gcm_credential_sid": ("GcmCredentialSid", _PUSH),
+    "sms_credential_sid": ("SmsCredentialSid", frozenset({CredentialType.SMS})),
+}
+
+
+def _check_credentials(account_sid: str, settings: Mapping[str, Any]) -> None:
+    for name, (parameter, kinds) in CREDENTIAL_SETTINGS.items():
+        sid = settings.get(name)
+        if sid is not None:
+            require_credential(account_sid, parameter, sid, kinds)
+
 
 def create_service(account_sid: str, settings: Mapping[str, Any]) -> Service:
     """A new Service with the `settings` given (by their names in `Service`; None: its
-    default)."""
+    default). Credentials it names must be the account's own, of a fitting type."""
+    _check_credentials(account_sid, settings)
     now = dependencies.now()
     given = {name: value for name, value in settings.items() if value is not None}
     service = Service(
@@ -42,6 +62,8 @@ def fetch_service(account_sid: str, sid: str) -> Service:
 
 def update_service(account_sid: str, sid: str, changes: Mapping[str, Any]) -> Service:
     """Change the settings `changes` names (None clears one), leave the others."""
+    if is_service_sid(sid):
+        _check_credentials(account_sid, changes)
     store = dependencies.service_store()
     changed = (
         store.update(account_sid, sid, dict(changes), dependencies.now())

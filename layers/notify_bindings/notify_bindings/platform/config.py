@@ -37,6 +37,10 @@ class Settings(NamedTuple):
     # EventBridge-compatible endpoint (unset in AWS).
     change_event_bus_name: str | None
     events_endpoint_url: str | None
+    # The KMS key that seals credentials and auth tokens, and a KMS-compatible endpoint (unset
+    # in AWS).
+    credentials_key_id: str | None
+    kms_endpoint_url: str | None
     # A Secrets Manager-compatible endpoint (unset in AWS).
     secretsmanager_endpoint_url: str | None
     # Public base URL when the API sits behind a custom domain (or is served locally), an
@@ -80,6 +84,8 @@ class Settings(NamedTuple):
             sqs_endpoint_url=variables.optional("SQS_ENDPOINT_URL"),
             change_event_bus_name=variables.optional("CHANGE_EVENT_BUS_NAME"),
             events_endpoint_url=variables.optional("EVENTS_ENDPOINT_URL"),
+            credentials_key_id=variables.optional("CREDENTIALS_KEY_ID"),
+            kms_endpoint_url=variables.optional("KMS_ENDPOINT_URL"),
             secretsmanager_endpoint_url=variables.optional("SECRETSMANAGER_ENDPOINT_URL"),
             public_base_url=variables.base_url("PUBLIC_BASE_URL"),
             api_routes=variables.comma_separated("API_ROUTES"),

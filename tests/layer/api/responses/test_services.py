@@ -24,7 +24,7 @@ def test_given_no_settings_then_twilios_defaults():
 
 
 # The Service JSON's fields that are ours, not Twilio's.
-OUR_SERVICE_FIELDS = {"identity_binding_limit_policy", "binding_ttl_days"}
+OUR_SERVICE_FIELDS = {"identity_binding_limit_policy", "binding_ttl_days", "sms_credential_sid"}
 
 
 def test_given_twilios_spec_then_the_json_has_exactly_its_service_fields_and_ours():

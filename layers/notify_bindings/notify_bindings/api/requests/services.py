@@ -102,6 +102,8 @@ class ServiceForm(BaseModel):
     ] = None
     # Ours too: a binding not created again within this many days expires (DynamoDB TTL).
     binding_ttl_days: Annotated[Setting[BindingTtlDays], Field(alias="BindingTtlDays")] = None
+    # Ours: the sms Credential (Twilio Messaging) of the Service's sms bindings.
+    sms_credential_sid: Annotated[Setting[CredentialSid], Field(alias="SmsCredentialSid")] = None
 
     def changes(self) -> dict[str, Any]:
         """The settings this form gives, by their names in `Service`; None clears one."""

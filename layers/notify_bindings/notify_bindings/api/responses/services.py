@@ -40,6 +40,7 @@ class ServiceResource(BaseModel):
     delivery_callback_enabled: bool
     identity_binding_limit_policy: str  # ours, not Twilio's
     binding_ttl_days: int | None  # ours
+    sms_credential_sid: str | None  # ours
 
     @classmethod
     def of(cls, service: Service, base_url: str) -> ServiceResource:
