@@ -369,11 +369,23 @@ def function_environments(
     }
 
 
+# Locally, the providers are the stand-ins (`make run` and the end-to-end tests give their
+# addresses as overrides) or nothing: a port on loopback that answers nobody, so that no local
+# run sends a notification to Apple, Google or Twilio.
+PROVIDERS_NOWHERE = {
+    "APNS_ENDPOINT": "https://127.0.0.1:9",
+    "APNS_SANDBOX_ENDPOINT": "https://127.0.0.1:9",
+    "FCM_ENDPOINT": "https://127.0.0.1:9",
+    "FCM_TOKEN_ENDPOINT": "https://127.0.0.1:9/token",
+    "TWILIO_API_ENDPOINT": "https://127.0.0.1:9",
+}
+
+
 def local_settings(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """What replaces the template's values locally: the shell's `overrides`. (Nothing is
-    resolved at deploy time any more: the page-token secret is a secret of the stack, which
-    create_secrets makes locally.)"""
-    return dict(overrides or {})
+    """What replaces the template's values locally: the shell's `overrides`, and the providers
+    nowhere unless they name them. (Nothing is resolved at deploy time any more: the page-token
+    secret is a secret of the stack, which create_secrets makes locally.)"""
+    return {**PROVIDERS_NOWHERE, **(overrides or {})}
 
 
 class LocalFunctions:

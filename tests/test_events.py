@@ -478,23 +478,7 @@ def test_given_the_authorizers_event_when_it_is_invoked_with_it_then_it_proves_t
     assert response == {"isAuthorized": True, "context": {"accountSid": EVENT_ACCOUNT_SID}}
 
 
-# The delivering function's sender, credentials and callbacks are not wired into this build
-# yet (dependencies.sender and the others raise): its sample batch fails until they are.
-UNWIRED = "DeliverNotificationsFunction"
-
-
-@pytest.mark.parametrize(
-    "logical_id",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(strict=True, reason="no sender wired into this build yet"),
-        )
-        if name == UNWIRED
-        else name
-        for name in QUEUE_CONSUMERS
-    ],
-)
+@pytest.mark.parametrize("logical_id", QUEUE_CONSUMERS)
 def test_given_a_queue_consumers_event_when_it_is_invoked_with_it_then_no_message_fails(
     template, functions, event_bindings, logical_id
 ):

@@ -100,6 +100,12 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("notify_bindings.dependencies", "notify_bindings.operations.sending"): (
         "the providers' clients (httpx, h2, PyJWT): only the delivering function loads them"
     ),
+    ("notify_bindings.dependencies", "notify_bindings.operations.callbacks"): (
+        "the delivery callbacks: only the delivering function loads them"
+    ),
+    ("notify_bindings.dependencies", "notify_bindings.providers.webhooks"): (
+        "the callbacks' poster (httpx): only the delivering function loads it"
+    ),
     ("notify_bindings.providers.apns", "certifi"): (
         "the CA bundle, read only when a certificate credential's client is made"
     ),

@@ -53,7 +53,8 @@ def opened(account_sid: str, sid: str):
     store = CredentialStore(
         dependencies.dynamodb(), dependencies.settings().services_table, dependencies.sealer()
     )
-    return store.open(account_sid, sid)
+    credential = store.open(account_sid, sid)
+    return None if credential is None else credential.material
 
 
 @pytest.mark.parametrize(

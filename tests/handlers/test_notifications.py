@@ -24,6 +24,7 @@ from notify_bindings.domain.notifications import (
 )
 from notify_bindings.domain.services import Service
 from tests.conftest import Invoker, new_service
+from tests.factories import new_credential
 from tests.handlers.helpers import FETCH, bindings_path, create
 
 CREATE_NOTIFICATION = "CreateNotificationFunction"
@@ -261,6 +262,7 @@ def test_given_bindings_of_an_identity_when_notified_then_each_is_sent_once_and_
     invoke, account, aws, functions, fakes
 ):
     service_sid = new_service(account.sid, apn_credential_sid=f"CR{'a' * 32}")
+    bindings_own = new_credential(account.sid, "fcm")
     create(invoke, service_sid, Identity="alice", BindingType="apn", Address="apn-token-1")
     create(
         invoke,
@@ -268,7 +270,7 @@ def test_given_bindings_of_an_identity_when_notified_then_each_is_sent_once_and_
         Identity="alice",
         BindingType="fcm",
         Address="fcm-token-1",
-        CredentialSid=f"CR{'f' * 32}",
+        CredentialSid=bindings_own,
     )
     create(invoke, service_sid, Identity="alice", BindingType="sms", Address="+15551230001")
     create(invoke, service_sid, Identity="bob", BindingType="apn", Address="apn-token-2")
@@ -284,7 +286,7 @@ def test_given_bindings_of_an_identity_when_notified_then_each_is_sent_once_and_
     }
     assert sent == {
         ("apn", "apn-token-1", f"CR{'a' * 32}"),  # the Service's
-        ("fcm", "fcm-token-1", f"CR{'f' * 32}"),  # the binding's own
+        ("fcm", "fcm-token-1", bindings_own),  # the binding's own
         ("sms", "+15551230001", None),  # neither: the sender fails it
     }
     assert len(fakes.sender.sent) == 3

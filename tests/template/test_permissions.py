@@ -901,30 +901,32 @@ def _resolve_every_way(given: Given) -> None:
 
 
 def _deliver_every_way(given: Given) -> None:
-    """A batch delivered (a dead address removed, its callback counted), and delivered again."""
-    from tests.handlers.test_notifications import (
-        RecordingCredentials,
-        RecordingReporter,
-        RecordingSender,
-    )
+    """A batch delivered (its credential opened, a dead address removed, its callback signed
+    with the account's token), and delivered again. Only the providers are fakes: the sender,
+    and the callbacks' poster."""
+    from notify_bindings.domain.notifications import ResolutionTask
+    from notify_bindings.operations.callbacks import CallbackReport, SignedCallbacks
+    from notify_bindings.operations.resolution import resolve
+    from tests.handlers.test_notifications import RecordingSender
 
-    service = new_service(given.account_sid, apn_credential_sid=f"CR{'a' * 32}")
+    class Unposted:
+        def report(self, *_: Any, **__: Any) -> CallbackReport:
+            return CallbackReport(accepted=1)
+
+    service = new_service(given.account_sid, apn_credential_sid=_credential(given))
     given.create_binding(service, Identity="alice", Address="dead-token")
     given.create_binding(service, Identity="alice", Address="live-token")
     form = {"Identity": "alice", "DeliveryCallbackUrl": "https://example.com/callback"}
     sid = _notify(given, service, form)
-    from notify_bindings.domain.notifications import ResolutionTask
-    from notify_bindings.operations.resolution import resolve
-
     resolve(ResolutionTask(given.account_sid, service, sid), lambda: 1000.0)  # unrecorded
     (queue,) = given.queues
     received = given.sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10)["Messages"]
     mine = [message for message in received if sid in message["Body"]]
-    fakes = {
-        "sender": RecordingSender(),
-        "credential_source": RecordingCredentials(),
-        "callback_reporter": RecordingReporter(),
-    }
+    tokens = SignedCallbacks(
+        Unposted(),  # type: ignore[arg-type]
+        lambda account_sid: dependencies.account_tokens().auth_token(account_sid),
+    )
+    fakes = {"sender": RecordingSender(), "callback_reporter": tokens}
     real = {name: getattr(dependencies, name) for name in fakes}
     for name, fake in fakes.items():
         setattr(dependencies, name, lambda fake=fake: fake)

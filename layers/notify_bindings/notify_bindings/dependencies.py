@@ -28,10 +28,11 @@ if TYPE_CHECKING:
     from notify_bindings.api.auth import Authenticator
     from notify_bindings.dal.accounts import AccountStore
     from notify_bindings.dal.bindings.store import BindingStore
-    from notify_bindings.dal.notifications import NotificationStore
     from notify_bindings.dal.credentials import CredentialStore
+    from notify_bindings.dal.notifications import NotificationStore
     from notify_bindings.dal.sealing import Sealer
     from notify_bindings.dal.services import ServiceStore
+    from notify_bindings.operations.callbacks import SignedCallbacks
     from notify_bindings.operations.sending import Senders
 
 # Sized so that a call that fails every attempt still fails within the 10 s the template gives
@@ -173,6 +174,9 @@ def notification_store() -> NotificationStore:
     if table is None:
         raise RuntimeError("NOTIFICATIONS_TABLE is not set")
     return NotificationStore(dynamodb(), table)
+
+
+@cache
 def credential_store() -> CredentialStore:
     """Credentials, beside the Services; sealing when the function has the credentials key
     (those that create and update them, and those that deliver)."""
@@ -196,9 +200,10 @@ def authenticator() -> Authenticator:
     return Authenticator(store, config.auth_cache_seconds, clock=lambda: monotonic())
 
 
-def credential_source() -> Any:
-    """The delivering function's credentials (`operations/delivery.CredentialSource`)."""
-    raise RuntimeError("No credential source is wired into this build")
+def credential_source() -> CredentialStore:
+    """The delivering function's credentials (`operations/delivery.CredentialSource`): the
+    store, opening them with the credentials key."""
+    return credential_store()
 
 
 @cache
@@ -210,9 +215,15 @@ def sender() -> Senders:
     return Senders.from_settings(settings())
 
 
-def callback_reporter() -> Any:
-    """The delivering function's callbacks (`operations/delivery.CallbackReporter`)."""
-    raise RuntimeError("No callback reporter is wired into this build")
+@cache
+def callback_reporter() -> SignedCallbacks:
+    """The delivering function's callbacks (`operations/delivery.CallbackReporter`), signed
+    with each account's auth token; to public https addresses only, but locally."""
+    from notify_bindings.operations.callbacks import DeliveryCallbacks, SignedCallbacks
+    from notify_bindings.providers.webhooks import CallbackPoster
+
+    poster = CallbackPoster(allow_local=settings().allow_local_callbacks)
+    return SignedCallbacks(DeliveryCallbacks(poster), account_tokens().auth_token)
 
 
 def now() -> datetime:
@@ -242,6 +253,7 @@ def reset() -> None:
         notification_store,
         credential_store,
         authenticator,
+        callback_reporter,
     ):
         dependency.cache_clear()
     if sender.cache_info().currsize:

@@ -59,13 +59,22 @@ def credential(account_sid: str, kind: CredentialType = CredentialType.APN, **fi
     return Credential(new_sid("CR"), account_sid, kind, now, now, **fields)
 
 
+def opened_material(store: CredentialStore, account: str, sid: str) -> Any:
+    credential = store.open(account, sid)
+    assert credential is not None
+    return credential.material
+
+
 def test_given_a_credential_then_get_shows_it_and_open_gives_the_parsed_certificate(store):
     account = new_sid("AC")
     stored = credential(account, friendly_name="ios", sandbox=True)
     store.create(stored, CERTIFICATE)
 
     assert store.get(account, stored.sid) == stored
-    opened = store.open(account, stored.sid)
+    unsealed = store.open(account, stored.sid)
+    assert unsealed is not None
+    assert unsealed.sandbox is True
+    opened = unsealed.material
     assert isinstance(opened, ApnsCertificate)
     assert opened.topic == TOPIC
 
@@ -112,7 +121,7 @@ def test_given_each_kind_then_it_opens_as_the_providers_take_it(store, kind, mat
     stored = credential(account, kind)
     store.create(stored, material)
 
-    assert isinstance(store.open(account, stored.sid), parsed)
+    assert isinstance(opened_material(store, account, stored.sid), parsed)
 
 
 def test_given_an_sms_api_key_then_the_key_is_the_user_of_the_account(store):
@@ -174,7 +183,7 @@ def test_given_an_update_then_settings_change_and_new_material_is_sealed(store):
     )
 
     assert updated == changed
-    opened = store.open(account, stored.sid)
+    opened = opened_material(store, account, stored.sid)
     assert isinstance(opened, ServiceAccount)
     assert opened.project_id == "two"
 
@@ -186,7 +195,7 @@ def test_given_an_update_without_material_then_the_sealed_material_stays(store):
 
     store.update(Credential(**{**_fields(stored), "friendly_name": "renamed"}), None)
 
-    opened = store.open(account, stored.sid)
+    opened = opened_material(store, account, stored.sid)
     assert isinstance(opened, ServiceAccount)
     assert opened.project_id == "kept"
 

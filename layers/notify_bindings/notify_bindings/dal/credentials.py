@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -31,10 +31,9 @@ from notify_bindings.dal.dynamo import (
     write_item,
 )
 from notify_bindings.domain.credentials import Credential, CredentialMaterial, CredentialType
+from notify_bindings.domain.notifications import OpenedCredential
 from notify_bindings.domain.paging import Page, PageCursor
 
-if TYPE_CHECKING:
-    from notify_bindings.dal.credential_material import ProviderCredential
 # What a read returns: all but the sealed material, which only `open` reads.
 _PUBLIC = "AccountSid, Sid, #type, FriendlyName, Sandbox, Environments, DateCreated, DateUpdated"
 _CREDENTIAL = "attribute_exists(Sid)"
@@ -154,10 +153,11 @@ class CredentialStore:
             raise
         return True
 
-    def open(self, account_sid: str, credential_sid: str) -> ProviderCredential | None:
-        """The Credential's material, unsealed and parsed for the providers' clients; None
-        when there is no such Credential. Needs kms:Decrypt: the delivering functions only.
-        BrokenSeal (dal.sealing) when the sealed material does not open for this Credential."""
+    def open(self, account_sid: str, credential_sid: str) -> OpenedCredential | None:
+        """The Credential's material, unsealed and parsed for the providers' clients, with its
+        `sandbox`; None when there is no such Credential. Needs kms:Decrypt: the delivering
+        functions only. BrokenSeal (dal.sealing) when the sealed material does not open for
+        this Credential."""
         from notify_bindings.dal.credential_material import read_material
 
         if self._sealer is None:
@@ -178,7 +178,10 @@ class CredentialStore:
             bytes(item["Sealed"]["B"]), sealing_context(account_sid, credential_sid)
         )
         material = CredentialMaterial.from_dict(json.loads(opened))
-        return read_material(credential.type, material, credential.sandbox, trusted=True)
+        return OpenedCredential(
+            read_material(credential.type, material, credential.sandbox, trusted=True),
+            sandbox=bool(credential.sandbox),
+        )
 
     def _seal(self, credential: Credential, material: CredentialMaterial) -> bytes:
         if self._sealer is None:

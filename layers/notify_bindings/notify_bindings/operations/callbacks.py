@@ -201,10 +201,13 @@ class SignedCallbacks:
         first_sequence: int,
         final: bool,
     ) -> CallbackReport:
-        token = self._auth_token(notification.account_sid)
-        if token is None:  # the account is gone: nobody could check a signature
+        try:
+            token = self._auth_token(notification.account_sid)
+        except ValueError:  # its sealed copy does not open (dal.sealing.BrokenSeal)
+            token = None
+        if token is None:  # nobody could check a signature
             count("DeliveryCallbacksFailed")
-            logger.warning("Delivery callback not sent: the account has no auth token")
+            logger.warning("Delivery callback not sent: the account's auth token does not open")
             return CallbackReport(failed=1, reason="account")
         report = self._callbacks.report(
             notification,
