@@ -26,6 +26,7 @@ from twilio.rest import Client
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_CLI = PROJECT_ROOT / "scripts" / "notify-admin"
 STARTUP_SECONDS = 60
+ANNOUNCEMENT_LINES = 30  # the banner and what follows it
 STOP_SECONDS = 10
 ADMIN_SECONDS = 60
 _BANNER = re.compile(
@@ -48,11 +49,37 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class StandIns:
+    """The delivery stand-ins the local API started, as its announcement names them."""
+
+    apns_url: str
+    apns_ca_file: str
+    apns_key_file: str
+    apns_key_id: str
+    apns_team_id: str
+    apns_topic: str
+    fcm_url: str
+    service_account_file: str
+    twilio_url: str
+
+
+_STANDINS = re.compile(
+    r"APNs stand-in on (?P<apns_url>\S+) \(GET /deliveries; CA (?P<apns_ca_file>[^)]+)\); "
+    r"it accepts the token key (?P<apns_key_file>\S+) with ApnKeyId (?P<apns_key_id>\S+), "
+    r"ApnTeamId (?P<apns_team_id>\S+), ApnTopic (?P<apns_topic>\S+)\n"
+    r"FCM stand-in on (?P<fcm_url>\S+) .*it accepts the service account "
+    r"(?P<service_account_file>\S+)\n"
+    r"Twilio Messages stand-in on (?P<twilio_url>\S+) "
+)
+
+
+@dataclass(frozen=True)
 class LocalApi:
     url: str
     dynamodb_url: str
     account: Credentials
     other_account: Credentials
+    standins: StandIns | None = None
 
 
 def new_account_credentials() -> Credentials:
@@ -95,25 +122,24 @@ def running_local_api(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    first_line: queue.Queue[str] = queue.Queue(maxsize=1)
+    announced: queue.Queue[str] = queue.Queue()  # its first lines, then "" once it exits
     recent: deque[str] = deque(maxlen=50)
 
     def drain() -> None:
         assert process.stdout is not None
         for number, line in enumerate(process.stdout):
-            if number == 0:
-                first_line.put(line)
+            if number < ANNOUNCEMENT_LINES:
+                announced.put(line)
             recent.append(line)
             if output is not None:
                 output.append(line)
-        if first_line.empty():  # it exited before saying anything
-            first_line.put("")
+        announced.put("")
 
     reader = threading.Thread(target=drain, name="local-api-output", daemon=True)
     reader.start()
     try:
         try:
-            banner = first_line.get(timeout=STARTUP_SECONDS)
+            banner = announced.get(timeout=STARTUP_SECONDS)
         except queue.Empty:
             banner = ""
         match = _BANNER.match(banner)
@@ -122,7 +148,7 @@ def running_local_api(
                 "the local API did not announce its URL; it said:\n" + "".join(recent),
                 pytrace=False,
             )
-        yield LocalApi(match["url"], match["dynamodb"], account, other)
+        yield LocalApi(match["url"], match["dynamodb"], account, other, _standins(announced))
     finally:
         process.terminate()
         try:
@@ -131,6 +157,20 @@ def running_local_api(
             process.kill()
             process.wait()
         reader.join(STOP_SECONDS)  # what it wrote last is read too
+
+
+def _standins(announced: queue.Queue[str]) -> StandIns | None:
+    """The stand-ins the rest of the announcement names (printed with the banner, at once)."""
+    lines = ""
+    while (found := _STANDINS.search(lines)) is None:
+        try:
+            line = announced.get(timeout=STARTUP_SECONDS)
+        except queue.Empty:
+            return None
+        if not line:
+            return None
+        lines += line
+    return StandIns(**found.groupdict())
 
 
 def client_for(base_url: str, credentials: Credentials) -> Any:
