@@ -652,6 +652,35 @@ const steps = [
     },
   ],
   [
+    "a notification is created with twilio-node and answers Twilio's JSON at once",
+    async () => {
+      const notifications = clientFor(account).notify.v1.services(state.service.sid).notifications;
+      const notification = await notifications.create({
+        identity: ["alice", "bob"],
+        body: "Hi",
+        title: "Hello",
+        data: { order: "42" },
+        priority: "low",
+        ttl: 600,
+      });
+      assert.match(notification.sid, /^NT[0-9a-f]{32}$/);
+      assert.equal(notification.accountSid, account.accountSid);
+      assert.equal(notification.serviceSid, state.service.sid);
+      assert.deepEqual(notification.identities, ["alice", "bob"]);
+      assert.equal(notification.body, "Hi");
+      assert.equal(notification.title, "Hello");
+      assert.deepEqual(notification.data, { order: "42" });
+      assert.equal(notification.priority, "low");
+      assert.equal(notification.ttl, 600);
+      await assertRestError(notifications.create({ body: "to nobody" }), 400, 20001);
+      await assertRestError(
+        notifications.create({ identity: ["alice"], data: { twi_body: "x" } }),
+        400,
+        20001,
+      );
+    },
+  ],
+  [
     "a Service is updated, listed and paged, then deleted with its bindings",
     async () => {
       const { service, bindings } = state;
