@@ -285,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # Sealing the development accounts' tokens (the credentials key, in moto) is the layer's
+    # first AWS call: botocore would say it found the local, made-up AWS keys in the
+    # environment before the banner, whose first line names the URL.
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _stop)
     template = SamTemplate.load(Path(args.template))
     try:

@@ -8,7 +8,9 @@ between two deployments of notify-bindings, over HTTP with the official twilio c
 Import and migrate list the target Service first and write only what differs: a binding
 already there as the record has it is left unchanged, one at the record's address is replaced,
 the rest are created; records the target refuses are rejected, with its reason. SIDs and dates
-cannot be carried over: a create gives its binding a new SID and the date of the create.
+cannot be carried over: a create gives its binding a new SID and the date of the create. Nor
+can Credentials (no API returns their secrets): a binding's Credential SID is the source
+account's, so it is dropped, and counted, unless --credential-map names the target's for it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from types import FrameType
 from typing import IO, Any
 
 from notify_cli.output import Output
-from notify_migrate.records import dumps, record_json
+from notify_migrate.records import CREDENTIAL_SID, CredentialMap, dumps, record_json
 from notify_migrate.remote import (
     DEFAULT_PAGE_SIZE,
     MIN_PAGE_SIZE,
@@ -167,6 +169,7 @@ def import_(args: argparse.Namespace, run: Run) -> None:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"no file {args.file}")
+    credentials = _credential_map(args.credential_map)
     target = Remote(args.url, args.service, _credentials(CREDENTIALS), run.stopping)
     run.summary.target = target.describe()
     with _rejects_file(args.rejects) as rejects:
@@ -176,12 +179,13 @@ def import_(args: argparse.Namespace, run: Run) -> None:
         except OSError as error:
             raise UsageError(f"cannot read {args.file}: {error.strerror}") from None
         run.summary.total = total
-        loader = _loader(args, run, target, rejects)
+        loader = _loader(args, run, target, rejects, credentials)
         loader.read_target(args.page_size)
         loader.load(file_items(path, last_line), f"import {args.service}", total)
 
 
 def migrate(args: argparse.Namespace, run: Run) -> None:
+    credentials = _credential_map(args.credential_map)
     source_credentials = _credentials(SOURCE_CREDENTIALS)
     target_credentials = _credentials(TARGET_CREDENTIALS)
     source = Remote(args.source_url, args.source_service, source_credentials, run.stopping)
@@ -190,14 +194,18 @@ def migrate(args: argparse.Namespace, run: Run) -> None:
     with _rejects_file(args.rejects) as rejects:
         source.check_service()
         target.check_service()
-        loader = _loader(args, run, target, rejects)
+        loader = _loader(args, run, target, rejects, credentials)
         loader.read_target(args.page_size)
         bindings = source.bindings(args.page_size, smaller_pages)
         loader.load(source_items(bindings), f"migrate {args.source_service}", args.total)
 
 
 def _loader(
-    args: argparse.Namespace, run: Run, target: Remote, rejects: RejectsFile | None
+    args: argparse.Namespace,
+    run: Run,
+    target: Remote,
+    rejects: RejectsFile | None,
+    credentials: CredentialMap,
 ) -> Loader:
     return Loader(
         target,
@@ -207,7 +215,17 @@ def _loader(
         rejects=rejects,
         stopping=run.stopping,
         keep_existing=args.keep_existing,
+        credentials=credentials,
     )
+
+
+def _credential_map(pairs: list[tuple[str, str]]) -> CredentialMap:
+    """The --credential-map options' map: a source's Credential mapped to two is a mistake."""
+    targets: dict[str, str] = {}
+    for source, target in pairs:
+        if targets.setdefault(source, target) != target:
+            raise UsageError(f"--credential-map gives {source} twice, to different Credentials")
+    return CredentialMap(targets)
 
 
 def _credentials(prefix: str) -> Credentials:
@@ -378,6 +396,16 @@ def _load_options(parser: Any) -> None:
         help="leave a binding the target holds at a record's address as it is, even if it "
         "differs: for a last run after apps have switched and register there themselves",
     )
+    parser.add_argument(
+        "--credential-map",
+        action="append",
+        default=[],
+        type=_credential_pair,
+        metavar="CR…=CR…",
+        help="write bindings that name the source's Credential (left) with the target's (right), "
+        "created there beforehand; repeatable. A binding naming a source's Credential that no "
+        "--credential-map gives is written without it (the summary counts those)",
+    )
 
 
 def _total_option(parser: Any) -> None:
@@ -396,6 +424,15 @@ def _service_sid(value: str) -> str:
             f"{value!r} is not a Service SID (IS and 32 lowercase hex digits)"
         )
     return value
+
+
+def _credential_pair(value: str) -> tuple[str, str]:
+    source, _, target = value.partition("=")
+    if not (CREDENTIAL_SID.fullmatch(source) and CREDENTIAL_SID.fullmatch(target)):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not SOURCE=TARGET, two Credential SIDs (CR and 32 lowercase hex digits)"
+        )
+    return source, target
 
 
 def _base_url(value: str) -> str:

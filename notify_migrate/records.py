@@ -20,7 +20,9 @@ a 400 and a message, and the record is reported as rejected with that message.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 BINDING_TYPES = ("apn", "fcm", "gcm", "sms", "facebook-messenger", "alexa")
@@ -40,6 +42,7 @@ FIELDS = (
     "date_created",
     "date_updated",
 )
+CREDENTIAL_SID = re.compile(r"CR[0-9a-f]{32}")
 _REQUIRED = ("identity", "binding_type", "address")
 _OPTIONAL_TEXT = ("notification_protocol_version", "credential_sid", "endpoint")
 
@@ -95,6 +98,29 @@ class Record:
                 or (version is None and self.binding_type in PUSH_TYPES)
             )
         )
+
+
+class CredentialMap:
+    """What becomes of the Credential a record names. A Credential SID is the source account's:
+    the target holds none of them (it refuses a binding naming another account's Credential),
+    and none can be copied (no API returns a Credential's secrets). So a reference is rewritten
+    to the target's Credential that `--credential-map SOURCE=TARGET` names for it, and else
+    dropped: the binding is written without it, and delivers with its Service's Credential."""
+
+    def __init__(self, targets: Mapping[str, str] | None = None) -> None:
+        self._targets = dict(targets or {})
+
+    def apply(self, record: Record) -> tuple[Record, str | None]:
+        """The record to write, and the SID of the source's Credential it no longer names (None
+        when it named none, or one of a type that takes none, which the target ignores)."""
+        source = record.credential_sid
+        if source is None:
+            return record, None
+        target = self._targets.get(source)
+        if target is not None:
+            return replace(record, credential_sid=target), None
+        dropped = source if record.binding_type in CREDENTIAL_TYPES else None
+        return replace(record, credential_sid=None), dropped
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,9 @@ The target's bindings are listed first, into address -> binding. Then each recor
 - created, when no binding holds its address;
 - rejected, when it is no binding record, or the target refuses it (a 400, with its message:
   an identity's 21st binding, a malformed phone number, ...).
+Before any of that, the Credential a record names is rewritten by the credential map, or
+dropped (records.CredentialMap): the source's Credentials are not the target's. The summary
+counts the references dropped, by the source's SID, and those mapped.
 With `keep_existing`, any binding at a record's address is left as it is (unchanged), for a
 catch-up run once apps register at the target themselves.
 
@@ -34,11 +37,15 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from notify_migrate.records import Record, StoredBinding, read_line, record_from
+from notify_migrate.records import CredentialMap, Record, StoredBinding, read_line, record_from
 from notify_migrate.remote import Refused, Remote, RemoteFailure, Stopped
 
 EXAMPLES_PER_REASON = 5
 SUPERSEDED = "the same address is on a later line, which is imported instead"
+DROPPED_CREDENTIALS = (
+    "{count} credential references dropped: create the credentials here and set them on the "
+    "Service, or give --credential-map SOURCE=TARGET for each ({sids})"
+)
 
 
 class Outcome(StrEnum):
@@ -73,6 +80,10 @@ class Summary:
     reasons: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
     exported: int | None = None
+    # The source's Credentials that records named and the target was not given: by SID, how
+    # many records named each. And how many references the credential map rewrote.
+    dropped_credentials: Counter[str] = field(default_factory=Counter)
+    mapped_credentials: int = 0
     interrupted: str | None = None
     failure: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -94,6 +105,9 @@ class Summary:
             data["processed"] = self.processed
             data |= {outcome.value: self.counts[outcome] for outcome in Outcome}
             data["rejected_reasons"] = dict(self.reasons.most_common())
+            data["credential_references_dropped"] = self.dropped_credentials.total()
+            data["dropped_credentials"] = dict(sorted(self.dropped_credentials.items()))
+            data["credential_references_mapped"] = self.mapped_credentials
         data |= {
             "interrupted": self.interrupted,
             "failure": self.failure,
@@ -110,6 +124,12 @@ class Summary:
         counts = ", ".join(f"{self.counts[outcome]} {outcome.value}" for outcome in Outcome)
         lines = [f"{self.command} into {self.target}: {self.processed}{of_total} records: {counts}"]
         lines[0] += f" {timing}"
+        if self.mapped_credentials:
+            lines.append(f"{self.mapped_credentials} credential references mapped")
+        if self.dropped_credentials:
+            sids = ", ".join(sorted(self.dropped_credentials))
+            count = self.dropped_credentials.total()
+            lines.append(DROPPED_CREDENTIALS.format(count=count, sids=sids))
         if self.reasons:
             lines.append("rejected:")
             width = len(str(self.reasons.most_common(1)[0][1]))
@@ -175,9 +195,11 @@ class Loader:
         rejects: RejectsFile | None,
         stopping: threading.Event,
         keep_existing: bool = False,
+        credentials: CredentialMap | None = None,
     ) -> None:
         self.target = target
         self.keep_existing = keep_existing
+        self.credentials = credentials or CredentialMap()
         self.summary = summary
         self.workers = workers
         self.progress = progress
@@ -209,10 +231,10 @@ class Loader:
             for item in items:
                 if self._failure is not None or self.stopping.is_set():
                     break
-                record = item.record
-                if record is None:
+                if item.record is None:
                     self._rejected(item, item.reason or "invalid")
                     continue
+                record = self._credential_rewritten(item.record)
                 keys = [("address", record.address), ("identity", record.identity)]
                 with self._lock:
                     earlier = [in_flight[key] for key in keys if key in in_flight]
@@ -235,6 +257,17 @@ class Loader:
             self._bar.close()
         if self._failure is not None:
             raise RemoteFailure(self._failure)
+
+    def _credential_rewritten(self, record: Record) -> Record:
+        """The record as the target is to hold it: with the target's Credential the map gives
+        for the source's, else without it (counted, by the source's SID)."""
+        rewritten, dropped = self.credentials.apply(record)
+        with self._lock:
+            if dropped is not None:
+                self.summary.dropped_credentials[dropped] += 1
+            elif rewritten.credential_sid not in (None, record.credential_sid):
+                self.summary.mapped_credentials += 1
+        return rewritten
 
     def _apply(
         self, record: Record, earlier: list[Future[tuple[Outcome, StoredBinding]]]

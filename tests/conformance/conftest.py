@@ -9,7 +9,7 @@ import pytest
 import requests
 from schemathesis.pytest.plugin import SchemathesisFunction
 
-from tests.conformance.support import Target
+from tests.conformance.support import CREDENTIAL_KINDS, Target
 from tests.e2e.support import running_local_api
 
 
@@ -18,6 +18,7 @@ def conformance_target() -> Iterator[Target]:
     with running_local_api() as local, requests.Session() as http:
         http.trust_env = False  # straight to the loopback server, whatever proxy is set
         target = Target(local.url, local.account, http)
+        target.credentials = {kind: target.new_credential(kind) for kind in CREDENTIAL_KINDS}
         target.service = target.new_service()
         target.binding = target.new_binding(target.service)
         yield target

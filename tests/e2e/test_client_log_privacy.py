@@ -1,11 +1,13 @@
 """Nothing the local API writes - the functions' Powertools JSON at DEBUG, with
 POWERTOOLS_LOGGER_LOG_EVENT asking for every event, its own request log, and anything else on
 its stdout or stderr - holds an identity, an address, a tag, an auth token, an API key secret,
-a Basic header value or a page token (or the key that signs them), over a whole scenario with
-the official client: accounts and API keys from the admin CLI, Services, bindings of every type,
-lists and pages, a replace, deletes, Users and an erasure, a Service's deletion and purge,
-refused input, paths and a malformed request line holding an identity, and failed logins with
-wrong secrets.
+a Basic header value, a page token (or the key that signs them) or a Credential's secrets (a
+certificate, a private key, a service account, an auth token, or a line of any of them), over a
+whole scenario with the official client: accounts and API keys from the admin CLI, Credentials
+created, updated, refused and deleted, Services, bindings of every type (naming real
+Credentials), lists and pages, a replace, deletes, Users and an erasure, a Service's deletion
+and purge, refused input, paths and a malformed request line holding an identity, and failed
+logins with wrong secrets.
 
 The one line that prints secrets on purpose is the start-up banner of `make run`: it shows the
 developer the development accounts' auth tokens (README), and nothing after it may repeat them.
@@ -25,6 +27,12 @@ from twilio.base.exceptions import TwilioRestException
 from local_api.runtime import secretsmanager_client
 from tests.e2e.support import Admin, client_for, running_local_api
 from tests.log_privacy import Unloggable, distinctive, messenger_id, phone_number
+from tests.providers.material import (
+    apns_certificate_form,
+    credential_form,
+    rsa_key,
+    service_account_json,
+)
 
 PURGE_SECONDS = 60
 # The banner's lines that show a development account's token (local_api.__main__.announce).
@@ -48,6 +56,31 @@ def _page_token_secret(lines: list[str]) -> str:
     }
     secret = secretsmanager_client(endpoint).get_secret_value(SecretId="PageTokenSecret")
     return str(secret["SecretString"])
+
+
+def _unloggable_material(unloggable: Unloggable, form: dict[str, str]) -> dict[str, str]:
+    """A Credential's form, each secret of it unloggable: whole, and each line of a PEM body
+    (a log that cut a key into lines would show it still)."""
+    for field in ("Certificate", "PrivateKey", "Secret"):
+        if field in form:
+            unloggable.secret(form[field])
+            body = form[field].replace("\\n", "\n").splitlines()
+            for line in body:
+                if len(line) >= 40 and not line.startswith("-----"):
+                    unloggable.secret(line)
+    return form
+
+
+def _create_credential(client: object, form: dict[str, str]) -> str:
+    created = client.notify.v1.credentials.create(  # type: ignore[attr-defined]
+        type=form["Type"],
+        friendly_name=f"privacy {form['Type']}",
+        certificate=form.get("Certificate"),
+        private_key=form.get("PrivateKey"),
+        api_key=form.get("ApiKey"),
+        secret=form.get("Secret"),
+    )
+    return str(created.sid)
 
 
 def _wait_for(lines: list[str], text: str) -> None:
@@ -78,6 +111,27 @@ def test_given_a_whole_scenario_when_the_local_api_logs_it_then_no_line_holds_pe
         by_key = client_for(api.url, key)
         by_dev_account = client_for(api.url, api.account)
 
+        # Credentials: their secrets on create, on update, on a refused create.
+        forms = {
+            "apn": {"Type": "apn", **apns_certificate_form()},
+            "fcm": {"Type": "fcm", "Secret": service_account_json(rsa_key("privacy e2e"))},
+            "sms": credential_form("sms"),
+        }
+        made = {
+            kind: _create_credential(client, _unloggable_material(unloggable, form))
+            for kind, form in forms.items()
+        }
+        renewed = _unloggable_material(
+            unloggable, {"Secret": service_account_json(rsa_key("privacy e2e, renewed"))}
+        )
+        client.notify.v1.credentials(made["fcm"]).update(secret=renewed["Secret"])
+        mismatched = {"Type": "apn", **apns_certificate_form()}
+        mismatched["PrivateKey"] = forms["apn"]["PrivateKey"]  # another certificate's key
+        with pytest.raises(TwilioRestException) as refused_credential:
+            _create_credential(client, _unloggable_material(unloggable, mismatched))
+        assert refused_credential.value.status == 400
+        assert sorted(c.sid for c in client.notify.v1.credentials.list()) == sorted(made.values())
+
         service = client.notify.v1.services.create(friendly_name="privacy")
         client.notify.v1.services(service.sid).update(log_enabled=False)
         assert client.notify.v1.services(service.sid).fetch().sid == service.sid
@@ -95,9 +149,14 @@ def test_given_a_whole_scenario_when_the_local_api_logs_it_then_no_line_holds_pe
             "facebook-messenger": unloggable.address(messenger_id()),
             "alexa": unloggable.address(distinctive("alexa-user-id")),
         }
+        naming = {"apn": made["apn"], "fcm": made["fcm"], "gcm": made["fcm"]}  # real ones
         created = [
             bindings.create(
-                identity=alice, binding_type=kind, address=address, tag=[tag, unloggable.tag()]
+                identity=alice,
+                binding_type=kind,
+                address=address,
+                tag=[tag, unloggable.tag()],
+                credential_sid=naming.get(kind),
             )
             for kind, address in addresses.items()
         ]
@@ -165,6 +224,7 @@ def test_given_a_whole_scenario_when_the_local_api_logs_it_then_no_line_holds_pe
 
         # The Service's deletion: its bindings are purged in the background.
         assert client.notify.v1.services(service.sid).delete()
+        assert client.notify.v1.credentials(made["fcm"]).delete()
         _wait_for(lines, '"Service purged"')
 
     banner_lines = [line for line in lines[:8] if _BANNER_SECRET_LINE.match(line)]
@@ -175,6 +235,9 @@ def test_given_a_whole_scenario_when_the_local_api_logs_it_then_no_line_holds_pe
     # The scenario was logged, requests and all: an empty log would have passed the checks above.
     assert after_banner.count('"Binding stored"') == len(addresses) + 1
     assert '"Credentials refused"' in after_banner
+    assert after_banner.count('"Credential created"') == len(made)
+    assert '"Credential updated"' in after_banner
+    assert '"Credential deleted"' in after_banner
     assert '"User erased"' in after_banner
     assert '"Service purged"' in after_banner
     request_lines = [line for line in lines if _REQUEST_LINE.search(line.rstrip("\n"))]

@@ -24,6 +24,7 @@ from tests.handlers.helpers import (
 
 REPORT = "ReportDeadTokenFunction"
 LIST_SERVICES = "ListServicesFunction"
+LIST_CREDENTIALS = "ListCredentialsFunction"
 # Within 512 characters, over the 1,024 bytes DynamoDB allows a sort key.
 WIDE_ADDRESSES = ["中" * 342, "😀" * 257]
 
@@ -137,8 +138,9 @@ def test_given_a_dot_segment_identity_then_links_user_encodes_it_and_resolves(
         (LIST_USERS, "/v1/Services/{service}/Users"),
         (LIST_USER_BINDINGS, "/v1/Services/{service}/Users/alice/Bindings"),
         (LIST_SERVICES, "/v1/Services"),
+        (LIST_CREDENTIALS, "/v1/Credentials"),
     ],
-    ids=["bindings", "users", "user bindings", "services"],
+    ids=["bindings", "users", "user bindings", "services", "credentials"],
 )
 def test_given_a_page_number_without_its_token_then_400_not_the_first_page_relabelled(
     invoke, service_sid, function, path
@@ -153,5 +155,7 @@ def test_given_a_page_number_without_its_token_then_400_not_the_first_page_relab
 @pytest.mark.parametrize("value", ["5_0", "+5", " 5", "1.0", "\u0665"])
 def test_given_a_page_size_not_in_plain_ascii_digits_then_400(invoke, service_sid, value):
     reply = invoke(LIST, bindings_path(service_sid), query={"PageSize": value})
+    credentials = invoke(LIST_CREDENTIALS, "/v1/Credentials", query={"PageSize": value})
 
     assert "valid integer" in refusal(reply, "PageSize")
+    assert "valid integer" in refusal(credentials, "PageSize")

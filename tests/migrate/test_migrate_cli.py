@@ -22,7 +22,7 @@ CREDENTIALS = {"NOTIFY_ACCOUNT_SID": "AC" + "b" * 32, "NOTIFY_AUTH_TOKEN": "c" *
 HELP = {
     (): ["export", "import", "migrate", "exit status", "130"],
     ("export",): ["--output", "NOTIFY_ACCOUNT_SID", "NOTIFY_API_KEY_SECRET", "--total"],
-    ("import",): ["--rejects", "--workers", "NOTIFY_AUTH_TOKEN", "resume"],
+    ("import",): ["--rejects", "--workers", "NOTIFY_AUTH_TOKEN", "resume", "--credential-map"],
     ("migrate",): [
         "--source-url",
         "--target-service",
@@ -85,6 +85,14 @@ def test_given_half_an_api_key_when_migrating_then_it_asks_for_both_halves(monke
         ["import", "in.jsonl", "--service", SERVICE],  # import has no default API
         ["import", "in.jsonl", "--url", CLOSED_PORT_URL, "--service", SERVICE, "--workers", "0"],
         ["export", "--service", SERVICE],  # no --output
+        [
+            *["import", "in.jsonl", "--url", CLOSED_PORT_URL, "--service", SERVICE],
+            *["--credential-map", "CR" + "a" * 32],  # no target
+        ],
+        [
+            *["import", "in.jsonl", "--url", CLOSED_PORT_URL, "--service", SERVICE],
+            *["--credential-map", f"CR{'a' * 32}=IS{'b' * 32}"],  # not a Credential SID
+        ],
     ],
 )
 def test_given_a_malformed_argument_when_run_then_it_exits_2(arguments, capsys):
@@ -92,6 +100,19 @@ def test_given_a_malformed_argument_when_run_then_it_exits_2(arguments, capsys):
         main(arguments)
 
     assert exited.value.code == USAGE
+
+
+def test_given_a_credential_mapped_to_two_when_migrating_then_it_exits_2_before_any_request(
+    capsys,
+):
+    source, one, other = ("CR" + c * 32 for c in "abc")
+    arguments = ["migrate", "--source-service", SERVICE, "--target-url", CLOSED_PORT_URL]
+    arguments += ["--target-service", SERVICE, "--credential-map", f"{source}={one}"]
+
+    code = main([*arguments, "--credential-map", f"{source}={other}"])
+
+    assert code == USAGE
+    assert f"--credential-map gives {source} twice" in capsys.readouterr().err
 
 
 def test_given_no_such_file_when_importing_then_it_exits_2(monkeypatch, capsys, tmp_path):

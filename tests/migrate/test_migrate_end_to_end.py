@@ -10,9 +10,11 @@ take minutes more, and what is tested here is the CLI. They are exported, a few 
 added, and the file is imported into a Service of the other API; the import is interrupted
 (SIGINT) part way and run again. The target then holds exactly the source's bindings, field
 by field but for SIDs and dates; the second run found what the first had written unchanged
-and created only the rest; the bad lines were rejected with their reasons. A smaller Service,
+and created only the rest; the bad lines were rejected with their reasons. The bindings name
+Twilio's Credentials, as an export from Twilio does: the one given `--credential-map` is
+rewritten to the target's Credential, the others are dropped, and counted. A smaller Service,
 its bindings created through the official client, is migrated straight from one API to the
-other, killed (SIGKILL) part way and run again.
+other, killed (SIGKILL) part way and run again, each of its Credentials mapped to the target's.
 
 NOTIFY_MIGRATE_BINDINGS=N moves N bindings instead: `make test-scale` moves 10,000. The import
 creates each binding through the target's local API (about 40 a second, on one core): 10,000
@@ -29,6 +31,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -64,6 +67,9 @@ CLI_SECONDS = 900
 # What a listing compares: every field of a Binding that a create sets.
 COMPARED = ("identity", "binding_type", "tags", "credential_sid", "notification_protocol_version")
 TAGS = ("news", "vip", "beta", "eu", "us")
+# The Credentials a Twilio export names, by binding type: SIDs of Twilio's account, which no
+# API here holds (so they are written straight into the source's tables).
+TWILIO_CREDENTIALS = {"apn": "CR" + "a0" * 16, "fcm": "CR" + "f0" * 16, "gcm": "CR" + "90" * 16}
 # The bar's count: "4012/10005 [" with a total, "57 bindings [" without.
 PROGRESS = re.compile(r"(\d+)(?:/\d+| bindings) \[")
 
@@ -122,8 +128,11 @@ def target(apis: tuple[Api, Api]) -> Api:
     return apis[1]
 
 
-def population(count: int) -> list[dict[str, Any]]:
-    """`count` bindings to create, the same every time: a realistic mix."""
+def population(
+    count: int, credentials: dict[str, str] = TWILIO_CREDENTIALS
+) -> list[dict[str, Any]]:
+    """`count` bindings to create, the same every time: a realistic mix. A quarter of the apn
+    and fcm bindings, and every gcm one, name the Credential `credentials` gives their type."""
     kinds = ["apn"] * 8 + ["fcm"] * 7 + ["sms"] * 3 + ["gcm", "facebook-messenger"]
     identities = max(1, count // 3)
     heavy_every = max(1, count // 20)
@@ -152,12 +161,42 @@ def population(count: int) -> list[dict[str, Any]]:
             "address": address,
             "tag": tags,
         }
-        if kind in ("apn", "fcm", "gcm") and n % 4 == 0:
-            binding["credential_sid"] = f"CR{n:032x}"
+        if kind in credentials and (n % 4 == 0 or kind == "gcm"):
+            binding["credential_sid"] = credentials[kind]
         if kind == "apn" and n % 9 == 0:
             binding["notification_protocol_version"] = "4"
         bindings.append(binding)
     return bindings
+
+
+def new_credentials(api: Api, kinds: tuple[str, ...]) -> dict[str, str]:
+    """A Credential of the API's account for each kind, through the official client: by kind,
+    its SID."""
+    from tests.providers.material import credential_form
+
+    made = {}
+    for kind in kinds:
+        form = credential_form(kind)
+        created = api.client.notify.v1.credentials.create(
+            type=form["Type"],
+            certificate=form.get("Certificate"),
+            private_key=form.get("PrivateKey"),
+            secret=form.get("Secret"),
+        )
+        made[kind] = str(created.sid)
+    return made
+
+
+def with_credentials(
+    bindings: dict[str, dict[str, Any]], mapped: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The bindings as the target is to hold them: each Credential the map gives rewritten,
+    any other dropped."""
+    return {
+        address: binding
+        | {"credential_sid": binding["credential_sid"] and mapped.get(binding["credential_sid"])}
+        for address, binding in bindings.items()
+    }
 
 
 def retried(call: Callable[[], T], attempts: int = 6) -> T:
@@ -392,8 +431,12 @@ def test_given_many_bindings_when_an_import_is_interrupted_and_run_again_then_th
         },
     )
     target_sid = target.new_service("migration target")
+    # ... and the target's own apn Credential, for Twilio's: Twilio's fcm and gcm ones unmapped
+    ours = new_credentials(target, ("apn",))["apn"]
+    mapped = {TWILIO_CREDENTIALS["apn"]: ours}
     importing = ["import", str(exported_file), "--url", target.url, "--service", target_sid]
     importing += ["--json", "--rejects", str(tmp_path / "rejects.jsonl")]
+    importing += ["--credential-map", f"{TWILIO_CREDENTIALS['apn']}={ours}"]
 
     # When the import is interrupted part way
     started = time.monotonic()
@@ -432,13 +475,22 @@ def test_given_many_bindings_when_an_import_is_interrupted_and_run_again_then_th
     assert rejects[invisible].startswith("Parameter 'Identity' is invalid: must not contain")
     assert "maximum of 20" in rejects[last]  # the identity's 21st
     assert set(summary["rejected_reasons"]) == set(rejects.values())
+    # ... counted the references to Twilio's Credentials it dropped, and those it mapped
+    naming = Counter(w["credential_sid"] for w in wanted if w.get("credential_sid"))
+    assert summary["dropped_credentials"] == {
+        TWILIO_CREDENTIALS[kind]: naming[TWILIO_CREDENTIALS[kind]] for kind in ("fcm", "gcm")
+    }
+    assert min(summary["dropped_credentials"].values()) > 0
+    assert summary["credential_references_dropped"] == sum(summary["dropped_credentials"].values())
+    assert summary["credential_references_mapped"] == naming[TWILIO_CREDENTIALS["apn"]] > 0
     # ... and the target holds the source's bindings, field by field, and nothing else
     started = time.monotonic()
     held = listing(target, target_sid)
     compare_seconds = time.monotonic() - started
-    assert held == {
-        r["address"]: comparable({k: r[k] for k in (*COMPARED, "endpoint")}) for r in records
-    }
+    assert held == with_credentials(
+        {r["address"]: comparable({k: r[k] for k in (*COMPARED, "endpoint")}) for r in records},
+        mapped,
+    )
     MIGRATION.add(
         f"{SCALE} bindings written straight into the source's tables in {populated:.0f} s; "
         f"exported in {export_seconds:.1f} s"
@@ -455,15 +507,21 @@ def test_given_many_bindings_when_an_import_is_interrupted_and_run_again_then_th
 def test_given_a_service_when_migrated_straight_across_and_killed_part_way_then_a_run_again_completes_it(  # noqa: E501
     source: Api, target: Api, tmp_path: Path
 ):
-    # Given a Service in one API, and an empty one in the other
+    # Given a Service in one API, its bindings naming its account's Credentials
+    kinds = ("apn", "fcm", "gcm")
+    theirs, ours = new_credentials(source, kinds), new_credentials(target, kinds)
     source_sid = source.new_service("migrate from")
-    populate(source, source_sid, population(MIGRATED))
+    populate(source, source_sid, population(MIGRATED, theirs))
+    # ... and an empty one in the other, its account holding a Credential for each of them
     target_sid = target.new_service("migrate to")
     environment = source.cli_environment("NOTIFY_SOURCE_") | target.cli_environment(
         "NOTIFY_TARGET_"
     )
     migrating = ["migrate", "--source-url", source.url, "--source-service", source_sid]
     migrating += ["--target-url", target.url, "--target-service", target_sid, "--workers", "4"]
+    mapped = {theirs[kind]: ours[kind] for kind in kinds}
+    for pair in mapped.items():
+        migrating += ["--credential-map", "=".join(pair)]
 
     # When a migration is killed part way, and run again
     killed = run_until(migrating, environment, KILL_AFTER, signal.SIGKILL, tmp_path / "k.txt")
@@ -479,8 +537,10 @@ def test_given_a_service_when_migrated_straight_across_and_killed_part_way_then_
     assert summary["unchanged"] >= killed.done_when_stopped
     assert summary["created"] == MIGRATED - summary["unchanged"]
     assert summary["replaced"] == summary["rejected"] == 0
-    # ... and the target holds the source's bindings, field by field
-    assert listing(target, target_sid) == listing(source, source_sid)
+    assert summary["credential_references_dropped"] == 0
+    assert summary["credential_references_mapped"] > 0
+    # ... and the target holds the source's bindings, field by field, with its own Credentials
+    assert listing(target, target_sid) == with_credentials(listing(source, source_sid), mapped)
     MIGRATION.add(
         f"migrate of {MIGRATED} killed after {killed.done_when_stopped}; run again: "
         f"{summary['unchanged']} unchanged, {summary['created']} created in {seconds:.1f} s"

@@ -10,6 +10,7 @@ import pytest
 
 from notify_migrate.records import (
     FIELDS,
+    CredentialMap,
     InvalidRecord,
     Record,
     StoredBinding,
@@ -168,6 +169,49 @@ def test_given_a_push_record_without_a_version_then_any_version_of_the_service_i
     assert record.same_as(stored(notification_protocol_version="7"))
 
 
+TWILIO_CREDENTIAL = "CR" + "4" * 32  # BINDING_JSON's
+OURS = "CR" + "9" * 32
+
+
+def test_given_a_mapped_credential_when_applied_then_the_record_names_the_targets():
+    record = record_from(BINDING_JSON)
+
+    rewritten, dropped = CredentialMap({TWILIO_CREDENTIAL: OURS}).apply(record)
+
+    assert dropped is None
+    assert rewritten.credential_sid == OURS
+    assert rewritten.create_arguments()["credential_sid"] == OURS
+    assert rewritten.same_as(stored(credential_sid=OURS))
+    assert (rewritten.identity, rewritten.address, rewritten.tags) == (
+        record.identity,
+        record.address,
+        record.tags,
+    )
+
+
+def test_given_a_credential_no_map_gives_when_applied_then_it_is_dropped_and_named():
+    record = record_from(BINDING_JSON)
+
+    rewritten, dropped = CredentialMap({"CR" + "5" * 32: OURS}).apply(record)
+
+    assert dropped == TWILIO_CREDENTIAL
+    assert rewritten.credential_sid is None
+    assert "credential_sid" not in rewritten.create_arguments()
+    assert rewritten.same_as(stored(credential_sid=None))
+    assert not rewritten.same_as(stored())
+
+
+def test_given_a_record_without_a_credential_or_of_a_type_that_takes_none_then_nothing_is_dropped():
+    sms = record_from({**BINDING_JSON, "binding_type": "sms", "address": "+15551234567"})
+    none = record_from({**BINDING_JSON, "credential_sid": None})
+
+    sms_rewritten, sms_dropped = CredentialMap().apply(sms)
+    none_rewritten, none_dropped = CredentialMap().apply(none)
+
+    assert (sms_rewritten.credential_sid, sms_dropped) == (None, None)  # the target ignores it
+    assert (none_rewritten, none_dropped) == (none, None)
+
+
 def write_lines(path: Path, *lines: str | bytes) -> Path:
     path.write_bytes(b"".join((x if isinstance(x, bytes) else x.encode()) + b"\n" for x in lines))
     return path
@@ -211,3 +255,24 @@ def test_given_a_summary_when_printed_then_it_counts_each_outcome_and_groups_rea
     assert "  1  missing field 'identity' (line 7)" in text
     assert (data["created"], data["rejected"], data["processed"]) == (3, 3, 7)
     assert data["rejected_reasons"] == {"malformed JSON": 2, "missing field 'identity'": 1}
+    assert data["credential_references_dropped"] == data["credential_references_mapped"] == 0
+    assert "credential" not in text
+
+
+def test_given_credential_references_dropped_and_mapped_then_the_summary_says_what_to_do():
+    summary = Summary("migrate", target="IS…", total=6)
+    summary.counts.update({Outcome.CREATED: 6})
+    summary.dropped_credentials.update({"CR" + "b" * 32: 3, "CR" + "a" * 32: 1})
+    summary.mapped_credentials = 2
+
+    text = summary.text()
+    data = summary.as_json()
+
+    assert (
+        "4 credential references dropped: create the credentials here and set them on the "
+        f"Service, or give --credential-map SOURCE=TARGET for each (CR{'a' * 32}, CR{'b' * 32})"
+    ) in text.splitlines()
+    assert "2 credential references mapped" in text.splitlines()
+    assert data["credential_references_dropped"] == 4
+    assert data["dropped_credentials"] == {"CR" + "a" * 32: 1, "CR" + "b" * 32: 3}
+    assert data["credential_references_mapped"] == 2

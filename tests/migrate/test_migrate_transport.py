@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from notify_migrate.records import Record, StoredBinding, record_from
+from notify_migrate.records import CredentialMap, Record, StoredBinding, record_from
 from notify_migrate.remote import (
     MAX_WAIT_SECONDS,
     WRITE_ATTEMPTS,
@@ -273,6 +273,7 @@ class FakeTarget:
         self.held = held
         self.refuse = refuse
         self.created: list[tuple[str, str]] = []
+        self.records: list[Record] = []  # as they were given
         self.lock = threading.Lock()
         self.count = 0
 
@@ -285,6 +286,7 @@ class FakeTarget:
             raise Refused("Identity already has the maximum of 20 Bindings", 400)
         with self.lock:
             self.created.append((record.identity, record.address))
+            self.records.append(record)
             self.count += 1
             sid = f"BS{self.count:032x}"
         return StoredBinding(
@@ -292,21 +294,32 @@ class FakeTarget:
             record.identity,
             record.binding_type,
             frozenset(record.tags),
-            None,
+            record.credential_sid,
             record.notification_protocol_version,
         )
 
 
-def item(number: int, identity: str, address: str, tags: list[str] | None = None) -> Item:
+def item(
+    number: int,
+    identity: str,
+    address: str,
+    tags: list[str] | None = None,
+    credential_sid: str | None = None,
+) -> Item:
     record = record_from(
         {"identity": identity, "binding_type": "fcm", "address": address, "tags": tags or []}
-        | {"notification_protocol_version": "3"}
+        | {"notification_protocol_version": "3", "credential_sid": credential_sid}
     )
     return Item(f"line {number}", record, None, {}, line=number)
 
 
 def quiet_loader(
-    target: FakeTarget, summary: Summary, *, workers: int, keep_existing: bool = False
+    target: FakeTarget,
+    summary: Summary,
+    *,
+    workers: int,
+    keep_existing: bool = False,
+    credentials: CredentialMap | None = None,
 ) -> Loader:
     """A Loader into `target` without a progress bar or a rejects file."""
     return Loader(
@@ -317,6 +330,7 @@ def quiet_loader(
         rejects=None,
         stopping=threading.Event(),
         keep_existing=keep_existing,
+        credentials=credentials,
     )
 
 
@@ -379,3 +393,38 @@ def test_given_keep_existing_when_a_record_differs_from_the_binding_held_then_th
 
     assert target.created == [("carol", "new")]
     assert summary.counts == {Outcome.UNCHANGED: 1, Outcome.CREATED: 1}
+
+
+def test_given_records_naming_the_sources_credentials_when_loaded_then_mapped_ones_are_rewritten_and_the_rest_dropped():  # noqa: E501
+    twilio_apn, twilio_fcm, ours = "CR" + "1" * 32, "CR" + "2" * 32, "CR" + "9" * 32
+    credentials = CredentialMap({twilio_apn: ours})
+    items = [
+        item(1, "alice", "a", credential_sid=twilio_apn),
+        item(2, "bob", "b", credential_sid=twilio_fcm),
+        item(3, "carol", "c", credential_sid=twilio_fcm),
+        item(4, "dave", "d"),
+    ]
+    target = FakeTarget([], refuse=set())
+    summary = Summary("import")
+
+    quiet_loader(target, summary, workers=2, credentials=credentials).load(items, "import")
+
+    # Then the target was given the mapped Credential, or none
+    given = {record.address: record.credential_sid for record in target.records}
+    assert given == {"a": ours, "b": None, "c": None, "d": None}
+    assert summary.counts == {Outcome.CREATED: 4}
+    assert summary.dropped_credentials == {twilio_fcm: 2}
+    assert summary.mapped_credentials == 1
+    # ... and a run again finds each as it is: the rewritten records are the ones compared
+    held = [
+        binding_json(record.address, record.identity, f"BS{n:032x}")
+        | {"tags": [], "credential_sid": record.credential_sid}
+        for n, record in enumerate(target.records)
+    ]
+    again_target, again = FakeTarget(held, refuse=set()), Summary("import")
+    loader = quiet_loader(again_target, again, workers=2, credentials=credentials)
+    loader.read_target(1000)
+    loader.load(items, "import")
+    assert again.counts == {Outcome.UNCHANGED: 4}
+    assert again_target.records == []
+    assert again.dropped_credentials == {twilio_fcm: 2}
