@@ -376,7 +376,7 @@ PROVIDERS_NOWHERE = {
     "APNS_ENDPOINT": "https://127.0.0.1:9",
     "APNS_SANDBOX_ENDPOINT": "https://127.0.0.1:9",
     "FCM_ENDPOINT": "https://127.0.0.1:9",
-    "FCM_TOKEN_ENDPOINT": "https://127.0.0.1:9/token",
+    "FCM_TOKEN_ENDPOINT": "https://127.0.0.1:9/token",  # nosec B105 - a URL, no secret
     "TWILIO_API_ENDPOINT": "https://127.0.0.1:9",
 }
 
