@@ -2,8 +2,10 @@
 removed, the batch's outcome and counts recorded, and its deliveries reported.
 
 The guarantee (docs/architecture.md): a recipient is sent at most once by the functions that
-take its batch, except when a function dies (a crash, or the hard timeout) after a provider
-accepted a delivery and before the batch's record was written - the only duplicates allowed.
+take its batch, except when a provider's answer is lost after it may have taken the request
+(the sender tries again: providers/outcomes.Outcome.maybe_accepted), and when a function dies
+(a crash, or the hard timeout) after a provider accepted a delivery and before the batch's
+record was written - the only duplicates allowed.
 - A batch is claimed before anything is sent: a conditional write with a lease the length of
   the function's timeout. A copy of the message that arrives meanwhile (SQS delivers at least
   once) finds it claimed and comes back later; one that arrives after the batch finished is
