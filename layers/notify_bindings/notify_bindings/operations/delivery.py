@@ -12,7 +12,9 @@ record was written - the only duplicates allowed.
   dropped.
 - A function running out of time stops between two sends, records the recipients it did (by
   position) with their counts, releases the claim, and returns the message to the queue: the
-  next function sends only the rest.
+  next function sends only the rest. A send's retries end RECORD_SECONDS before the deadline,
+  so that the record is always written: a batch whose record could not be written would be
+  sent again whole.
 - The record and the counts are one transaction, conditioned on the batch not having finished:
   counts are added once.
 
@@ -42,9 +44,13 @@ from notify_bindings.operations.dead_tokens import remove_dead_token
 from notify_bindings.platform import deadline
 from notify_bindings.platform.observability import count, failure, logger
 
-# Time a send may take at most (the sender's retries and back-off included): with less left,
-# the batch stops and records its progress.
-SEND_SECONDS = 12.0
+# What the batch needs after a send: its binding removed if the address is dead, and the
+# record written - guarded DynamoDB calls of at most 3 s an attempt (dependencies), a retry
+# each. A send's retries stop in time to leave this much.
+RECORD_SECONDS = 8.0
+# Time a send needs at least: one attempt (the providers' clients connect within 5 s and read
+# within 10 s) and then the record. With less left, the batch stops and records its progress.
+SEND_SECONDS = 15.0 + RECORD_SECONDS
 # A claim outlasts the function holding it by this much (clocks of two machines differ).
 LEASE_MARGIN_SECONDS = 5.0
 
@@ -153,7 +159,8 @@ def _send_all(
     for position, recipient in enumerate(batch.recipients):
         if position in done:
             continue
-        if stages.time_left() < SEND_SECONDS:
+        left = stages.time_left()
+        if left < SEND_SECONDS:
             break
         credential = None
         if recipient.credential_sid is not None:
@@ -162,13 +169,14 @@ def _send_all(
                     batch.account_sid, recipient.credential_sid
                 )
             credential = opened[recipient.credential_sid]
-        delivery = stages.sender.send(
-            notification,
-            service,
-            recipient,
-            None if credential is None else credential.material,
-            sandbox=credential is not None and credential.sandbox,
-        )
+        with deadline.within(left - RECORD_SECONDS):  # the sender retries within it
+            delivery = stages.sender.send(
+                notification,
+                service,
+                recipient,
+                None if credential is None else credential.material,
+                sandbox=credential is not None and credential.sandbox,
+            )
         deliveries.append(_removing_dead(batch, delivery))
         done.add(position)
     return deliveries, frozenset(done)
