@@ -285,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # botocore's "Found credentials in environment variables" (the local ones, when the layer
+    # makes its first client) would come before the banner, which must be the first line.
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _stop)
     template = SamTemplate.load(Path(args.template))
     try:
