@@ -25,7 +25,7 @@ from twilio.request_validator import RequestValidator
 from local_api.runtime import sqs_client
 from notify_bindings.domain.bindings import BindingType
 from notify_bindings.domain.notifications import DeliveryBatch, Recipient
-from notify_bindings.operations import sending
+from notify_bindings.operations import callbacks, sending
 from tests.e2e.delivering import (
     Receiver,
     sending_service,
@@ -334,6 +334,31 @@ def test_given_the_callback_receiver_failing_once_then_the_same_signed_callback_
     assert (state["binding_type"], state["status"]) == ("sms", "SENT")
     validator = RequestValidator(service.account.password)
     assert all(validator.validate(receiver.url, a.form, a.signature) for a in attempts)
+
+
+def test_given_the_callback_receiver_failing_every_attempt_then_it_is_tried_max_attempts_times_and_delivery_still_counts(  # noqa: E501
+    service: Sending, receiver: Receiver
+) -> None:
+    service.bind(sms=1)
+    receiver.failing = callbacks.MAX_ATTEMPTS
+
+    first = service.notify(delivery_callback_url=receiver.url)
+    assert service.deliveries(first)["sent"] == 1
+    # The function delivers one batch at a time: once the next notification's callback is
+    # accepted, the first one's reporting is over.
+    second = service.notify(delivery_callback_url=receiver.url)
+    attempts = receiver.wait_for_final()
+
+    assert service.deliveries(second)["sent"] == 1
+    by_notification = [(a.form["NotificationSid"][0], a.status) for a in attempts]
+    assert by_notification == [(first, 503)] * callbacks.MAX_ATTEMPTS + [(second, 204)]
+    assert service.deliveries(first) == {
+        "total": 1,
+        "sent": 1,
+        "failed": 0,
+        "pending": 0,
+        "dead_bindings_removed": 0,
+    }
 
 
 def test_given_a_delivery_batch_delivered_again_by_sqs_then_nothing_is_sent_twice(
