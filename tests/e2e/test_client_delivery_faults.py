@@ -119,8 +119,14 @@ class Faults:
 
 
 @pytest.fixture
-def faults(raw_http: Any, standins: StandIns) -> Iterator[Faults]:
-    """The stand-ins' faults, cleared afterwards (the session's other tests share them)."""
+def faults(raw_http: Any, standins: StandIns, local_api: LocalApi) -> Iterator[Faults]:
+    """The stand-ins' faults, cleared afterwards (the session's other tests share them). It
+    first waits (a while at most) for the notifications of the tests before to be delivered:
+    their requests would take the stand-ins' seeded draws."""
+    assert local_api.sqs_url is not None, "the local API did not announce its SQS endpoint"
+    sqs = sqs_client(local_api.sqs_url)
+    for queue in ("ResolveQueue", "DeliveryQueue"):
+        drain(sqs, sqs.get_queue_url(QueueName=queue)["QueueUrl"])
     controls = Faults(raw_http, standins)
     controls.clear()
     try:
