@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 
 from local_api.runtime import sqs_client
 from notify_bindings.domain.bindings import BindingType
-from notify_bindings.domain.notifications import DeliveryBatch, Recipient
+from notify_bindings.domain.notifications import DeliveryBatch, Recipient, ResolutionTask
 from notify_bindings.operations import callbacks, sending
 from tests.e2e.delivering import (
     Receiver,
@@ -389,6 +389,32 @@ def test_given_a_delivery_batch_delivered_again_by_sqs_then_nothing_is_sent_twic
     assert service.deliveries(sid) == done
     assert len(receiver.attempts) == callbacks_before
     assert drained, "the delivery queue still holds the copies: they were not recognised"
+
+
+def test_given_a_resolution_task_delivered_again_by_sqs_then_nothing_is_counted_or_sent_twice(
+    service: Sending, faults: Faults, local_api: LocalApi
+) -> None:
+    addresses = service.bind(apn=1, fcm=1, sms=1)
+    sid = service.notify()
+    done = service.deliveries(sid)
+    assert done == {"total": 3, "sent": 3, "failed": 0, "pending": 0, "dead_bindings_removed": 0}
+    before = faults.accepted(addresses)
+
+    assert local_api.sqs_url is not None, "the local API did not announce its SQS endpoint"
+    sqs = sqs_client(local_api.sqs_url)
+    task = ResolutionTask(service.account.account_sid, service.sid, sid)
+    sqs.send_message(
+        QueueUrl=sqs.get_queue_url(QueueName="ResolveQueue")["QueueUrl"],
+        MessageBody=task.to_message(),
+    )
+    drained = all(
+        drain(sqs, sqs.get_queue_url(QueueName=queue)["QueueUrl"])
+        for queue in ("ResolveQueue", "DeliveryQueue")
+    )
+
+    assert faults.accepted(addresses) == before
+    assert service.deliveries(sid) == done
+    assert drained, "the queues still hold the task or its batches: they were not recognised"
 
 
 def delivery_batches(service: Sending, notification_sid: str) -> list[DeliveryBatch]:
