@@ -5,7 +5,9 @@ Control API (the same on every stand-in, under its base URL):
 
     GET    <base>/deliveries  -> 200 {"deliveries": [...]}: what it accepted, oldest first
     DELETE <base>/deliveries  -> 204: forget them (and which test-card tokens were seen)
-    GET    <base>/faults      -> 200 the fault plan in force, counts as they stand
+    GET    <base>/faults      -> 200 the fault plan in force, counts as they stand, and how
+                                 many faults of each kind it injected so far ("injected":
+                                 {"fail": n, "drop": n, "delay": n})
     POST   <base>/faults      -> 204: replace the fault plan with the JSON body (below)
     DELETE <base>/faults      -> 204: no faults
 
@@ -94,6 +96,7 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._plans: dict[str, dict[str, Any]] = {}
         self._random: dict[str, random.Random] = {}
+        self._injected: dict[str, dict[str, int]] = {}
 
     def set(self, plan: dict[str, Any]) -> None:
         """Replace the plan of `plan["target"]` ("send" by default); ValueError if malformed."""
@@ -110,16 +113,23 @@ class FaultPlan:
         target = plan.get("target", "send")
         with self._lock:
             self._plans[target] = {**plan, "target": target}
+            self._injected[target] = {"fail": 0, "drop": 0, "delay": 0}
             # Which requests fail, not a secret.
             self._random[target] = random.Random(plan.get("seed"))  # noqa: S311  # nosec B311
 
     def clear(self) -> None:
         with self._lock:
             self._plans.clear()
+            self._injected.clear()
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
-            return {"plans": [dict(plan) for plan in self._plans.values()]}
+            return {
+                "plans": [
+                    {**plan, "injected": dict(self._injected[target])}
+                    for target, plan in self._plans.items()
+                ]
+            }
 
     def decide(self, target: str = "send") -> Decision:
         with self._lock:
@@ -133,6 +143,10 @@ class FaultPlan:
                 fault = Fault.DROP
             elif self._take(plan, "fail", draw):
                 fault = Fault.FAIL
+            injected = self._injected[target]
+            injected["delay"] += bool(delay)
+            if fault is not None:
+                injected[fault.value] += 1
             return Decision(
                 fault=fault,
                 delay=float(delay),

@@ -2,6 +2,7 @@
 
     POST <base>/token                               the JWT-bearer grant of a service account
     POST <base>/v1/projects/{project}/messages:send one message
+    DELETE <base>/tokens                            (control) revoke every access token issued
     plus the control API of common.py (deliveries, faults; faults with "target": "token"
     apply to the token endpoint)
 
@@ -130,6 +131,11 @@ class FcmStandIn(StandIn):
         control = self.control(method, path, body)
         if control is not None:
             return control
+        if path == "/tokens":
+            if method != "DELETE":
+                return Answer.json(405, {"error": "DELETE"})
+            self.revoke_access_tokens()
+            return Answer(204)
         if path == "/token":
             return self._faulted("token", lambda: self._token(method, headers, body))
         parts = path.split("/")

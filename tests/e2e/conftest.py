@@ -5,6 +5,7 @@ created through that client."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,10 +13,12 @@ import pytest
 import requests
 
 from local_api.runtime import dynamodb_client
+from tests.e2e.delivering import Receiver
 from tests.e2e.support import (
     Admin,
     Credentials,
     LocalApi,
+    StandIns,
     client_for,
     delete_quietly,
     running_local_api,
@@ -103,6 +106,24 @@ def dynamodb(local_api: LocalApi) -> Any:
 def admin(local_api: LocalApi) -> Admin:
     """The admin CLI, aimed at the session's server."""
     return Admin(local_api.dynamodb_url)
+
+
+@pytest.fixture(scope="session")
+def standins(local_api: LocalApi) -> StandIns:
+    """The delivery stand-ins of the session's server."""
+    assert local_api.standins is not None, "the local API did not announce its stand-ins"
+    return local_api.standins
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A receiver of delivery callbacks on loopback, of the test's own."""
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="session")

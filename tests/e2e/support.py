@@ -71,6 +71,7 @@ _STANDINS = re.compile(
     r"(?P<service_account_file>\S+)\n"
     r"Twilio Messages stand-in on (?P<twilio_url>\S+) "
 )
+_SQS = re.compile(r"^SQS at (?P<url>http://127\.0\.0\.1:\d+): ", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class LocalApi:
     account: Credentials
     other_account: Credentials
     standins: StandIns | None = None
+    sqs_url: str | None = None  # the SQS endpoint its queues are at, as it announced it
 
 
 def new_account_credentials() -> Credentials:
@@ -148,7 +150,8 @@ def running_local_api(
                 "the local API did not announce its URL; it said:\n" + "".join(recent),
                 pytrace=False,
             )
-        yield LocalApi(match["url"], match["dynamodb"], account, other, _standins(announced))
+        standins, sqs_url = _rest_of_announcement(announced)
+        yield LocalApi(match["url"], match["dynamodb"], account, other, standins, sqs_url)
     finally:
         process.terminate()
         try:
@@ -159,18 +162,20 @@ def running_local_api(
         reader.join(STOP_SECONDS)  # what it wrote last is read too
 
 
-def _standins(announced: queue.Queue[str]) -> StandIns | None:
-    """The stand-ins the rest of the announcement names (printed with the banner, at once)."""
+def _rest_of_announcement(announced: queue.Queue[str]) -> tuple[StandIns | None, str | None]:
+    """The stand-ins the rest of the announcement names (printed with the banner, at once),
+    and the SQS endpoint named before them."""
     lines = ""
     while (found := _STANDINS.search(lines)) is None:
         try:
             line = announced.get(timeout=STARTUP_SECONDS)
         except queue.Empty:
-            return None
+            return None, None
         if not line:
-            return None
+            return None, None
         lines += line
-    return StandIns(**found.groupdict())
+    sqs = _SQS.search(lines)
+    return StandIns(**found.groupdict()), None if sqs is None else sqs["url"]
 
 
 def client_for(base_url: str, credentials: Credentials) -> Any:

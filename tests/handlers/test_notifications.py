@@ -351,6 +351,46 @@ def test_given_a_function_out_of_time_when_the_batch_comes_back_then_only_the_re
     assert fetched(invoke, service_sid, sid)["deliveries"]["pending"] == 0
 
 
+def test_given_little_time_left_when_a_send_retries_then_its_retries_leave_the_record_its_time(
+    invoke, service_sid, aws, functions, fakes
+):
+    from notify_bindings.operations import delivery
+    from notify_bindings.platform import deadline
+
+    create(invoke, service_sid, Identity="fay", BindingType="sms", Address="+15551230009")
+    sid = notify(invoke, service_sid, {"Identity": "fay", "Body": "Hi"})["sid"]
+    for message in drain(aws["ResolveQueue"], sid):
+        functions.invoke(RESOLVE, sqs_event([message], aws["ResolveQueue"].arn))
+    (message,) = drain(aws["DeliveryQueue"], sid)
+    left = delivery.SEND_SECONDS + 1.0  # time for a send to start, and no more
+    windows: list[float] = []
+    sender: RecordingSender = fakes.sender
+
+    class Timed:
+        def send(self, *args: Any, **kwargs: Any) -> Delivery:
+            windows.append(deadline.remaining())  # what the sender's retries may use
+            return sender.send(*args, **kwargs)
+
+    stages = delivery.Stages(
+        fakes.credentials,
+        Timed(),
+        fakes.reporter,
+        60.0,
+        lambda: left,
+        lambda: dependencies.now().timestamp(),
+    )
+
+    with deadline.within(left):
+        finished = delivery.deliver(
+            DeliveryBatch.from_message(message["Body"]), stages, delivery.Invocation()
+        )
+
+    assert finished is True
+    (window,) = windows
+    assert window <= left - delivery.RECORD_SECONDS
+    assert window >= delivery.SEND_SECONDS - delivery.RECORD_SECONDS - 1.0
+
+
 def test_given_a_batch_claimed_by_another_function_when_delivered_then_it_comes_back_unsent(
     invoke, service_sid, aws, functions, fakes
 ):

@@ -210,3 +210,31 @@ def test_given_a_fraction_of_failures_with_a_seed_then_about_that_many_fail(http
 
     assert 25 <= statuses.count(503) <= 75
     assert statuses.count(503) + statuses.count(200) == 200
+
+
+def test_given_its_tokens_revoked_through_the_control_api_then_a_send_is_401_until_a_new_one(
+    http, fcm, clock
+):
+    token = access_token(http, fcm, clock)
+
+    assert http.delete("/tokens").status_code == 204
+
+    assert error(send(http, token, {"message": {"token": "abc"}}))[:2] == (401, "UNAUTHENTICATED")
+    fresh = access_token(http, fcm, clock)
+    assert send(http, fresh, {"message": {"token": "abc"}}).status_code == 200
+    assert http.get("/tokens").status_code == 405
+
+
+def test_given_a_fault_plan_then_it_reports_the_faults_it_injected_by_kind(http, fcm, clock):
+    token = access_token(http, fcm, clock)
+    plan = {"fail_next": 2, "drop_next": 1, "delay_next": 1, "delay_seconds": 0.01}
+    assert http.post("/faults", json=plan).status_code == 204
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        send(http, token, {"message": {"token": "abc"}})  # delayed, then dropped
+    statuses = [send(http, token, {"message": {"token": "abc"}}).status_code for _ in range(3)]
+
+    assert statuses == [503, 503, 200]
+    (described,) = http.get("/faults").json()["plans"]
+    assert described["injected"] == {"fail": 2, "drop": 1, "delay": 1}
+    assert len(fcm.deliveries.all()) == 2  # the dropped one was accepted

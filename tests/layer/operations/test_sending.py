@@ -13,8 +13,10 @@ from local_api.standins.fcm import FcmStandIn
 from local_api.standins.twilio_messages import TwilioMessagesStandIn
 from notify_bindings.domain.bindings import BindingType
 from notify_bindings.domain.notifications import Delivery, DeliveryStatus, Notification, Recipient
+from notify_bindings.operations import sending
 from notify_bindings.operations.sending import Endpoints, Senders
 from notify_bindings.platform import deadline
+from notify_bindings.providers._transport import DEFAULT_TIMEOUT
 from notify_bindings.providers.credentials import (
     parse_apns_token_key,
     parse_service_account,
@@ -225,6 +227,26 @@ def test_no_retry_that_would_not_end_before_the_deadline(senders, waits, twilio,
 
     assert (delivery.status, delivery.error_code) == (DeliveryStatus.FAILED, 20503)
     assert waits == []
+
+
+def test_an_attempt_is_budgeted_as_long_as_the_provider_clients_may_take():
+    connect, read = DEFAULT_TIMEOUT.connect or 0.0, DEFAULT_TIMEOUT.read or 0.0
+
+    assert connect + read <= sending.ATTEMPT_SECONDS
+    assert read > 0
+
+
+def test_a_retry_starts_only_if_an_attempt_and_its_wait_still_fit(
+    senders, waits, twilio, twilio_account
+):
+    twilio.faults.set({"fail_next": 10, "fail_status": 503, "retry_after": None})
+
+    # Room for the first wait (0.375 s) and a whole attempt after it, and no more.
+    with deadline.within(sending.ATTEMPT_SECONDS + 0.6):
+        delivery = send(senders, to(BindingType.SMS, "+15005550006"), twilio_account)
+
+    assert (delivery.status, delivery.error_code) == (DeliveryStatus.FAILED, 20503)
+    assert waits == [0.375]
 
 
 def test_a_refused_credential_fails_every_later_delivery_at_once_for_a_while(

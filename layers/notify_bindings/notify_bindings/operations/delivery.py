@@ -2,15 +2,19 @@
 removed, the batch's outcome and counts recorded, and its deliveries reported.
 
 The guarantee (docs/architecture.md): a recipient is sent at most once by the functions that
-take its batch, except when a function dies (a crash, or the hard timeout) after a provider
-accepted a delivery and before the batch's record was written - the only duplicates allowed.
+take its batch, except when a provider's answer is lost after it may have taken the request
+(the sender tries again: providers/outcomes.Outcome.maybe_accepted), and when a function dies
+(a crash, or the hard timeout) after a provider accepted a delivery and before the batch's
+record was written - the only duplicates allowed.
 - A batch is claimed before anything is sent: a conditional write with a lease the length of
   the function's timeout. A copy of the message that arrives meanwhile (SQS delivers at least
   once) finds it claimed and comes back later; one that arrives after the batch finished is
   dropped.
 - A function running out of time stops between two sends, records the recipients it did (by
   position) with their counts, releases the claim, and returns the message to the queue: the
-  next function sends only the rest.
+  next function sends only the rest. A send's retries end RECORD_SECONDS before the deadline,
+  so that the record is always written: a batch whose record could not be written would be
+  sent again whole.
 - The record and the counts are one transaction, conditioned on the batch not having finished:
   counts are added once.
 
@@ -40,9 +44,13 @@ from notify_bindings.operations.dead_tokens import remove_dead_token
 from notify_bindings.platform import deadline
 from notify_bindings.platform.observability import count, failure, logger
 
-# Time a send may take at most (the sender's retries and back-off included): with less left,
-# the batch stops and records its progress.
-SEND_SECONDS = 12.0
+# What the batch needs after a send: its binding removed if the address is dead, and the
+# record written - guarded DynamoDB calls of at most 3 s an attempt (dependencies), a retry
+# each. A send's retries stop in time to leave this much.
+RECORD_SECONDS = 8.0
+# Time a send needs at least: one attempt (the providers' clients connect within 5 s and read
+# within 10 s) and then the record. With less left, the batch stops and records its progress.
+SEND_SECONDS = 15.0 + RECORD_SECONDS
 # A claim outlasts the function holding it by this much (clocks of two machines differ).
 LEASE_MARGIN_SECONDS = 5.0
 
@@ -151,7 +159,8 @@ def _send_all(
     for position, recipient in enumerate(batch.recipients):
         if position in done:
             continue
-        if stages.time_left() < SEND_SECONDS:
+        left = stages.time_left()
+        if left < SEND_SECONDS:
             break
         credential = None
         if recipient.credential_sid is not None:
@@ -160,13 +169,14 @@ def _send_all(
                     batch.account_sid, recipient.credential_sid
                 )
             credential = opened[recipient.credential_sid]
-        delivery = stages.sender.send(
-            notification,
-            service,
-            recipient,
-            None if credential is None else credential.material,
-            sandbox=credential is not None and credential.sandbox,
-        )
+        with deadline.within(left - RECORD_SECONDS):  # the sender retries within it
+            delivery = stages.sender.send(
+                notification,
+                service,
+                recipient,
+                None if credential is None else credential.material,
+                sandbox=credential is not None and credential.sandbox,
+            )
         deliveries.append(_removing_dead(batch, delivery))
         done.add(position)
     return deliveries, frozenset(done)

@@ -64,9 +64,9 @@ Credential = ApnsCertificate | ApnsTokenKey | ServiceAccount | TwilioAccount
 MAX_ATTEMPTS = 4
 BACK_OFF_BASE_SECONDS = 0.5
 BACK_OFF_CAP_SECONDS = 8.0
-# The longest one attempt may take (the clients' connect and read timeouts): a retry starts
-# only if its wait and this much more fit in the invocation's remaining time.
-ATTEMPT_SECONDS = 10.0
+# The longest one attempt may take (the clients' connect and read timeouts, 5 s and 10 s): a
+# retry starts only if its wait and this much more fit in the time the caller leaves it.
+ATTEMPT_SECONDS = 15.0
 # How long a credential a provider refused is not tried again by this environment.
 REFUSAL_SECONDS = 60.0
 # Credentials whose clients are kept (the least recently used one's closed beyond).
