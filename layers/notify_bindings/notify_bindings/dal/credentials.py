@@ -72,17 +72,12 @@ class CredentialStore:
         )
 
     def get(self, account_sid: str, credential_sid: str) -> Credential | None:
-        if not credential_sid.startswith("CR"):
-            return None
-        with translated_errors():
-            response = self._client.get_item(
-                TableName=self._table,
-                Key=_key(account_sid, credential_sid),
-                ConsistentRead=True,
-                ProjectionExpression=_PUBLIC,
-                ExpressionAttributeNames={"#type": "Type"},
-            )
-        item = response.get("Item")
+        item = self._read(
+            account_sid,
+            credential_sid,
+            ProjectionExpression=_PUBLIC,
+            ExpressionAttributeNames={"#type": "Type"},
+        )
         return credential_from(item) if item else None
 
     def list_page(self, account_sid: str, cursor: PageCursor | None, size: int) -> Page[Credential]:
@@ -162,15 +157,7 @@ class CredentialStore:
 
         if self._sealer is None:
             raise RuntimeError("this credential store has no sealer")
-        if not credential_sid.startswith("CR"):
-            return None
-        with translated_errors():
-            response = self._client.get_item(
-                TableName=self._table,
-                Key=_key(account_sid, credential_sid),
-                ConsistentRead=True,
-            )
-        item = response.get("Item")
+        item = self._read(account_sid, credential_sid)
         if item is None or "Sealed" not in item:
             return None
         credential = credential_from(item)
@@ -182,6 +169,20 @@ class CredentialStore:
             read_material(credential.type, material, credential.sandbox, trusted=True),
             sandbox=bool(credential.sandbox),
         )
+
+    def _read(self, account_sid: str, credential_sid: str, **projection: Any) -> Item | None:
+        """The Credential's item (None for a SID that is not a Credential's, or no such one)."""
+        if not credential_sid.startswith("CR"):
+            return None
+        with translated_errors():
+            response = self._client.get_item(
+                TableName=self._table,
+                Key=_key(account_sid, credential_sid),
+                ConsistentRead=True,
+                **projection,
+            )
+        item: Item | None = response.get("Item")
+        return item
 
     def _seal(self, credential: Credential, material: CredentialMaterial) -> bytes:
         if self._sealer is None:
