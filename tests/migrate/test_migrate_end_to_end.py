@@ -328,6 +328,9 @@ def run_until(
             env=clean_environment(**environment),
             stdout=stdout,
             stderr=subprocess.PIPE,
+            # As from a terminal: a shell without job control starts a background job with
+            # SIGINT ignored, and Python keeps an ignored SIGINT ignored.
+            preexec_fn=_interruptible,
         )
         seen = 0
         assert process.stderr is not None
@@ -349,6 +352,11 @@ def run_until(
                 process.wait()
     assert seen >= done, f"it ended before {done} records were done: {returncode}"
     return Interrupted(returncode, out.read_text(), seen)
+
+
+def _interruptible() -> None:
+    """In the child, before exec: SIGINT as a terminal leaves it, whatever the test run had."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _available(descriptor: int) -> bytes:
