@@ -397,12 +397,14 @@ def test_deliveries_sent_from_8_threads_go_once_each_over_at_most_apns_connectio
             deliveries = list(
                 pool.map(lambda a: send(senders, to(BindingType.APN, a), token_key), addresses)
             )
+        held = senders.apns_connections_open()
     finally:
         senders.close()
 
     assert {delivery.status for delivery in deliveries} == {DeliveryStatus.SENT}
     assert sorted(d["device_token"] for d in apns.deliveries.all()) == addresses
     assert 1 <= apns.connections_accepted <= connections
+    assert held == apns.connections_accepted
 
 
 def test_an_updated_credential_gets_a_new_client(senders, twilio):

@@ -170,6 +170,12 @@ class Senders:
         self._fcm_http.close()
         self._twilio_http.close()
 
+    def apns_connections_open(self) -> int:
+        """The HTTP/2 connections to APNs this environment holds, all credentials together."""
+        with self._lock:
+            pools = list(self._apns_pools.values())
+        return sum(pool.opened for pool in pools)
+
     def send(
         self,
         notification: Notification,
