@@ -620,7 +620,8 @@ def main() -> None:
         "round). The ratio (the target) is the median of each round's ours / bare, the pair "
         "run back to back under the same load; the rates shown are each side's upper "
         "quartile, since other processes sharing the CPU only ever slow a round down (the "
-        "medians are in the detail). The stand-ins run in a process of their own on loopback.",
+        "medians are in bench/results/delivery_throughput.json). The stand-ins run in a "
+        "process of their own on loopback.",
         "Ours: Senders.send (the payload mapped from the notification, the credential's client "
         "and tokens looked up, the answer classified), as the delivering function calls it. "
         "Bare: the same bodies and headers, made before the clock starts, posted with httpx "
