@@ -61,7 +61,7 @@ $(BENCH_READY): $(READY) requirements-bench.txt
 	touch $@
 
 # A few minutes: each benchmark prints its figures and writes bench/results/<name>.json.
-bench: $(BENCH_READY)  ## measure every performance target, write bench/report.md and its chart
+bench: $(BENCH_READY)  ## measure every performance target, write bench/report.md and its charts
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.warm_overhead
 	$(BIN)/python -m bench.round_trips
@@ -69,6 +69,7 @@ bench: $(BENCH_READY)  ## measure every performance target, write bench/report.m
 	$(BIN)/python -m bench.expired_listing
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.provider_imports
+	$(BIN)/python -m bench.delivery_throughput
 	$(BIN)/python -m bench.report
 
 $(TOOLS_READY): requirements-tools.txt

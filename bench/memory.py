@@ -9,6 +9,13 @@ imports nothing but the handler, json (to read its events from stdin) and resour
 tool, no moto. A shell starts it: Linux carries a process's ru_maxrss over fork and exec, so
 a child of this (larger) process would report this one's peak.
 
+The delivering function (DeliverNotificationsFunction) is measured warm with its connection
+pool full, target <= 128 MB (issue 18): its child loads the handler, builds what its first
+request builds, then sends --invocations / 20 batches of 100 recipients to each of the APNs,
+FCM and Twilio stand-ins (in a process of their own) from 8 threads, through the senders the
+handler uses, so that every APNs connection of its pool (APNS_CONNECTIONS) is open. The
+batches' DynamoDB records are not written: its events would need the whole sending pipeline.
+
 Its DynamoDB and SQS are the local API's embedded moto server, in a separate process (so that
 its memory is not counted) on a free loopback port, with the template's tables and queues.
 This process seeds what the events refer to through the template's functions (an account, a
@@ -63,6 +70,9 @@ from local_api.template import PROJECT_ROOT, Function, Route, SamTemplate
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory.json"
 LIMIT_MB = 100.0
+# The delivering function (issue 18): warm, with its connection pool full.
+DELIVERING = "DeliverNotificationsFunction"
+DELIVERING_LIMIT_MB = 128.0
 BUILT_LAYER = PROJECT_ROOT / ".aws-sam" / "build" / "BindingsLayer"
 LAYER_SOURCE = PROJECT_ROOT / "layers" / "notify_bindings"
 PACKAGE = "notify_bindings"
@@ -137,6 +147,90 @@ print({marker!r} + json.dumps({{
     "peak_mb": peak_mb(),
     "high_water_mb": high_water_mb(),
     "outcomes": outcomes,
+}}))
+"""
+
+
+# The delivering function's process, warm and with its connection pool full: load the handler
+# as Lambda does, build what its first request builds (settings, the DynamoDB client, the
+# senders and the callbacks' poster), then send batches of 100 recipients to each stand-in
+# from 8 threads through the very `Senders` the handler uses (dependencies.sender()), so that
+# every APNs connection of the pool is open; then report the peak RSS as above.
+_DELIVERING_CHILD = """
+import json, resource, sys, threading
+from datetime import UTC, datetime
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+def high_water_mb():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+
+setup = json.loads(sys.stdin.read())
+before_import = peak_mb()
+import {module}
+from notify_bindings import dependencies
+dependencies.settings()
+dependencies.dynamodb()
+sender = dependencies.sender()
+dependencies.callback_reporter()
+after_init = peak_mb()
+
+from notify_bindings.domain.bindings import BindingType
+from notify_bindings.domain.notifications import Notification, Recipient
+from notify_bindings.domain.services import Service
+from notify_bindings.providers.credentials import (
+    parse_apns_token_key, parse_service_account, parse_twilio_account,
+)
+moment = datetime.now(UTC)
+service = Service("IS" + "1" * 32, setup["account_sid"], moment, moment,
+                  messaging_service_sid="MG" + "7" * 32)
+notification = Notification("NT" + "0" * 32, setup["account_sid"], service.sid, moment,
+                            title="Hello", body="A notification of a few words, as most are",
+                            data={{"order": "12345"}})
+apns_key = parse_apns_token_key(setup["apns_key"], key_id=setup["apns_key_id"],
+                                team_id=setup["apns_team_id"], topic=setup["apns_topic"])
+account = parse_service_account(setup["service_account"])
+twilio = parse_twilio_account(setup["account_sid"], auth_token=setup["auth_token"])
+channels = [
+    (BindingType.APN, lambda n: "%064x" % n, apns_key),
+    (BindingType.FCM, lambda n: "registration-%d" % n, account),
+    (BindingType.SMS, lambda n: "+1202555%04d" % (n % 10000), twilio),
+]
+statuses = {{}}
+lock = threading.Lock()
+
+def share(kind, address, credential, first, batch):
+    for n in range(first, 100, 8):
+        recipient = Recipient(kind, address(batch * 100 + n), None, "CR" + "3" * 32)
+        delivery = sender.send(notification, service, recipient, credential)
+        with lock:
+            statuses[delivery.status.value] = statuses.get(delivery.status.value, 0) + 1
+
+for batch in range({batches}):
+    for kind, address, credential in channels:
+        arguments = [(kind, address, credential, first, batch) for first in range(8)]
+        workers = [threading.Thread(target=share, args=each) for each in arguments]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    if batch == 0:
+        after_first = peak_mb()
+print({marker!r} + json.dumps({{
+    "before_import_mb": before_import,
+    "after_init_mb": after_init,
+    "after_first_mb": after_first,
+    "peak_mb": peak_mb(),
+    "high_water_mb": high_water_mb(),
+    "outcomes": statuses,
+    "apns_connections": sender.apns_connections_open(),
 }}))
 """
 
@@ -515,6 +609,91 @@ def measure_function(
     return figures
 
 
+def measure_delivering(
+    function: Function, batches: int, environment: Mapping[str, str]
+) -> dict[str, Any]:
+    """The delivering function warm with its connection pool full: `batches` batches of 100
+    recipients to each stand-in (which run in a process of their own)."""
+    from bench.delivery_throughput import ACCOUNT_SID, AUTH_TOKEN, standins_process
+
+    module = function.handler.rsplit(".", 1)[0]
+    code = _DELIVERING_CHILD.format(module=module, batches=batches, marker=_MARKER)
+    with standins_process() as standins:
+        setup = {
+            **{name: getattr(standins, name) for name in ("apns_key", "service_account")},
+            **{name: getattr(standins, name) for name in ("apns_key_id", "apns_team_id")},
+            "apns_topic": standins.apns_topic,
+            "account_sid": ACCOUNT_SID,
+            "auth_token": AUTH_TOKEN,
+        }
+        finished = subprocess.run(
+            ["sh", "-c", '"$@"; exit $?', "sh", sys.executable, "-c", code],
+            cwd=function.code_dir,
+            env={
+                **environment,
+                **standins.settings,
+                "PYTHONPATH": os.pathsep.join(str(layer) for layer in function.layer_dirs),
+            },
+            input=json.dumps(setup),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+    results = [line for line in finished.stdout.splitlines() if line.startswith(_MARKER)]
+    if finished.returncode != 0 or not results:
+        raise FunctionFailed(f"{function.logical_id} failed:\n{finished.stderr[-4000:]}")
+    figures: dict[str, Any] = json.loads(results[-1].removeprefix(_MARKER))
+    if set(figures["outcomes"]) != {"SENT"}:
+        raise FunctionFailed(f"{function.logical_id} delivered {figures['outcomes']}")
+    figures["batches"] = batches
+    return figures
+
+
+def delivering_row(function: Function, invocations: int, environment: Any) -> dict[str, Any]:
+    """The delivering function's row, printed as the others are; `invocations` / 20 batches of
+    100 recipients per channel (10 by default)."""
+    target = f"warm {DELIVERING} peak RSS with its connection pool"
+    limit = f"<= {DELIVERING_LIMIT_MB:.0f} MB"
+    batches = max(1, invocations // 20)
+    try:
+        result = measure_delivering(function, batches, environment)
+    except FunctionFailed as error:
+        print(f"{function.logical_id:<26} not measured: {error}")
+        return {
+            "target": target,
+            "figure": "not measured",
+            "limit": limit,
+            "met": False,
+            "detail": str(error)[-1000:],
+        }
+    met = result["peak_mb"] <= DELIVERING_LIMIT_MB
+    sent = sum(result["outcomes"].values())
+    print(
+        f"{function.logical_id:<26} {result['before_import_mb']:>6.1f} "
+        f"{result['after_init_mb']:>6.1f} {result['after_first_mb']:>6.1f} "
+        f"{result['peak_mb']:>6.1f} {result['high_water_mb'] or 0:>6.1f}  "
+        f"{'yes' if met else 'NO ':<3}  {sent} sent, {result['apns_connections']} APNs connections"
+    )
+    return {
+        "target": target,
+        "figure": f"{result['peak_mb']:.1f} MB",
+        "limit": limit,
+        "met": met,
+        "detail": (
+            f"{batches} batches of 100 recipients to each of the APNs, FCM and Twilio stand-ins "
+            f"from 8 threads through dependencies.sender() ({sent} sent; "
+            f"{result['apns_connections']} APNs HTTP/2 connections open, the pool full); "
+            f"{result['after_init_mb']:.1f} MB after init (the handler, settings, DynamoDB "
+            f"client, senders and callbacks' poster built), {result['after_first_mb']:.1f} MB "
+            f"after the first batches; VmHWM {result['high_water_mb'] or 0:.1f} MB. The batches' "
+            "DynamoDB records are not written (their memory is that of the other functions' "
+            "clients)."
+        ),
+        "figures": result,
+    }
+
+
 def child_environment(functions: LocalFunctions) -> dict[str, str]:
     """This process's environment (made local) with the functions' resolved environment, the
     same for every function as under the local API; no PYTHON* variable of this shell."""
@@ -666,6 +845,10 @@ def main() -> None:
             "met  outcomes"
         )
         for name in names:
+            if name == DELIVERING:
+                rows.append(delivering_row(template.functions[name], args.invocations, environment))
+                figures[name] = rows[-1].pop("figures", None)
+                continue
             try:
                 result = measure_function(
                     template.functions[name], scenario.events(name), args.invocations, environment

@@ -2,7 +2,8 @@
 
 Each benchmark (`make bench` runs them all first) writes a title, rows of target / figure /
 limit / met, and notes. This puts them in one table per benchmark, leads with every target
-that was missed, and shows the listing chart bench/listing_scale.png when it exists. Nothing
+that was missed, and shows the charts (bench/listing_scale.png, bench/delivery_throughput.png)
+in their sections when they exist. Nothing
 here measures: a benchmark that did not run is reported as missing.
 
 Run: .venv/bin/python -m bench.report
@@ -19,7 +20,14 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 REPORT = BENCH / "report.md"
-CHART = BENCH / "listing_scale.png"
+# A section's chart, shown under its table when the benchmark drew it.
+CHARTS = {
+    "listing_scale": (BENCH / "listing_scale.png", "Items read per page versus Service size"),
+    "delivery_throughput": (
+        BENCH / "delivery_throughput.png",
+        "Deliveries per second, ours against a bare loop, per channel",
+    ),
+}
 # The order of the targets.
 SECTIONS = (
     "cold_start",
@@ -28,6 +36,7 @@ SECTIONS = (
     "listing_scale",
     "expired_listing",
     "memory",
+    "delivery_throughput",
 )
 
 
@@ -75,10 +84,11 @@ def render(results: dict[str, dict[str, Any] | None]) -> str:
         lines += [f"Not run: {', '.join(not_run)}.", ""]
     if missed:
         lines += ["## Missed", "", *table(missed), ""]
-    for result in ran.values():
+    for name, result in ran.items():
         lines += [f"## {result['title']}", "", *table(result["rows"]), ""]
-        if result is results.get("listing_scale") and CHART.exists():
-            lines += [f"![Items read per page versus Service size]({CHART.name})", ""]
+        chart, caption = CHARTS.get(name, (None, ""))
+        if chart is not None and chart.exists():
+            lines += [f"![{caption}]({chart.name})", ""]
         lines += [f"- {note}" for note in result.get("notes", [])]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

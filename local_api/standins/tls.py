@@ -122,6 +122,11 @@ class CertificateAuthority:
             .not_valid_before(starts)
             .not_valid_after(expires)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            # Python 3.13's default verification (VERIFY_X509_STRICT) requires it.
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
+                critical=False,
+            )
         )
 
 

@@ -82,10 +82,13 @@ def test_the_memory_benchmark_runs(tmp_path):
         results,
         *("--function", "FetchBindingFunction", "--function", "PublishChangesFunction"),
         *("--function", "ReportDeadTokensFunction", "--function", "ForgetExpiredFunction"),
+        *("--function", "DeliverNotificationsFunction"),
         *("--invocations", "3", "--no-layer-build"),
     )
 
     figures = {row["target"]: row["figure"] for row in json.loads(results.read_text())["rows"]}
+    delivering = "warm DeliverNotificationsFunction peak RSS with its connection pool"
+    assert figures[delivering].endswith(" MB"), figures
     for function in (
         "FetchBindingFunction",
         "PublishChangesFunction",
@@ -124,3 +127,20 @@ def test_the_provider_imports_benchmark_runs(tmp_path):
     assert re.search(r"providers\.apns\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d", printed)
     rows = {row["row"] for row in json.loads(results.read_text())["rows"]}
     assert {"import httpx", "import jwt (PyJWT, loads cryptography)"} <= rows
+
+
+def test_the_delivery_throughput_benchmark_runs(tmp_path):
+    results = tmp_path / "delivery_throughput.json"
+    printed = run_bench(
+        "bench.delivery_throughput",
+        results,
+        *("--rounds", "1", "--deliveries", "20", "--no-chart"),
+    )
+
+    # A row per channel and concurrency: its threads, then ours and bare deliveries per second.
+    for channel in ("APNs", "FCM", "Twilio Messages"):
+        for threads in (1, 8):
+            assert re.search(rf"{channel}\s+{threads}\s+\d+\s+\d+\s+\d+\.\d\dx", printed), printed
+    rows = json.loads(results.read_text())["rows"]
+    assert len(rows) == 6
+    assert all(re.match(r"\d+ vs \d+ deliveries/s .*\d\.\d\dx", row["figure"]) for row in rows)

@@ -4,6 +4,7 @@ addresses, retries, refused credentials and token refresh on an injected clock."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -371,6 +372,39 @@ def test_one_apns_connection_serves_many_deliveries(senders, apns, token_key):
         send(senders, to(BindingType.APN, DEVICE_TOKEN), token_key)
 
     assert apns.connections_accepted == 1
+
+
+@pytest.mark.parametrize("connections", [2, 4])
+def test_deliveries_sent_from_8_threads_go_once_each_over_at_most_apns_connections(
+    apns, fcm, twilio, token_key, clock, connections
+):
+    endpoints = Endpoints(
+        apns=apns.base_url,
+        apns_sandbox=apns.base_url,
+        fcm=fcm.base_url,
+        fcm_token=fcm.token_url,
+        twilio=twilio.base_url,
+        apns_ca_file=apns.ca_file,
+    )
+    senders = Senders(
+        endpoints,
+        clock=clock,
+        apns_connections=connections,
+    )
+    addresses = [f"{i:064x}" for i in range(160)]
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            deliveries = list(
+                pool.map(lambda a: send(senders, to(BindingType.APN, a), token_key), addresses)
+            )
+        held = senders.apns_connections_open()
+    finally:
+        senders.close()
+
+    assert {delivery.status for delivery in deliveries} == {DeliveryStatus.SENT}
+    assert sorted(d["device_token"] for d in apns.deliveries.all()) == addresses
+    assert 1 <= apns.connections_accepted <= connections
+    assert held == apns.connections_accepted
 
 
 def test_an_updated_credential_gets_a_new_client(senders, twilio):

@@ -101,6 +101,9 @@ def test_given_a_required_variable_missing_or_empty_then_it_is_named(missing):
         ("AUTH_CACHE_SECONDS", "-1", "AUTH_CACHE_SECONDS must be a whole number, 0 or more"),
         ("AUTH_CACHE_SECONDS", "1.5", "AUTH_CACHE_SECONDS must be a whole number, 0 or more"),
         ("AUTH_CACHE_SECONDS", "a minute", "AUTH_CACHE_SECONDS must be a whole number, 0 or more"),
+        ("APNS_CONNECTIONS", "0", "APNS_CONNECTIONS must be a whole number from 1 to 32"),
+        ("APNS_CONNECTIONS", "33", "APNS_CONNECTIONS must be a whole number from 1 to 32"),
+        ("APNS_CONNECTIONS", "four", "APNS_CONNECTIONS must be a whole number from 1 to 32"),
     ],
 )
 def test_given_a_value_a_setting_cannot_have_then_the_problem_is_named(name, value, problem):
@@ -175,6 +178,7 @@ def test_given_no_delivery_endpoints_then_they_are_the_real_hosts_the_clients_de
     assert settings.fcm_token_endpoint == fcm.GOOGLE_TOKEN_URL
     assert settings.twilio_api_endpoint == twilio_messages.TWILIO_API_URL
     assert (settings.apns_ca_file, settings.allow_local_callbacks) == (None, False)
+    assert settings.apns_connections == 4
 
 
 def test_given_local_delivery_endpoints_then_they_replace_the_real_hosts():
@@ -203,3 +207,10 @@ def test_given_local_delivery_endpoints_then_they_replace_the_real_hosts():
 def test_given_a_wrong_delivery_setting_then_it_is_named(name, value):
     with pytest.raises(InvalidSettings, match=name):
         Settings.from_environ({**REQUIRED, name: value})
+
+
+@pytest.mark.parametrize("value", ["1", "32"])
+def test_given_apns_connections_within_bounds_then_they_are_the_pools_size(value):
+    settings = Settings.from_environ({**REQUIRED, "APNS_CONNECTIONS": value})
+
+    assert settings.apns_connections == int(value)

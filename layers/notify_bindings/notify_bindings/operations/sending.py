@@ -4,11 +4,13 @@ credential) -> Delivery`.
 One `Senders` per execution environment (the delivering function keeps it at module level), so
 that what is expensive to set up outlives an invocation:
 - one httpx client per provider (FCM with Google's token endpoint, Twilio), pooled HTTP/1.1;
-  for APNs one HTTP/2 client per credential and environment (a client certificate is part of
-  the TLS connection, and APNs refuses a second team's tokens on one connection), its
-  connection kept open across invocations as Apple asks;
+  for APNs a pool of up to `apns_connections` HTTP/2 connections (APNS_CONNECTIONS) per
+  credential and environment (a client certificate is part of the TLS connection, and APNs
+  refuses a second team's tokens on one connection), kept open across invocations as Apple
+  asks; all of them verify servers with the process's one TLS context (providers/_transport);
 - per credential: its provider client, holding the APNs provider token (renewed every 40
-  minutes) or the FCM access token (renewed 5 minutes before it expires).
+  minutes) or the FCM access token (renewed 5 minutes before it expires), and the
+  credential's fingerprint (what tells it from another: hashed once per credential object).
 
 What an answer leads to:
 - SENT -> Delivery(SENT, provider_id);
@@ -48,7 +50,7 @@ from notify_bindings.domain.services import Service
 from notify_bindings.operations import channels
 from notify_bindings.platform import deadline
 from notify_bindings.platform.config import Settings
-from notify_bindings.providers.apns import ApnsClient, apns_http_client
+from notify_bindings.providers.apns import DEFAULT_CONNECTIONS, ApnsClient, ApnsConnections
 from notify_bindings.providers.credentials import (
     ApnsCertificate,
     ApnsTokenKey,
@@ -137,8 +139,10 @@ class Senders:
         jitter: Callable[[], float] = random.random,  # nosec B311 - not for secrets
         max_attempts: int = MAX_ATTEMPTS,
         refusal_seconds: float = REFUSAL_SECONDS,
+        apns_connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         self._endpoints = endpoints
+        self._apns_connections = apns_connections
         self._clock = clock
         self._monotonic = monotonic
         self._sleep = sleep or deadline.pause
@@ -147,23 +151,30 @@ class Senders:
         self._refusal_seconds = refusal_seconds
         self._lock = threading.Lock()
         self._clients: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self._apns_http: dict[tuple[Any, ...], Any] = {}
+        self._apns_pools: dict[tuple[Any, ...], ApnsConnections] = {}
+        self._fingerprints: OrderedDict[int, tuple[Credential, tuple[str, ...]]] = OrderedDict()
         self._refused: dict[tuple[Any, ...], _Refusal] = {}
         self._fcm_http = fcm_http_client()
         self._twilio_http = twilio_http_client()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Senders:
-        return cls(Endpoints.from_settings(settings))
+        return cls(Endpoints.from_settings(settings), apns_connections=settings.apns_connections)
 
     def close(self) -> None:
         with self._lock:
-            for http in self._apns_http.values():
-                http.close()
-            self._apns_http.clear()
+            for pool in self._apns_pools.values():
+                pool.close()
+            self._apns_pools.clear()
             self._clients.clear()
         self._fcm_http.close()
         self._twilio_http.close()
+
+    def apns_connections_open(self) -> int:
+        """The HTTP/2 connections to APNs this environment holds, all credentials together."""
+        with self._lock:
+            pools = list(self._apns_pools.values())
+        return sum(pool.opened for pool in pools)
 
     def send(
         self,
@@ -181,7 +192,7 @@ class Senders:
         refusal = _before_sending(service, recipient, credential)
         if refusal is not None or credential is None:
             return _delivery(recipient, refusal or _refused(NO_CREDENTIAL, "credential"))
-        key = (*_fingerprint(credential), _sandboxed(credential, sandbox))
+        key = (*self._fingerprint(credential), _sandboxed(credential, sandbox))
         refused = self._still_refused(key)
         if refused is not None:
             return _delivery(recipient, refused)
@@ -209,8 +220,9 @@ class Senders:
         kind = recipient.binding_type
         if kind is BindingType.APN and isinstance(credential, ApnsCertificate | ApnsTokenKey):
             request = channels.apns_request(notification, recipient.address, self._clock())
-            apns = self._apns_client(credential, key)
-            return lambda: apns.send(request)
+            # Looked up at each attempt: a pool closed meanwhile (its credential refused to
+            # another thread) is replaced rather than tried again.
+            return lambda: self._apns_client(credential, key).send(request)
         if isinstance(credential, ServiceAccount):
             gcm = kind is BindingType.GCM
             message = channels.fcm_message(notification, recipient.address, gcm=gcm)
@@ -264,19 +276,21 @@ class Senders:
         with self._lock:
             self._refused[key] = _Refusal(outcome, self._monotonic() + self._refusal_seconds)
             self._clients.pop(key, None)
-            http = self._apns_http.pop(key, None)
-        if http is not None:
-            http.close()
+            pool = self._apns_pools.pop(key, None)
+        if pool is not None:
+            pool.close()
 
     def _apns_client(
         self, credential: ApnsCertificate | ApnsTokenKey, key: tuple[Any, ...]
     ) -> ApnsClient:
         def make() -> ApnsClient:
-            http = apns_http_client(credential, ca_file=self._endpoints.apns_ca_file)
-            self._apns_http[key] = http
+            pool = ApnsConnections(
+                credential, size=self._apns_connections, ca_file=self._endpoints.apns_ca_file
+            )
+            self._apns_pools[key] = pool
             sandbox = key[-1]
             base_url = self._endpoints.apns_sandbox if sandbox else self._endpoints.apns
-            return ApnsClient(http, credential, base_url=base_url, clock=self._clock)
+            return ApnsClient(pool, credential, base_url=base_url, clock=self._clock)
 
         client: ApnsClient = self._cached(key, make)
         return client
@@ -310,10 +324,26 @@ class Senders:
             client = self._clients[key] = make()
             while len(self._clients) > MAX_CLIENTS:
                 oldest, _ = self._clients.popitem(last=False)
-                http = self._apns_http.pop(oldest, None)
-                if http is not None:
-                    http.close()
+                pool = self._apns_pools.pop(oldest, None)
+                if pool is not None:
+                    pool.close()
             return client
+
+    def _fingerprint(self, credential: Credential) -> tuple[str, ...]:
+        """`_fingerprint(credential)`, computed once per credential object (the delivering
+        function sends a batch's recipients with the one object it opened)."""
+        with self._lock:
+            known = self._fingerprints.get(id(credential))
+            if known is not None and known[0] is credential:
+                self._fingerprints.move_to_end(id(credential))
+                return known[1]
+        fingerprint = _fingerprint(credential)
+        with self._lock:
+            # The object is kept with its id, so that the id cannot name another meanwhile.
+            self._fingerprints[id(credential)] = (credential, fingerprint)
+            while len(self._fingerprints) > MAX_CLIENTS:
+                self._fingerprints.popitem(last=False)
+        return fingerprint
 
 
 def _before_sending(

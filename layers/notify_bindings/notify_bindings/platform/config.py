@@ -61,6 +61,9 @@ class Settings(NamedTuple):
     # public CAs), and whether delivery callbacks may go to http://127.0.0.1.
     apns_ca_file: str | None = None
     allow_local_callbacks: bool = False
+    # HTTP/2 connections the delivering function opens to APNs per credential (1 to 32): how
+    # many of its sends to APNs may be in flight at once.
+    apns_connections: int = 4
     # Notifications: their table, and the queues between the stages of sending (the functions
     # of those stages only).
     notifications_table: str | None = None
@@ -102,6 +105,9 @@ class Settings(NamedTuple):
             ),
             apns_ca_file=variables.optional("APNS_CA_FILE"),
             allow_local_callbacks=variables.flag("ALLOW_LOCAL_CALLBACKS"),
+            apns_connections=variables.number_between(
+                "APNS_CONNECTIONS", cls._field_defaults["apns_connections"], 1, 32
+            ),
             notifications_table=variables.optional("NOTIFICATIONS_TABLE"),
             resolve_queue_url=variables.optional("RESOLVE_QUEUE_URL"),
             delivery_queue_url=variables.optional("DELIVERY_QUEUE_URL"),
@@ -145,6 +151,16 @@ class _Variables:
             number = -1
         if number < 0:
             self.problems.append(f"{name} must be a whole number, 0 or more")
+        return number
+
+    def number_between(self, name: str, default: int, low: int, high: int) -> int:
+        value = self._environ.get(name) or str(default)
+        try:
+            number = int(value)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            self.problems.append(f"{name} must be a whole number from {low} to {high}")
         return number
 
     def url(self, name: str, default: str) -> str:

@@ -1,20 +1,23 @@
 """Apple Push Notification service: the HTTP/2 provider API.
 
-`apns_http_client` builds the httpx.Client one credential's sends share: HTTP/2 only (APNs
-speaks nothing else), one connection per host kept open for the life of the process (Apple
-treats rapid reconnects as abuse), and for certificate credentials the TLS client certificate.
-The caller keeps it, and the `ApnsClient` over it, across invocations (a module-level cache
-keyed by credential, say). Token-based credentials of different teams must not share a client:
-APNs refuses tokens of a second team on a connection.
+`ApnsConnections` is the pool of one credential's HTTP/2 connections: up to `size` of them
+(APNS_CONNECTIONS, 4 by default), opened as concurrent sends need them and kept open for the
+life of the process (Apple treats rapid reconnects as abuse); for certificate credentials each
+presents the TLS client certificate. Each connection is an httpx.Client that carries one
+request at a time: httpcore's synchronous HTTP/2 (1.0.9) is not thread-safe - threads sharing
+a connection allocate stream IDs out of order and the server ends the connection
+(StreamIDTooLowError; seen in this project's tests, fixed upstream only in a fork). A send
+takes an idle connection (the most recently used, so that a single sender keeps to one),
+opens one more while fewer than `size` are open, or else waits for one. What belongs to the
+credential is made once for all its connections: the TLS context (the process's shared one,
+or for a certificate one context with the certificate loaded) and the provider token.
+Token-based credentials of different teams must not share a pool: APNs refuses tokens of a
+second team on a connection. The caller keeps the pool, and the `ApnsClient` over it, across
+invocations (a cache keyed by credential, say).
 
 `ApnsClient.send` sends one notification and classifies the answer as an `Outcome`. It may be
-called from any thread, but one client sends one request at a time: httpcore's synchronous
-HTTP/2 (1.0.9) is not thread-safe - threads sharing a connection allocate stream IDs out of
-order and the server ends the connection (StreamIDTooLowError; seen in this project's tests,
-fixed upstream only in a fork). To have several requests in flight, give each worker thread
-its own `ApnsClient` and `apns_http_client` (one HTTP/2 connection each: Apple accepts several
-connections per provider) and let them share one `ProviderTokens`, so that all connections
-present the same token.
+called from any number of threads: they share the pool's connections and the credential's
+`ProviderTokens`, so that every connection presents the same token.
 
 Provider tokens (token auth) are ES256 JWTs with `kid`, `iss` and `iat`, made once and reused
 for `refresh_after` seconds (40 minutes by default; Apple refuses tokens older than an hour and
@@ -31,7 +34,8 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +46,8 @@ from notify_bindings.providers._transport import (
     DEFAULT_TIMEOUT,
     client_certificate_refused,
     lost_exchange,
+    new_tls_context,
+    shared_tls_context,
 )
 from notify_bindings.providers.credentials import ApnsCertificate, ApnsTokenKey
 from notify_bindings.providers.outcomes import (
@@ -71,6 +77,9 @@ TOKEN_REFRESH_SECONDS = 40 * 60
 # How long an unused connection stays open. Apple asks for long-lived connections; a
 # connection APNs closed meanwhile is noticed (readable while idle) and replaced on next use.
 KEEPALIVE_SECONDS = 30 * 60
+# HTTP/2 connections per credential (APNS_CONNECTIONS bounds it in a deployment).
+DEFAULT_CONNECTIONS = 4
+MAX_CONNECTIONS = 32
 # Device tokens are hexadecimal; anything but letters and digits cannot go into the path.
 _DEVICE_TOKEN = re.compile(r"[0-9A-Za-z]{1,200}")
 
@@ -168,33 +177,148 @@ def apns_http_client(
     *,
     ca_file: str | None = None,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    context: ssl.SSLContext | None = None,
 ) -> httpx.Client:
-    """The HTTP/2 client for one credential's sends. `ca_file` replaces the system's CAs (a
-    local stand-in's self-signed CA); the real hosts are verified against certifi's bundle."""
-    context = _tls_context(ca_file)
-    if isinstance(credential, ApnsCertificate):
-        _load_client_certificate(context, credential)
+    """One HTTP/2 connection for one credential's sends. `ca_file` replaces the public CAs (a
+    local stand-in's self-signed CA); the real hosts are verified against certifi's bundle.
+    `context`: one made already by `apns_tls_context` for this credential."""
     return httpx.Client(
         http1=False,
         http2=True,
-        verify=context,
+        verify=context or apns_tls_context(credential, ca_file),
         timeout=timeout,
         follow_redirects=False,
         limits=httpx.Limits(
-            max_connections=4, max_keepalive_connections=4, keepalive_expiry=KEEPALIVE_SECONDS
+            max_connections=1, max_keepalive_connections=1, keepalive_expiry=KEEPALIVE_SECONDS
         ),
     )
 
 
+def apns_tls_context(
+    credential: ApnsCertificate | ApnsTokenKey, ca_file: str | None = None
+) -> ssl.SSLContext:
+    """The TLS context of a credential's connections: the process's shared one for a token
+    key; a context of its own, with the client certificate loaded, for a certificate."""
+    if isinstance(credential, ApnsCertificate):
+        context = new_tls_context(ca_file)
+        _load_client_certificate(context, credential)
+        return context
+    return shared_tls_context(ca_file)
+
+
+class PoolClosed(RuntimeError):
+    """The pool was closed (its credential refused or evicted) while a send waited for it."""
+
+
+class ApnsConnections:
+    """Up to `size` HTTP/2 connections of one credential, each used by one send at a time
+    (see the module's docstring). Thread-safe."""
+
+    def __init__(
+        self,
+        credential: ApnsCertificate | ApnsTokenKey,
+        *,
+        size: int = DEFAULT_CONNECTIONS,
+        ca_file: str | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        if not 1 <= size <= MAX_CONNECTIONS:
+            raise ValueError(f"size must be between 1 and {MAX_CONNECTIONS}")
+        self._credential = credential
+        self._size = size
+        self._ca_file = ca_file
+        self._timeout = timeout
+        self._context: ssl.SSLContext | None = None  # made with the first connection
+        self._context_lock = threading.Lock()
+        self._available = threading.Condition()
+        self._idle: list[httpx.Client] = []
+        self._all: list[httpx.Client] = []
+        self._opening = 0
+        self._closed = False
+
+    @classmethod
+    def of(cls, http: httpx.Client, credential: ApnsCertificate | ApnsTokenKey) -> ApnsConnections:
+        """A pool of the one client `http` (which its caller keeps and closes)."""
+        pool = cls(credential, size=1)
+        pool._all.append(http)
+        pool._idle.append(http)
+        return pool
+
+    @property
+    def opened(self) -> int:
+        """How many connections (clients) the pool holds."""
+        with self._available:
+            return len(self._all)
+
+    @contextmanager
+    def connection(self) -> Iterator[httpx.Client]:
+        """An idle connection, a new one while fewer than `size` are open, or else the first
+        one given back; raises PoolClosed once the pool is closed."""
+        http = self._take()
+        if http is None:
+            http = self._open()
+        try:
+            yield http
+        finally:
+            self._give_back(http)
+
+    def close(self) -> None:
+        """Closes the idle connections now and the busy ones when they are given back."""
+        with self._available:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._available.notify_all()
+        for http in idle:
+            http.close()
+
+    def _take(self) -> httpx.Client | None:
+        with self._available:
+            while True:
+                if self._closed:
+                    raise PoolClosed("the APNs connections were closed")
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._all) + self._opening < self._size:
+                    self._opening += 1
+                    return None
+                self._available.wait()
+
+    def _open(self) -> httpx.Client:
+        try:
+            with self._context_lock:  # one context for all of the credential's connections
+                if self._context is None:
+                    self._context = apns_tls_context(self._credential, self._ca_file)
+            http = apns_http_client(self._credential, timeout=self._timeout, context=self._context)
+        except BaseException:
+            with self._available:
+                self._opening -= 1
+                self._available.notify()
+            raise
+        with self._available:
+            self._opening -= 1
+            self._all.append(http)
+        return http
+
+    def _give_back(self, http: httpx.Client) -> None:
+        with self._available:
+            closed = self._closed
+            if not closed:
+                self._idle.append(http)
+                self._available.notify()
+        if closed:
+            http.close()
+
+
 class ApnsClient:
-    """Sends notifications with one APNs credential through `http` (see `apns_http_client`).
+    """Sends notifications with one APNs credential through `connections` (an
+    `ApnsConnections`, or one httpx.Client from `apns_http_client`: a pool of that one).
 
     `base_url` defaults to Apple's production or sandbox host as `sandbox` says; `clock`
     dates provider tokens (token auth), `tokens` may be given to share them."""
 
     def __init__(
         self,
-        http: httpx.Client,
+        connections: ApnsConnections | httpx.Client,
         credential: ApnsCertificate | ApnsTokenKey,
         *,
         sandbox: bool = False,
@@ -203,11 +327,12 @@ class ApnsClient:
         tokens: ProviderTokens | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
-        self._http = http
+        if isinstance(connections, httpx.Client):
+            connections = ApnsConnections.of(connections, credential)
+        self._connections = connections
         self._credential = credential
         self._base_url = (base_url or (SANDBOX_URL if sandbox else PRODUCTION_URL)).rstrip("/")
         self._timeout = timeout
-        self._one_at_a_time = threading.Lock()  # see the module's docstring
         self._tokens: ProviderTokens | None = None
         if isinstance(credential, ApnsTokenKey):
             self._tokens = tokens or ProviderTokens(credential, clock=clock)
@@ -254,10 +379,10 @@ class ApnsClient:
         if token is not None:
             headers = {**headers, "authorization": f"bearer {token}"}
         try:
-            with self._one_at_a_time:
-                response = self._http.post(
-                    url, content=body, headers=headers, timeout=self._timeout
-                )
+            with self._connections.connection() as http:
+                response = http.post(url, content=body, headers=headers, timeout=self._timeout)
+        except PoolClosed:
+            return Outcome.refused(Disposition.RETRY, APNS_UNAVAILABLE, reason="PoolClosed"), None
         except httpx.TransportError as error:
             if isinstance(self._credential, ApnsCertificate) and client_certificate_refused(error):
                 refused = Outcome.refused(
@@ -304,14 +429,6 @@ def _encoded(payload: Mapping[str, Any] | bytes) -> bytes:
     if isinstance(payload, bytes):
         return payload
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _tls_context(ca_file: str | None) -> ssl.SSLContext:
-    if ca_file is not None:
-        return ssl.create_default_context(cafile=ca_file)
-    import certifi  # httpx's own dependency: the same CAs httpx trusts by default
-
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _load_client_certificate(context: ssl.SSLContext, credential: ApnsCertificate) -> None:

@@ -24,7 +24,11 @@ from typing import Any
 import httpx
 import jwt
 
-from notify_bindings.providers._transport import DEFAULT_TIMEOUT, lost_exchange
+from notify_bindings.providers._transport import (
+    DEFAULT_TIMEOUT,
+    lost_exchange,
+    shared_tls_context,
+)
 from notify_bindings.providers.credentials import ServiceAccount
 from notify_bindings.providers.outcomes import (
     CREDENTIAL_INVALID,
@@ -175,8 +179,10 @@ class AccessTokens:
 def fcm_http_client(*, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Client:
     """The client for FCM and Google's token endpoint: HTTP/1.1 with a pool of keep-alive
     connections, which threads may share (httpcore's synchronous HTTP/2 may not be shared by
-    threads; see apns.py). FCM serves HTTP/1.1 as well."""
+    threads; see apns.py). FCM serves HTTP/1.1 as well. Servers are verified with the
+    process's shared TLS context (providers/_transport)."""
     return httpx.Client(
+        verify=shared_tls_context(),
         timeout=timeout,
         follow_redirects=False,
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),

@@ -17,7 +17,11 @@ from urllib.parse import urlencode
 
 import httpx
 
-from notify_bindings.providers._transport import DEFAULT_TIMEOUT, lost_exchange
+from notify_bindings.providers._transport import (
+    DEFAULT_TIMEOUT,
+    lost_exchange,
+    shared_tls_context,
+)
 from notify_bindings.providers.credentials import TwilioAccount
 from notify_bindings.providers.outcomes import Disposition, Outcome, retry_after_seconds
 
@@ -41,8 +45,10 @@ _MESSAGES = {
 
 def twilio_http_client(*, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Client:
     """HTTP/1.1 with a pool of keep-alive connections, which threads may share (httpcore's
-    synchronous HTTP/2 may not be shared by threads; see apns.py)."""
+    synchronous HTTP/2 may not be shared by threads; see apns.py), verifying servers with the
+    process's shared TLS context (providers/_transport)."""
     return httpx.Client(
+        verify=shared_tls_context(),
         timeout=timeout,
         follow_redirects=False,
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),

@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 
 import httpx
 
+from notify_bindings.providers._transport import shared_tls_context
+
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
 Params = Mapping[str, str | Sequence[str]]
@@ -148,10 +150,10 @@ class CallbackPoster:
         allow_local: bool = False,
         resolve: Resolver = resolve_addresses,
         timeout: httpx.Timeout = CALLBACK_TIMEOUT,
-        verify: ssl.SSLContext | bool = True,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
-        """`verify`: how receivers' certificates are verified (httpx's default: certifi's CAs;
-        tests give a context trusting their own CA)."""
+        """`verify`: how receivers' certificates are verified (by default the process's shared
+        context, certifi's CAs: providers/_transport; tests give one trusting their own CA)."""
         self._allow_local = allow_local
         self._resolve = resolve
         # No connection is reused: pooled by address, a connection made for one host name (its
@@ -160,7 +162,7 @@ class CallbackPoster:
             timeout=timeout,
             follow_redirects=False,
             limits=httpx.Limits(max_keepalive_connections=0),
-            verify=verify,
+            verify=verify or shared_tls_context(),
         )
 
     def close(self) -> None:
