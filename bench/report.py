@@ -28,6 +28,7 @@ SECTIONS = (
     "listing_scale",
     "expired_listing",
     "memory",
+    "resolution_cost",
 )
 
 

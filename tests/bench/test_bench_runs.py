@@ -124,3 +124,13 @@ def test_the_provider_imports_benchmark_runs(tmp_path):
     assert re.search(r"providers\.apns\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d", printed)
     rows = {row["row"] for row in json.loads(results.read_text())["rows"]}
     assert {"import httpx", "import jwt (PyJWT, loads cryptography)"} <= rows
+
+
+def test_the_resolution_cost_benchmark_runs(tmp_path):
+    results = tmp_path / "resolution_cost.json"
+    printed = run_bench("bench.resolution_cost", results, "--size", "2000")
+
+    rows = json.loads(results.read_text())["rows"]
+    assert re.search(r"all \(a tag every binding holds\)\s+2,0\d\d\s+", printed), printed
+    assert len([row for row in rows if "items read per recipient" in row["figure"]]) == 6
+    assert any(row["target"].startswith("resolution by several tags, many-tags") for row in rows)
