@@ -66,6 +66,7 @@ bench: $(BENCH_READY)  ## measure every performance target, write bench/report.m
 	$(BIN)/python -m bench.warm_overhead
 	$(BIN)/python -m bench.round_trips
 	$(BIN)/python -m bench.listing_scale
+	$(BIN)/python -m bench.resolution_cost
 	$(BIN)/python -m bench.expired_listing
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.provider_imports

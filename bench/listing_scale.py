@@ -584,6 +584,13 @@ def main() -> None:
         default=MANY_TAGS_SHARE,
         help="the share of identities with 5-8 tags (default %(default)s)",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="measure only the lists whose kind or label contains this (repeatable), e.g. "
+        "--only 'several tags'",
+    )
     args = parser.parse_args()
     sizes = [size for size in SIZES if size <= args.max_size]
     began = time.perf_counter()
@@ -591,7 +598,9 @@ def main() -> None:
     template = SamTemplate.load()
     put_layers_on_path(template)
     with _moto(args.moto) as endpoint, moto_at_scale.faster():
-        measured, timing = run(template, endpoint, sizes, args.populate, args.many_tags_share)
+        measured, timing = run(
+            template, endpoint, sizes, args.populate, args.many_tags_share, args.only
+        )
     timing["bench_seconds"] = time.perf_counter() - began
     report(measured, sizes, timing, f"{args.populate}, {args.moto}")
 
@@ -617,6 +626,7 @@ def run(
     sizes: list[int],
     populate: str,
     many_tags_share: float,
+    only: Sequence[str] = (),
 ) -> tuple[list[Measured], dict[str, Any]]:
     client = dynamodb_client(endpoint)
     client.create_table(
@@ -659,7 +669,11 @@ def run(
         "bindings_with_many_tags": many,
         "many_tags_share": many_tags_share,
     }
-    measured = [Measured(case) for case in cases(population, sizes[0])]
+    measured = [
+        Measured(case)
+        for case in cases(population, sizes[0])
+        if not only or any(part in case.kind or part in case.label for part in only)
+    ]
     lister = Lister(
         template, functions, dependencies.dynamodb(), client, tables, account.sid, service.sid
     )
@@ -777,7 +791,7 @@ def _ratio(page: PageRead) -> str:
 
 def report(measured: list[Measured], sizes: list[int], timing: dict[str, Any], moto: str) -> None:
     largest = sizes[-1]
-    rows = [_row(entry, sizes) for entry in measured]
+    rows = [_row(entry, sizes, timing["bindings_with_many_tags"]) for entry in measured]
     per_1000 = timing["populate_seconds_per_1000_bindings"]
     rates = ", ".join(f"{way} {seconds:.2f} s" for way, seconds in per_1000.items())
     notes = [
@@ -837,7 +851,7 @@ def report(measured: list[Measured], sizes: list[int], timing: dict[str, Any], m
     print(f"wrote {RESULTS.relative_to(HERE.parent)} and {CHART.relative_to(HERE.parent)}")
 
 
-def _row(entry: Measured, sizes: list[int]) -> dict[str, Any]:
+def _row(entry: Measured, sizes: list[int], many: int) -> dict[str, Any]:
     largest = sizes[-1]
     pages = entry.ours[largest]
     returned = sum(page.returned for page in pages)
@@ -850,6 +864,34 @@ def _row(entry: Measured, sizes: list[int]) -> dict[str, Any]:
         f"bindings over {len(pages)} page(s); worst page {worst.items_read} for "
         f"{worst.returned}; round trips per page {[page.round_trips for page in pages]})"
     )
+    limit = f"<= {READS_PER_BINDING} items read per binding returned, every page"
+    several = entry.case.kind == "several tags"
+    if several:
+        # A short page holds every match the many-tags partition's budget let it find: sparse
+        # matches (a rare tag) end there, and that page's cost is bounded by the budget.
+        from notify_bindings.dal.bindings.reads import ReadBudgets
+
+        budget = ReadBudgets().many_tags
+        limit = (
+            f"<= {READS_PER_BINDING} items read per binding returned, every full page (a "
+            f"short page: within the many-tags budget, {budget:,} items more)"
+        )
+        matching = entry.matching[largest]
+        if many > matching and not all(_page_met(page, several) for page in pages):
+            figure += (
+                f"; the many-tags partition ({many:,} bindings) outnumbers the combination's "
+                f"{matching:,}: a full page reads it over the span of SIDs the page covers, "
+                "more of it than the page returns (a layout limit: only a partition of the "
+                "many-tags bindings per tag would read fewer)"
+            )
+        short = [page for page in pages if page.returned < PAGE_SIZE]
+        if short:
+            figure += (
+                f"; short page: {short[-1].items_read} items for {short[-1].returned} "
+                f"bindings, within the budget"
+                if all(_page_met(page, several) for page in short)
+                else "; a short page read past the budget"
+            )
     failed = [page for page in pages if page.status != 200]
     if failed:
         figure += f"; the handler answered {failed[0].status} after {failed[0].seconds:.1f} s"
@@ -858,16 +900,27 @@ def _row(entry: Measured, sizes: list[int]) -> dict[str, Any]:
     return {
         "target": f"list at {largest:,}, {entry.case.kind}: {entry.case.label}",
         "figure": figure,
-        "limit": f"<= {READS_PER_BINDING} items read per binding returned, every page"
-        if in_target
-        else "no target (reported)",
-        "met": not in_target or (not failed and all(page.within_target for page in pages)),
+        "limit": limit if in_target else "no target (reported)",
+        "met": not in_target or (not failed and all(_page_met(page, several) for page in pages)),
         "detail": (
             f"{entry.matching[largest]:,} bindings match; first page items read by size: "
             f"{by_size}; naive design: {naive_by_size} (first page at {largest:,}: "
             f"{naive.round_trips} round trips)"
         ),
     }
+
+
+def _page_met(page: PageRead, several: bool) -> bool:
+    """Within target: at most READS_PER_BINDING items read per binding returned; for a list by
+    several tags, a short page may also read up to the many-tags partition's budget more."""
+    if page.within_target:
+        return True
+    if not several or page.returned >= PAGE_SIZE:
+        return False
+    from notify_bindings.dal.bindings.reads import ReadBudgets
+
+    bound = READS_PER_BINDING * max(page.returned, 1) + ReadBudgets().many_tags
+    return page.items_read <= bound
 
 
 def _per(read: int, returned: int) -> str:

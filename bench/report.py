@@ -37,6 +37,7 @@ SECTIONS = (
     "expired_listing",
     "memory",
     "delivery_throughput",
+    "resolution_cost",
 )
 
 

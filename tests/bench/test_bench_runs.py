@@ -144,3 +144,13 @@ def test_the_delivery_throughput_benchmark_runs(tmp_path):
     rows = json.loads(results.read_text())["rows"]
     assert len(rows) == 6
     assert all(re.match(r"\d+ vs \d+ deliveries/s .*\d\.\d\dx", row["figure"]) for row in rows)
+
+
+def test_the_resolution_cost_benchmark_runs(tmp_path):
+    results = tmp_path / "resolution_cost.json"
+    printed = run_bench("bench.resolution_cost", results, "--size", "2000")
+
+    rows = json.loads(results.read_text())["rows"]
+    assert re.search(r"all \(a tag every binding holds\)\s+2,0\d\d\s+", printed), printed
+    assert len([row for row in rows if "items read per recipient" in row["figure"]]) == 6
+    assert any(row["target"].startswith("resolution by several tags, many-tags") for row in rows)

@@ -13,6 +13,7 @@ from typing import Any
 
 from local_api.events import sqs_event
 from notify_bindings import dependencies
+from notify_bindings.dal.bindings.items import many_tags_partition
 from notify_bindings.domain.bindings import BindingType
 from notify_bindings.domain.notifications import DELIVERY_BATCH_SIZE, DeliveryBatch, ResolutionTask
 from notify_bindings.operations import resolution
@@ -144,3 +145,60 @@ def test_given_a_resolver_short_of_time_when_it_continues_then_every_recipient_i
     deliveries = fetched(invoke, service_sid, sid)["deliveries"]
     assert deliveries["total"] == 250
     assert deliveries["pending"] == 250
+
+
+@contextmanager
+def partition_reads(partition: str) -> Iterator[Counter[str]]:
+    """Items read (ScannedCount) and Queries made of one index partition meanwhile."""
+    counted: Counter[str] = Counter()
+    client = dependencies.dynamodb()
+    asked: list[bool] = []
+
+    def ask(params: dict[str, Any], model: Any, **_: Any) -> None:
+        key = params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S")
+        asked.append(model.name == "Query" and key == partition)
+
+    def tally(parsed: dict[str, Any], **_: Any) -> None:
+        if asked.pop():
+            counted["items"] += parsed.get("ScannedCount", 0)
+            counted["queries"] += 1
+
+    client.meta.events.register("before-parameter-build.dynamodb", ask, unique_id="ask-pk")
+    client.meta.events.register("after-call.dynamodb", tally, unique_id="tally-pk")
+    try:
+        yield counted
+    finally:
+        client.meta.events.unregister("before-parameter-build.dynamodb", unique_id="ask-pk")
+        client.meta.events.unregister("after-call.dynamodb", unique_id="tally-pk")
+
+
+def test_given_many_tag_bindings_among_a_combination_over_pages_when_resolved_then_each_many_tags_item_is_read_once(  # noqa: E501
+    invoke, account, aws, functions, monkeypatch
+):
+    service_sid = new_service(account.sid)
+    store = dependencies.binding_store()
+    many = ("x", "y", "t0", "t1", "t2")  # with the type, six index tags: the many-tags partition
+    wanted: list[str] = []
+    held = 0
+    for n in range(24):  # in creation (SID) order, the two kinds interleaved
+        kind = ("many", "pair", "many", "pair", "unmatched")[n % 5]
+        tags = {"many": many, "pair": ("x", "y"), "unmatched": ("t0", "t1", "t2", "t3", "t4")}[kind]
+        binding = new_binding(
+            service_sid, f"user{n}", f"token-{n:03d}", account_sid=account.sid, tags=tags
+        )
+        put_binding(store, binding)
+        held += kind != "pair"
+        if kind != "unmatched":
+            wanted.append(binding.sid)
+    monkeypatch.setattr(resolution, "RESOLVE_PAGE_SIZE", 3)
+    sid = notify(invoke, service_sid, [("Tag", "x"), ("Tag", "y"), ("Body", "Hi")])["sid"]
+
+    with partition_reads(many_tags_partition(service_sid)) as many_tags:
+        batches = resolve_all(functions, aws, sid)
+
+    queued = [r.binding_sid for batch in batches for r in batch.recipients]
+    assert sorted(sid or "" for sid in queued) == sorted(wanted)
+    assert many_tags["queries"] > 1  # a page at a time
+    # Every page took every binding within the span of SIDs it read: a list's page of exactly
+    # three would leave the many-tags bindings past its third to be read again.
+    assert many_tags["items"] <= held, many_tags

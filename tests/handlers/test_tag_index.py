@@ -178,6 +178,29 @@ def test_given_a_full_page_of_a_combination_when_listed_by_two_then_the_many_tag
     assert [sid for page in pages for sid in sids(page)] == [*first, last]
 
 
+def test_given_many_tag_bindings_inside_and_past_a_full_page_when_listed_by_two_then_those_inside_are_listed_and_none_past_is_read(  # noqa: E501
+    invoke, service_sid, tagged
+):
+    pair = tagged("x", "y")
+    inside = tagged(*MANY, "x", "y")  # within the combination's first page: listed
+    second = tagged("x", "y")
+    tagged(*MANY, "x")  # within it too, but not both tags: read, and filtered out
+    third = tagged("x", "y")  # the combination's third: the page's span ends here
+    later = [tagged(*MANY, "x", "y") for _ in range(12)]  # past the span: not read
+    last = tagged("x", "y")
+
+    with items_read() as read:
+        reply = listed(invoke, service_sid, Tag=["x", "y"], PageSize=3)
+    pages = list(every_page(invoke, service_sid, Tag=["x", "y"], PageSize=3))
+
+    assert sids(reply) == [pair, inside, second]
+    # The Service and the stats item; the combination's page and one more; the two many-tags
+    # items within its span, and none of the twelve past it.
+    assert read.total <= 2 + 4 + 2, read.total
+    listed_sids = [sid for page in pages for sid in sids(page)]
+    assert listed_sids == [pair, inside, second, third, *later, last]
+
+
 def test_given_many_tag_bindings_replaced_and_deleted_then_the_index_is_exact_and_lists_stop_reading_them(  # noqa: E501
     invoke, service_sid, tagged, dynamodb
 ):

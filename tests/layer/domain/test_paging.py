@@ -11,6 +11,7 @@ from notify_bindings.domain.paging import (
     key_listing,
     merged,
     sid_listing,
+    spanned,
     window,
 )
 
@@ -71,3 +72,29 @@ def test_given_pages_of_two_partitions_when_merged_then_none_goes_past_where_one
 
     assert page.items == [SIDS[0], SIDS[1]]  # SIDS[5] lies past what the budget read
     assert (page.more_after, page.last_key) == (True, SIDS[3])
+
+
+def test_given_pages_of_two_partitions_when_spanned_then_every_item_up_to_the_first_stop_is_kept():
+    full = Page([SIDS[0], SIDS[2], SIDS[4]], False, True)  # its last item, then more
+    within = Page([SIDS[1], SIDS[3]], False, False)  # every match up to SIDS[4]
+
+    page = spanned([full, within], same)
+
+    assert page.items == [SIDS[0], SIDS[1], SIDS[2], SIDS[3], SIDS[4]]  # more than either
+    assert (page.more_after, page.last_key) == (True, SIDS[4])
+
+
+def test_given_a_page_that_stopped_first_when_spanned_then_nothing_past_its_stop_is_kept():
+    whole = Page([SIDS[0], SIDS[5]], False, False)
+    budgeted = Page([SIDS[1]], False, True, last_key=SIDS[3])
+
+    page = spanned([whole, budgeted], same)
+
+    assert page.items == [SIDS[0], SIDS[1]]
+    assert (page.more_after, page.last_key) == (True, SIDS[3])
+
+
+def test_given_pages_that_read_everything_when_spanned_then_it_is_the_last_page():
+    page = spanned([Page([SIDS[2]], True, False), Page([SIDS[1]], True, False)], same)
+
+    assert page == Page([SIDS[1], SIDS[2]], True, False)

@@ -113,6 +113,24 @@ def merged(
     return Page(items[-size:] if size else [], before or len(items) > size, after)
 
 
+def spanned(pages: Sequence[Page[T]], key: Callable[[T], str]) -> Page[T]:
+    """One page out of pages of disjoint items read forwards from the same cursor, none of
+    them left out: every item up to the first key where one of the pages stopped short of
+    what it holds (its last item, or where a read budget cut it), and that key as where the
+    next page starts. Unlike `merged`, the page may hold more items than any one page read:
+    what was read once within that span is never read again."""
+    items = sorted((item for page in pages for item in page.items), key=key)
+    before = any(page.more_before for page in pages)
+    stops = [_ends(page, key)[1] for page in pages if page.more_after]
+    if not stops:
+        return Page(items, before, False)
+    ends = [stop for stop in stops if stop is not None]
+    if len(ends) < len(stops):
+        raise ValueError("a page with more after it names where it stopped")
+    end = min(ends)
+    return Page([item for item in items if key(item) <= end], before, True, last_key=end)
+
+
 def sid_listing(
     page: Page[T], sid_of: Callable[[T], str], cursor: PageCursor | None
 ) -> Listing[T, PageCursor]:

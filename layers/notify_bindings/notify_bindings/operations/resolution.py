@@ -30,7 +30,6 @@ from notify_bindings.domain.notifications import (
     Recipient,
     ResolutionTask,
 )
-from notify_bindings.domain.paging import Direction, PageCursor
 from notify_bindings.domain.services import MissingService, Service
 from notify_bindings.platform.observability import count, failure, logger
 
@@ -130,15 +129,14 @@ def _pages(notification: Notification, service: Service | None, after: str | Non
         )
         return
     filters = BindingFilters(identities=notification.identities, tags=notification.tags)
-    cursor = None if after is None else PageCursor(Direction.AFTER, after)
     store = dependencies.binding_store()
     while True:
         try:
-            page = store.list_page(
+            page = store.recipients_page(
                 notification.account_sid,
                 notification.service_sid,
                 filters,
-                cursor,
+                after,
                 RESOLVE_PAGE_SIZE,
             )
         except MissingService:
@@ -150,7 +148,7 @@ def _pages(notification: Notification, service: Service | None, after: str | Non
             yield recipients, last_sid, True
             return
         yield recipients, last_sid, False
-        cursor = PageCursor(Direction.AFTER, last_sid)
+        after = last_sid
 
 
 def _direct(kind: BindingType, address: str, service: Service) -> Recipient:

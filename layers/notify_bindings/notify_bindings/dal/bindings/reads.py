@@ -39,7 +39,16 @@ from notify_bindings.dal.dynamo import (
 )
 from notify_bindings.dal.services import service_from, service_key
 from notify_bindings.domain.bindings import IMPLICIT_TAG_ALL, Binding, BindingFilters
-from notify_bindings.domain.paging import KeyCursor, Page, PageCursor, forward, merged, window
+from notify_bindings.domain.paging import (
+    Direction,
+    KeyCursor,
+    Page,
+    PageCursor,
+    forward,
+    merged,
+    spanned,
+    window,
+)
 from notify_bindings.domain.services import MissingService, Service
 from notify_bindings.domain.users import User
 from notify_bindings.platform.sids import first_binding_sid_on, last_binding_sid_on
@@ -180,6 +189,24 @@ class Reader:
             return self.page_by_identities(account_sid, service_sid, filters, cursor, size)
         return self.page_by_tags(account_sid, service_sid, filters, cursor, size)
 
+    def recipients_page(
+        self,
+        account_sid: str,
+        service_sid: str,
+        filters: BindingFilters,
+        after: str | None,
+        size: int,
+    ) -> Page[Binding]:
+        """A page of a notification's recipients, forwards from just after SID `after`: as
+        `list_page`'s, except that a page by several tags holds every binding within the span
+        of SIDs it read (`spanned`), `size` and more. A list's page stops at `size` and leaves
+        the many-tags bindings past its last one to be read again by the next page; here each
+        item is read once in a whole resolution."""
+        cursor = None if after is None else PageCursor(Direction.AFTER, after)
+        if filters.identities or filters.address is not None:
+            return self.list_page(account_sid, service_sid, filters, cursor, size)
+        return self.page_by_tags(account_sid, service_sid, filters, cursor, size, whole_span=True)
+
     def page_by_address(
         self,
         account_sid: str,
@@ -225,11 +252,15 @@ class Reader:
         filters: BindingFilters,
         cursor: PageCursor | None,
         size: int,
+        *,
+        whole_span: bool = False,
     ) -> Page[Binding]:
         """The index partition of exactly the tags asked for (all bindings for none), in SID
         order within the dates; and, for several tags in a Service that has bindings with
         too many tags to be listed under their combinations, the many-tags partition too,
-        filtered, within its read budget."""
+        filtered, within its read budget, over the span of SIDs the first can fill the page
+        with (`_within_page`). With `whole_span` (forwards only), the page keeps every binding
+        of that span rather than the first `size`."""
         index = self._tables.index
         tags = sorted(set(filters.tags) - {IMPLICIT_TAG_ALL})
         several = len(tags) > 1
@@ -268,6 +299,8 @@ class Reader:
         others = query_page(
             self._client, many, cursor, size, binding_from, read_budget=self._budgets.many_tags
         )
+        if whole_span:
+            return spanned([page, others], by_sid)
         return merged([page, others], by_sid, size, forward=forward(cursor))
 
     # -- Users ----------------------------------------------------------------------------

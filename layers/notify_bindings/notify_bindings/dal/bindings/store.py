@@ -139,6 +139,19 @@ class BindingStore:
         MissingService when the Service is not the account's."""
         return self._reader.list_page(account_sid, service_sid, filters, cursor, size)
 
+    def recipients_page(
+        self,
+        account_sid: str,
+        service_sid: str,
+        filters: BindingFilters,
+        after: str | None,
+        size: int,
+    ) -> Page[Binding]:
+        """A page of a notification's recipients, from just after SID `after` (None: the
+        first): about `size` bindings, and every binding within the span of SIDs it read, so
+        that a resolution reads each index item once. Raises MissingService as `list_page`."""
+        return self._reader.recipients_page(account_sid, service_sid, filters, after, size)
+
     def get_user(self, account_sid: str, service_sid: str, identity: str) -> User | None:
         """The identity's bindings, if it has any in a live Service of the account."""
         return self._reader.get_user(account_sid, service_sid, identity)
