@@ -236,12 +236,14 @@ class NotificationStore:
         counts: DeliveryCounts,
         finished: bool,
     ) -> None:
-        """One transaction: the batch's recipients done so far (and, with `finished`, the
-        batch finished; otherwise its lease released) and their counts added."""
+        """One transaction: the batch's recipients `done` by this holder added to those done
+        before (by position), or, with `finished`, the batch finished (its positions no
+        longer needed: a finished batch is not claimed again); otherwise its lease released;
+        and their counts added."""
         transaction = Transaction()
         update = "SET Finished = :true" if finished else "SET LeaseUntil = :zero"
         values: Item = {":true": {"BOOL": True}} if finished else {":zero": _n(0)}
-        if done:
+        if done and not finished:
             update += " ADD Done :done"
             values[":done"] = {"NS": [str(position) for position in sorted(done)]}
         transaction.add(

@@ -18,12 +18,14 @@ never waits on one function, and the delivering functions start on the first bat
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from notify_bindings import dependencies
 from notify_bindings.domain.bindings import Binding, BindingFilters, BindingType
 from notify_bindings.domain.notifications import (
+    DELIVERY_BATCH_BYTES,
     DELIVERY_BATCH_SIZE,
     DeliveryBatch,
     Notification,
@@ -36,9 +38,9 @@ from notify_bindings.platform.observability import count, failure, logger
 
 # Bindings read per query: the most a page of the index answers.
 RESOLVE_PAGE_SIZE = 1000
-# SendMessageBatch takes 10 messages and 256 KB in all; a batch of 100 push tokens is some
-# 26 KB.
-_MESSAGES_PER_SEND = 8
+# SendMessageBatch takes 10 messages and 256 KiB in all: a call carries as many batches as fit.
+MESSAGES_PER_SEND = 10
+BYTES_PER_SEND = 262_144
 # A page takes well under this; with less left, the rest goes to a continuation task.
 CONTINUE_WITHIN_SECONDS = 5.0
 
@@ -63,26 +65,61 @@ def recipient_of(binding: Binding, service: Service) -> Recipient:
 
 
 def batches_of(
-    notification: Notification, recipients: Iterable[Recipient], start: int
+    notification: Notification,
+    recipients: Iterable[Recipient],
+    start: int,
+    *,
+    size: int = DELIVERY_BATCH_SIZE,
+    max_bytes: int = DELIVERY_BATCH_BYTES,
 ) -> list[DeliveryBatch]:
-    """The recipients by channel, in batches of DELIVERY_BATCH_SIZE numbered from `start`."""
+    """The recipients by channel, in batches numbered from `start`: `size` recipients each at
+    most, and fewer when their message would be longer than `max_bytes`."""
     by_channel: dict[BindingType, list[Recipient]] = {}
     for recipient in recipients:
         by_channel.setdefault(recipient.binding_type, []).append(recipient)
     batches: list[DeliveryBatch] = []
-    for channel in sorted(by_channel):
-        members = by_channel[channel]
-        for offset in range(0, len(members), DELIVERY_BATCH_SIZE):
-            batches.append(
-                DeliveryBatch(
-                    notification.account_sid,
-                    notification.service_sid,
-                    notification.sid,
-                    start + len(batches),
-                    tuple(members[offset : offset + DELIVERY_BATCH_SIZE]),
-                )
+
+    def cut(members: list[Recipient]) -> None:
+        batches.append(
+            DeliveryBatch(
+                notification.account_sid,
+                notification.service_sid,
+                notification.sid,
+                start + len(batches),
+                tuple(members),
             )
+        )
+
+    for channel in sorted(by_channel):
+        members: list[Recipient] = []
+        # The message's length: its envelope, each recipient's JSON and the commas between.
+        envelope = _message_bytes(notification, start + len(batches), ())
+        length = envelope
+        for recipient in by_channel[channel]:
+            more = _json_bytes(recipient.to_json()) + (1 if members else 0)
+            if members and (len(members) == size or length + more > max_bytes):
+                cut(members)
+                members = []
+                envelope = _message_bytes(notification, start + len(batches), ())
+                length, more = envelope, more - 1
+            members.append(recipient)
+            length += more
+        if members:
+            cut(members)
     return batches
+
+
+def _message_bytes(
+    notification: Notification, sequence: int, recipients: tuple[Recipient, ...]
+) -> int:
+    batch = DeliveryBatch(
+        notification.account_sid, notification.service_sid, notification.sid, sequence, recipients
+    )
+    return len(batch.to_message().encode())
+
+
+def _json_bytes(value: object) -> int:
+    return len(json.dumps(value, separators=(",", ":")).encode())
 
 
 def resolve(task: ResolutionTask, time_left: Callable[[], float]) -> None:
@@ -98,8 +135,9 @@ def resolve(task: ResolutionTask, time_left: Callable[[], float]) -> None:
     notification, _ = found
     service = dependencies.service_store().get(task.account_sid, task.service_sid)
     sequence = task.next_sequence
+    size = dependencies.settings().delivery_batch_size
     for recipients, last_sid, last in _pages(notification, service, task.after):
-        batches = batches_of(notification, recipients, sequence)
+        batches = batches_of(notification, recipients, sequence, size=size)
         _queue(notification, batches, sequence, len(recipients), last)
         sequence += len(batches)
         if not last and time_left() < CONTINUE_WITHIN_SECONDS:
@@ -176,11 +214,7 @@ def _queue(
         count("ResolutionPagesRepeated")
     sqs = dependencies.sqs()
     url = _queue_url("delivery")
-    for offset in range(0, len(batches), _MESSAGES_PER_SEND):
-        entries = [
-            {"Id": str(batch.sequence), "MessageBody": batch.to_message()}
-            for batch in batches[offset : offset + _MESSAGES_PER_SEND]
-        ]
+    for entries in _sends(batches):
         answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
         if answer.get("Failed"):
             # The task fails and comes back: its batches are queued again under the same
@@ -195,6 +229,23 @@ def _queue(
             "resolved": last,
         },
     )
+
+
+def _sends(batches: list[DeliveryBatch]) -> Iterator[list[dict[str, str]]]:
+    """The batches' messages, grouped into SendMessageBatch calls: MESSAGES_PER_SEND messages
+    and BYTES_PER_SEND bytes a call at most."""
+    entries: list[dict[str, str]] = []
+    length = 0
+    for batch in batches:
+        body = batch.to_message()
+        size = len(body.encode())
+        if entries and (len(entries) == MESSAGES_PER_SEND or length + size > BYTES_PER_SEND):
+            yield entries
+            entries, length = [], 0
+        entries.append({"Id": str(batch.sequence), "MessageBody": body})
+        length += size
+    if entries:
+        yield entries
 
 
 def _continue(task: ResolutionTask) -> None:

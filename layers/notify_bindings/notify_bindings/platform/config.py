@@ -66,6 +66,11 @@ class Settings(NamedTuple):
     notifications_table: str | None = None
     resolve_queue_url: str | None = None
     delivery_queue_url: str | None = None
+    # Recipients per delivery batch (the resolving function; at most DELIVERY_BATCH_SIZE, and
+    # fewer when the message would outgrow SQS's limit), and sends in flight at once in one
+    # delivering function (each on a thread of its own).
+    delivery_batch_size: int = 1000
+    sends_in_flight: int = 8
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +110,12 @@ class Settings(NamedTuple):
             notifications_table=variables.optional("NOTIFICATIONS_TABLE"),
             resolve_queue_url=variables.optional("RESOLVE_QUEUE_URL"),
             delivery_queue_url=variables.optional("DELIVERY_QUEUE_URL"),
+            delivery_batch_size=variables.bounded_number(
+                "DELIVERY_BATCH_SIZE", default=1000, least=1, most=1000
+            ),
+            sends_in_flight=variables.bounded_number(
+                "DELIVERY_SENDS_IN_FLIGHT", default=8, least=1, most=64
+            ),
         )
         if variables.problems:
             raise InvalidSettings("; ".join(variables.problems))
@@ -145,6 +156,16 @@ class _Variables:
             number = -1
         if number < 0:
             self.problems.append(f"{name} must be a whole number, 0 or more")
+        return number
+
+    def bounded_number(self, name: str, *, default: int, least: int, most: int) -> int:
+        value = self._environ.get(name) or str(default)
+        try:
+            number = int(value)
+        except ValueError:
+            number = least - 1
+        if not least <= number <= most:
+            self.problems.append(f"{name} must be a whole number from {least} to {most}")
         return number
 
     def url(self, name: str, default: str) -> str:
