@@ -28,6 +28,8 @@ SECTIONS = (
     "listing_scale",
     "expired_listing",
     "memory",
+    "notification_writes",
+    "fleet_estimate",
 )
 
 

@@ -124,3 +124,31 @@ def test_the_provider_imports_benchmark_runs(tmp_path):
     assert re.search(r"providers\.apns\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d", printed)
     rows = {row["row"] for row in json.loads(results.read_text())["rows"]}
     assert {"import httpx", "import jwt (PyJWT, loads cryptography)"} <= rows
+
+
+def test_the_notification_writes_benchmark_runs(tmp_path):
+    results = tmp_path / "notification_writes.json"
+    printed = run_bench("bench.notification_writes", results, "--sizes", "1200")
+
+    assert re.search(r"1,200 recipients:\s+2 batches,\s+\d+ write requests", printed), printed
+    (row,) = json.loads(results.read_text())["rows"]
+    assert re.match(r"\d+\.\d{3} \(\d+ items in \d+ write requests, 2 batches\)", row["figure"])
+
+
+def test_the_fleet_estimate_runs_from_the_results_it_finds(tmp_path):
+    throughput = tmp_path / "delivery_throughput.json"
+    throughput.write_text(
+        json.dumps({"rows": [{"target": "APNs: ours", "figure": "2,000 deliveries/s"}]})
+    )
+    results = tmp_path / "fleet_estimate.json"
+    printed = run_bench(
+        "bench.fleet_estimate",
+        results,
+        *("--throughput", str(throughput), "--writes", str(tmp_path / "absent.json")),
+    )
+
+    written = json.loads(results.read_text())
+    assert written["measured_rates"] == {"apn": 2000.0}
+    assert "the design's figures" in written["work_per_recipient"]["source"]
+    assert re.search(r"10,000,000 apn: \d+\.\d min", printed)
+    assert any(row["target"].startswith("AWS cost of") for row in written["rows"])

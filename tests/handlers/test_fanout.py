@@ -110,18 +110,17 @@ def test_given_long_addresses_when_batched_then_each_message_is_cut_to_the_byte_
     assert [r for batch in batches for r in batch.recipients] == given
 
 
-def test_given_a_smaller_batch_size_when_batched_then_it_is_kept_by_channel():
-    given = recipients(5) + [
+def test_given_several_channels_when_batched_then_batches_are_filled_across_them_in_order():
+    given = [
         Recipient(BindingType.SMS, f"+1555000000{n}", binding_sid=f"BS{n:032x}") for n in range(4)
-    ]
+    ] + recipients(5)
 
     batches = resolution.batches_of(A_NOTIFICATION, given, 0, size=3)
 
-    assert [(batch.recipients[0].binding_type, len(batch.recipients)) for batch in batches] == [
-        (BindingType.FCM, 3),
-        (BindingType.FCM, 2),
-        (BindingType.SMS, 3),
-        (BindingType.SMS, 1),
+    assert [[r.binding_type for r in batch.recipients] for batch in batches] == [
+        [BindingType.FCM] * 3,
+        [BindingType.FCM] * 2 + [BindingType.SMS],
+        [BindingType.SMS] * 3,
     ]
 
 
@@ -142,10 +141,11 @@ def test_given_large_batches_when_queued_then_each_call_holds_at_most_10_message
     )
 
 
-def test_given_a_batch_size_setting_when_resolved_then_batches_have_that_many_recipients(
+def test_given_pages_smaller_than_a_batch_when_resolved_then_batches_fill_up_across_pages(
     invoke, service_sid, aws, functions, monkeypatch
 ):
     with_settings(monkeypatch, delivery_batch_size=4)
+    monkeypatch.setattr(resolution, "RESOLVE_PAGE_SIZE", 3)
     for n in range(10):
         create(
             invoke,
@@ -163,6 +163,8 @@ def test_given_a_batch_size_setting_when_resolved_then_batches_have_that_many_re
         (DeliveryBatch.from_message(m["Body"]) for m in messages), key=lambda b: b.sequence
     )
     assert [len(batch.recipients) for batch in batches] == [4, 4, 2]
+    assert [batch.sequence for batch in batches] == [0, 1, 2]
+    assert len({r.address for batch in batches for r in batch.recipients}) == 10
     assert fetched(invoke, service_sid, sid)["deliveries"]["total"] == 10
 
 

@@ -144,8 +144,8 @@ class ResolutionTask:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryBatch:
-    """The message of the delivery queue: up to DELIVERY_BATCH_SIZE recipients of one channel,
-    in a message of at most DELIVERY_BATCH_BYTES.
+    """The message of the delivery queue: up to DELIVERY_BATCH_SIZE recipients (grouped by
+    channel), in a message of at most DELIVERY_BATCH_BYTES.
     `sequence` numbers the batches of a notification from 0; (notification, sequence) is the
     key of its progress record, so a redelivered message is recognised."""
 
