@@ -366,3 +366,39 @@ def test_given_a_send_that_raises_when_the_batch_comes_back_then_only_the_unsent
     assert again == {"batchItemFailures": []}  # the claim was released: no wait for the lease
     assert sent_addresses(fakes) == Counter(f"token-{n:02d}" for n in range(12))
     assert fetched(invoke, service_sid, sid)["deliveries"]["pending"] == 0
+
+
+def test_given_a_dead_bindings_removal_that_fails_when_the_batch_comes_back_then_it_is_not_resent(
+    invoke, service_sid, aws, functions, fakes, monkeypatch
+):
+    with_settings(monkeypatch, sends_in_flight=4)
+    for n in range(6):
+        create(
+            invoke, service_sid, Identity=f"lee{n}", Tag="lee", BindingType="apn", Address=f"ok-{n}"
+        )
+    create(invoke, service_sid, Identity="lee", Tag="lee", BindingType="apn", Address="dead-lee")
+    sid = notify(invoke, service_sid, {"Tag": "lee", "Body": "Hi"})["sid"]
+    (message,) = resolved(functions, aws, sid)
+    removals: list[str] = []
+
+    def unavailable(*args: Any, **kwargs: Any) -> None:
+        removals.append(args[2])
+        raise RuntimeError("DynamoDB unavailable")
+
+    monkeypatch.setattr(delivery, "remove_dead_token", unavailable)
+
+    failed = functions.invoke(DELIVER, sqs_event([message], aws["DeliveryQueue"].arn))
+    again = functions.invoke(DELIVER, sqs_event([message], aws["DeliveryQueue"].arn))
+
+    assert failed == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert removals == ["dead-lee"]
+    assert again == {"batchItemFailures": []}
+    # Each address sent once: the dead one was recorded (failed) though its binding stayed.
+    assert sent_addresses(fakes) == Counter([f"ok-{n}" for n in range(6)] + ["dead-lee"])
+    assert fetched(invoke, service_sid, sid)["deliveries"] == {
+        "total": 7,
+        "sent": 6,
+        "failed": 1,
+        "pending": 0,
+        "dead_bindings_removed": 0,
+    }

@@ -198,16 +198,24 @@ def _send_all(
 
         def send() -> Delivery:
             with deadline.within(left - RECORD_SECONDS):  # the sender retries within it
-                delivery = stages.sender.send(
+                return stages.sender.send(
                     notification,
                     service,
                     recipient,
                     None if credential is None else credential.material,
                     sandbox=credential is not None and credential.sandbox,
                 )
-            return _removing_dead(batch, delivery)
 
         return send
+
+    def keep(position: int, delivery: Delivery) -> None:
+        """The delivery kept by its position, its dead binding removed - on the invocation's
+        own thread, as are the metrics that count it."""
+        try:
+            sent[position] = _removing_dead(batch, delivery)
+        except Exception:
+            sent[position] = delivery  # sent all the same: never to be sent again
+            raise
 
     to_send = _while_time_left(
         (
@@ -219,16 +227,16 @@ def _send_all(
     )
     if stages.sends_in_flight <= 1:
         for position, recipient, left in to_send:
-            sent[position] = start(recipient, left)()
+            keep(position, start(recipient, left)())
     else:
-        _send_at_once(to_send, start, stages.sends_in_flight, sent)
+        _send_at_once(to_send, start, stages.sends_in_flight, keep)
 
 
 def _send_at_once(
     to_send: Iterator[tuple[int, Recipient, float]],
     start: Callable[[Recipient, float], Callable[[], Delivery]],
     in_flight_most: int,
-    sent: dict[int, Delivery],
+    keep: Callable[[int, Delivery], None],
 ) -> None:
     """The sends `start` prepares, `in_flight_most` at once on worker threads: the next starts
     when one ends (so its time left is measured as it starts); none after one raised."""
@@ -242,8 +250,11 @@ def _send_at_once(
                 position = in_flight.pop(future)
                 error = future.exception()
                 if error is None:
-                    sent[position] = future.result()
-                elif failure is None:
+                    try:
+                        keep(position, future.result())
+                    except Exception as kept_badly:
+                        error = kept_badly
+                if error is not None and failure is None:
                     failure = error
 
         for position, recipient, left in to_send:
