@@ -6,7 +6,7 @@ item expires with the notification (`ExpiresAt`, DynamoDB's TTL): RETENTION_DAYS
 created, it is gone (docs/operations.md).
 
 Writes grow with batches, not recipients:
-- resolution: one UpdateItem per page of recipients queued (ADD Total, the next batch
+- resolution: one UpdateItem per page whose batches are queued (ADD Total, the next batch
   sequence; `Resolved` with the last page), conditioned on the sequence it started from, so a
   retried page counts nothing twice;
 - delivery: one conditional PutItem claiming the batch (a lease the length of the delivering

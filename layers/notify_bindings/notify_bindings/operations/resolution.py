@@ -134,7 +134,7 @@ def resolve(task: ResolutionTask, time_left: Callable[[], float]) -> None:
     service = dependencies.service_store().get(task.account_sid, task.service_sid)
     sequence = task.next_sequence
     size = dependencies.settings().delivery_batch_size
-    held: list[Recipient] = []  # read, not queued yet: a partial batch of each channel
+    held: list[Recipient] = []  # read, not queued yet: the last page's partial batch
     for recipients, last_sid, last in _pages(notification, service, task.after):
         continuing = not last and time_left() < CONTINUE_WITHIN_SECONDS
         batches = batches_of(notification, held + recipients, sequence, size=size)
