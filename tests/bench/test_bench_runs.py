@@ -138,7 +138,16 @@ def test_the_notification_writes_benchmark_runs(tmp_path):
 def test_the_fleet_estimate_runs_from_the_results_it_finds(tmp_path):
     throughput = tmp_path / "delivery_throughput.json"
     throughput.write_text(
-        json.dumps({"rows": [{"target": "APNs: ours", "figure": "2,000 deliveries/s"}]})
+        json.dumps(
+            {
+                "rows": [{"target": "throughput: FCM, 8 threads", "figure": "2,000 deliveries/s"}],
+                "rates": [
+                    {"channel": "APNs", "threads": 1, "ours": 900, "ours_cpu_us": 1000},
+                    {"channel": "APNs", "threads": 8, "ours": 1000, "ours_cpu_us": 500},
+                    {"channel": "APNs", "threads": 16, "ours": 1100, "ours_cpu_us": 400},
+                ],
+            }
+        )
     )
     results = tmp_path / "fleet_estimate.json"
     printed = run_bench(
@@ -148,7 +157,8 @@ def test_the_fleet_estimate_runs_from_the_results_it_finds(tmp_path):
     )
 
     written = json.loads(results.read_text())
-    assert written["measured_rates"] == {"apn": 2000.0}
+    # APNs: 1 / the CPU per delivery at the template's 8 sends in flight; FCM from its row.
+    assert written["measured_rates"] == {"apn": 2000.0, "fcm": 2000.0}
     assert "the design's figures" in written["work_per_recipient"]["source"]
     assert re.search(r"10,000,000 apn: \d+\.\d min", printed)
     assert any(row["target"].startswith("AWS cost of") for row in written["rows"])
