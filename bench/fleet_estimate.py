@@ -156,10 +156,18 @@ def work(path: Path) -> dict[str, Any]:
     }
 
 
+def in_flight(channel: str, defaults: dict[str, Any]) -> int:
+    """Sends of a channel one function has in flight: its sends in flight, and for APNs no
+    more than its connections (one send at a time each)."""
+    if channel == "apn":
+        return min(defaults["sends_in_flight"], defaults["apns_connections"])
+    return int(defaults["sends_in_flight"])
+
+
 def function_rate(channel: str, defaults: dict[str, Any], measured: dict[str, float]) -> float:
     """Deliveries per second of one delivering function in AWS, estimated."""
     round_trip = ASSUMED["provider_round_trip_seconds"][channel]
-    bound = defaults["sends_in_flight"] / round_trip
+    bound = in_flight(channel, defaults) / round_trip
     if channel in measured:
         cpu_share = min(1.0, defaults["deliver_memory_mb"] / LAMBDA_MB_PER_VCPU)
         bound = min(bound, measured[channel] * cpu_share)
@@ -254,10 +262,11 @@ def main() -> None:
     rates = {
         channel: function_rate(channel, defaults, measured) for channel in ("apn", "fcm", "sms")
     }
-    in_flight = defaults["delivery_concurrency"] * defaults["sends_in_flight"]
+    at_once = defaults["delivery_concurrency"] * defaults["sends_in_flight"]
     shape = (
         f"{defaults['delivery_concurrency']} delivering functions x "
-        f"{defaults['sends_in_flight']} sends in flight = {in_flight} at once"
+        f"{defaults['sends_in_flight']} sends in flight = {at_once} at once; APNs "
+        f"{defaults['apns_connections']} connections each"
     )
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -266,9 +275,8 @@ def main() -> None:
         rate = rates[channel]
         source = (
             f"CPU-bound: {measured[channel]:,.0f}/s a vCPU measured x its share"
-            if channel in measured
-            and rate < defaults["sends_in_flight"] / ASSUMED["provider_round_trip_seconds"][channel]
-            else f"{defaults['sends_in_flight']} in flight / "
+            if channel in measured and rate < in_flight(channel, defaults) / round_trips[channel]
+            else f"{in_flight(channel, defaults)} in flight / "
             f"{ASSUMED['provider_round_trip_seconds'][channel] * 1000:.0f} ms"
         )
         for size in SIZES:

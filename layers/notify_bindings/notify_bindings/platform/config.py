@@ -110,11 +110,11 @@ class Settings(NamedTuple):
             notifications_table=variables.optional("NOTIFICATIONS_TABLE"),
             resolve_queue_url=variables.optional("RESOLVE_QUEUE_URL"),
             delivery_queue_url=variables.optional("DELIVERY_QUEUE_URL"),
-            delivery_batch_size=variables.bounded_number(
-                "DELIVERY_BATCH_SIZE", default=1000, least=1, most=1000
+            delivery_batch_size=variables.number_between(
+                "DELIVERY_BATCH_SIZE", cls._field_defaults["delivery_batch_size"], 1, 1000
             ),
-            sends_in_flight=variables.bounded_number(
-                "DELIVERY_SENDS_IN_FLIGHT", default=8, least=1, most=64
+            sends_in_flight=variables.number_between(
+                "DELIVERY_SENDS_IN_FLIGHT", cls._field_defaults["sends_in_flight"], 1, 64
             ),
         )
         if variables.problems:
@@ -158,14 +158,14 @@ class _Variables:
             self.problems.append(f"{name} must be a whole number, 0 or more")
         return number
 
-    def bounded_number(self, name: str, *, default: int, least: int, most: int) -> int:
+    def number_between(self, name: str, default: int, low: int, high: int) -> int:
         value = self._environ.get(name) or str(default)
         try:
             number = int(value)
         except ValueError:
-            number = least - 1
-        if not least <= number <= most:
-            self.problems.append(f"{name} must be a whole number from {least} to {most}")
+            number = low - 1
+        if not low <= number <= high:
+            self.problems.append(f"{name} must be a whole number from {low} to {high}")
         return number
 
     def url(self, name: str, default: str) -> str:
