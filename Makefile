@@ -71,6 +71,8 @@ bench: $(BENCH_READY)  ## measure every performance target, write bench/report.m
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.provider_imports
 	$(BIN)/python -m bench.delivery_throughput
+	$(BIN)/python -m bench.notification_writes
+	$(BIN)/python -m bench.fleet_estimate
 	$(BIN)/python -m bench.report
 
 $(TOOLS_READY): requirements-tools.txt

@@ -38,6 +38,8 @@ SECTIONS = (
     "memory",
     "delivery_throughput",
     "resolution_cost",
+    "notification_writes",
+    "fleet_estimate",
 )
 
 

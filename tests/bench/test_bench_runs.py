@@ -154,3 +154,41 @@ def test_the_resolution_cost_benchmark_runs(tmp_path):
     assert re.search(r"all \(a tag every binding holds\)\s+2,0\d\d\s+", printed), printed
     assert len([row for row in rows if "items read per recipient" in row["figure"]]) == 6
     assert any(row["target"].startswith("resolution by several tags, many-tags") for row in rows)
+
+
+def test_the_notification_writes_benchmark_runs(tmp_path):
+    results = tmp_path / "notification_writes.json"
+    printed = run_bench("bench.notification_writes", results, "--sizes", "1200")
+
+    assert re.search(r"1,200 recipients:\s+2 batches,\s+\d+ write requests", printed), printed
+    (row,) = json.loads(results.read_text())["rows"]
+    assert re.match(r"\d+\.\d{3} \(\d+ items in \d+ write requests, 2 batches\)", row["figure"])
+
+
+def test_the_fleet_estimate_runs_from_the_results_it_finds(tmp_path):
+    throughput = tmp_path / "delivery_throughput.json"
+    throughput.write_text(
+        json.dumps(
+            {
+                "rows": [{"target": "throughput: FCM, 8 threads", "figure": "2,000 deliveries/s"}],
+                "rates": [
+                    {"channel": "APNs", "threads": 1, "ours": 900, "ours_cpu_us": 1000},
+                    {"channel": "APNs", "threads": 8, "ours": 1000, "ours_cpu_us": 500},
+                    {"channel": "APNs", "threads": 16, "ours": 1100, "ours_cpu_us": 400},
+                ],
+            }
+        )
+    )
+    results = tmp_path / "fleet_estimate.json"
+    printed = run_bench(
+        "bench.fleet_estimate",
+        results,
+        *("--throughput", str(throughput), "--writes", str(tmp_path / "absent.json")),
+    )
+
+    written = json.loads(results.read_text())
+    # APNs: 1 / the CPU per delivery at the template's 8 sends in flight; FCM from its row.
+    assert written["measured_rates"] == {"apn": 2000.0, "fcm": 2000.0}
+    assert "the design's figures" in written["work_per_recipient"]["source"]
+    assert re.search(r"10,000,000 apn: \d+\.\d min", printed)
+    assert any(row["target"].startswith("AWS cost of") for row in written["rows"])

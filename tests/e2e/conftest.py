@@ -28,8 +28,10 @@ from tests.e2e.support import (
 @pytest.fixture(scope="session")
 def local_api() -> Iterator[LocalApi]:
     """The session's server. It checks credentials on every request (AUTH_CACHE_SECONDS=0),
-    so that a revoked key or a rotated-away token is refused at once."""
-    with running_local_api(AUTH_CACHE_SECONDS="0") as api:
+    so that a revoked key or a rotated-away token is refused at once. Its delivering function
+    sends one recipient after another (DELIVERY_SENDS_IN_FLIGHT=1): the fault tests replay
+    the stand-ins' seeded draws in the order of the requests."""
+    with running_local_api(AUTH_CACHE_SECONDS="0", DELIVERY_SENDS_IN_FLIGHT="1") as api:
         yield api
 
 

@@ -418,9 +418,9 @@ def test_given_a_resolution_task_delivered_again_by_sqs_then_nothing_is_counted_
 
 
 def delivery_batches(service: Sending, notification_sid: str) -> list[DeliveryBatch]:
-    """The notification's DeliveryBatch messages as resolution queued them: a batch per
-    channel, numbered from 0 in the channels' order, each recipient with the Service's
-    credential of its type."""
+    """The notification's DeliveryBatch messages as resolution queued them: its few recipients
+    in one batch, numbered 0, grouped by channel in the channels' order, each recipient with
+    the Service's credential of its type."""
     fetched = service.client.notify.v1.services(service.sid).fetch()
     credential = {
         BindingType.APN: fetched.apn_credential_sid,
@@ -441,12 +441,8 @@ def delivery_batches(service: Sending, notification_sid: str) -> list[DeliveryBa
                 binding.notification_protocol_version,
             )
         )
-    return [
-        DeliveryBatch(
-            service.account.account_sid, service.sid, notification_sid, sequence, tuple(members)
-        )
-        for sequence, (_, members) in enumerate(sorted(by_channel.items()))
-    ]
+    members = tuple(r for _, channel in sorted(by_channel.items()) for r in channel)
+    return [DeliveryBatch(service.account.account_sid, service.sid, notification_sid, 0, members)]
 
 
 def drain(sqs: Any, queue_url: str) -> bool:

@@ -214,3 +214,32 @@ def test_given_apns_connections_within_bounds_then_they_are_the_pools_size(value
     settings = Settings.from_environ({**REQUIRED, "APNS_CONNECTIONS": value})
 
     assert settings.apns_connections == int(value)
+
+
+def test_given_no_fan_out_settings_then_batches_of_1000_and_8_sends_in_flight():
+    settings = Settings.from_environ(REQUIRED)
+
+    assert (settings.delivery_batch_size, settings.sends_in_flight) == (1000, 8)
+
+
+def test_given_fan_out_settings_then_they_are_taken():
+    settings = Settings.from_environ(
+        {**REQUIRED, "DELIVERY_BATCH_SIZE": "250", "DELIVERY_SENDS_IN_FLIGHT": "1"}
+    )
+
+    assert (settings.delivery_batch_size, settings.sends_in_flight) == (250, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "bounds"),
+    [
+        ("DELIVERY_SENDS_IN_FLIGHT", "0", "from 1 to 64"),
+        ("DELIVERY_SENDS_IN_FLIGHT", "65", "from 1 to 64"),
+        ("DELIVERY_SENDS_IN_FLIGHT", "many", "from 1 to 64"),
+        ("DELIVERY_BATCH_SIZE", "0", "from 1 to 1000"),
+        ("DELIVERY_BATCH_SIZE", "1001", "from 1 to 1000"),
+    ],
+)
+def test_given_a_fan_out_setting_out_of_range_then_the_problem_is_named(name, value, bounds):
+    with pytest.raises(InvalidSettings, match=f"^{name} must be a whole number {bounds}$"):
+        Settings.from_environ({**REQUIRED, name: value})

@@ -6,7 +6,7 @@ item expires with the notification (`ExpiresAt`, DynamoDB's TTL): RETENTION_DAYS
 created, it is gone (docs/operations.md).
 
 Writes grow with batches, not recipients:
-- resolution: one UpdateItem per page of recipients queued (ADD Total, the next batch
+- resolution: one UpdateItem per page whose batches are queued (ADD Total, the next batch
   sequence; `Resolved` with the last page), conditioned on the sequence it started from, so a
   retried page counts nothing twice;
 - delivery: one conditional PutItem claiming the batch (a lease the length of the delivering
@@ -236,12 +236,14 @@ class NotificationStore:
         counts: DeliveryCounts,
         finished: bool,
     ) -> None:
-        """One transaction: the batch's recipients done so far (and, with `finished`, the
-        batch finished; otherwise its lease released) and their counts added."""
+        """One transaction: the batch's recipients `done` by this holder added to those done
+        before (by position), or, with `finished`, the batch finished (its positions no
+        longer needed: a finished batch is not claimed again); otherwise its lease released;
+        and their counts added."""
         transaction = Transaction()
         update = "SET Finished = :true" if finished else "SET LeaseUntil = :zero"
         values: Item = {":true": {"BOOL": True}} if finished else {":zero": _n(0)}
-        if done:
+        if done and not finished:
             update += " ADD Done :done"
             values[":done"] = {"NS": [str(position) for position in sorted(done)]}
         transaction.add(

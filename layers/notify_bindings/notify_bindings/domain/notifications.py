@@ -25,9 +25,14 @@ from notify_bindings.domain.bindings import BindingType
 MAX_IDENTITIES = 20
 MAX_TAGS = 5
 MAX_TTL_SECONDS = 2_419_200  # four weeks, Twilio's limit and its default
-# Recipients per delivery batch: one SQS message, one progress write and one count update each
-# (so a notification costs about one write per 100 recipients, not one per delivery).
-DELIVERY_BATCH_SIZE = 100
+# Recipients per delivery batch, at most (Settings.delivery_batch_size may ask fewer): one SQS
+# message, one claim and one transaction recording its progress and counts each, so that a
+# notification's writes grow with its batches, not its recipients (docs/architecture.md).
+DELIVERY_BATCH_SIZE = 1000
+# A batch's message, at most: SQS takes 256 KiB a message (262,144 bytes, its attributes
+# included) and 256 KiB a SendMessageBatch call. 1,000 APNs tokens make some 150 KB; FCM's
+# longer tokens cut a batch by bytes before it reaches 1,000.
+DELIVERY_BATCH_BYTES = 240_000
 # Deliveries per delivery callback, as Twilio reported them.
 MAX_DELIVERIES_PER_CALLBACK = 1_000
 
@@ -139,7 +144,8 @@ class ResolutionTask:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryBatch:
-    """The message of the delivery queue: up to DELIVERY_BATCH_SIZE recipients of one channel.
+    """The message of the delivery queue: up to DELIVERY_BATCH_SIZE recipients (grouped by
+    channel), in a message of at most DELIVERY_BATCH_BYTES.
     `sequence` numbers the batches of a notification from 0; (notification, sequence) is the
     key of its progress record, so a redelivered message is recognised."""
 

@@ -10,11 +10,16 @@ record was written - the only duplicates allowed.
   the function's timeout. A copy of the message that arrives meanwhile (SQS delivers at least
   once) finds it claimed and comes back later; one that arrives after the batch finished is
   dropped.
-- A function running out of time stops between two sends, records the recipients it did (by
-  position) with their counts, releases the claim, and returns the message to the queue: the
-  next function sends only the rest. A send's retries end RECORD_SECONDS before the deadline,
-  so that the record is always written: a batch whose record could not be written would be
-  sent again whole.
+- Up to `Stages.sends_in_flight` sends run at once, each on a worker thread in a copy of the
+  invocation's context (its deadline, its log keys). A send starts only when a worker is free
+  and SEND_SECONDS are left; what each one did is kept by its position in the batch, whatever
+  order they end in.
+- A function running out of time starts no more sends, waits for those in flight, records the
+  recipients it did (by position) with their counts, releases the claim, and returns the
+  message to the queue: the next function sends only the rest. A send's retries end
+  RECORD_SECONDS before the deadline, so that the record is always written: a batch whose
+  record could not be written would be sent again whole. A send that raises stops the batch
+  the same way (the others' progress recorded), and the batch comes back.
 - The record and the counts are one transaction, conditioned on the batch not having finished:
   counts are added once.
 
@@ -24,7 +29,9 @@ root gives the real ones; tests give recording fakes).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import contextvars
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -116,6 +123,9 @@ class Stages:
     lease_seconds: float
     time_left: Callable[[], float]
     clock: Callable[[], float]
+    # Sends at once (Settings.sends_in_flight); 1 sends one recipient after another on the
+    # invocation's own thread.
+    sends_in_flight: int = 1
 
 
 def deliver(batch: DeliveryBatch, stages: Stages, invocation: Invocation) -> bool:
@@ -136,13 +146,29 @@ def deliver(batch: DeliveryBatch, stages: Stages, invocation: Invocation) -> boo
     )
     if claim is None:
         return store.finished(batch.account_sid, batch.notification_sid, batch.sequence)
-    deliveries, done = _send_all(batch, claim.done, notification, service, stages)
-    finished = len(done) == len(batch.recipients)
-    counts = _counts(deliveries)
-    store.record(batch.account_sid, batch.notification_sid, batch.sequence, done, counts, finished)
+    sent: dict[int, Delivery] = {}
+    failure: Exception | None = None
+    try:
+        _send_all(batch, claim.done, notification, service, stages, sent)
+    except Exception as error:  # raised once the sends in flight ended; the batch comes back
+        failure = error
+    # Whatever stopped the sends, those that ended are recorded and reported: the batch
+    # coming back sends only the rest.
+    finished = failure is None and len(claim.done) + len(sent) == len(batch.recipients)
+    deliveries = [sent[position] for position in sorted(sent)]
+    store.record(
+        batch.account_sid,
+        batch.notification_sid,
+        batch.sequence,
+        frozenset(sent),
+        _counts(deliveries),
+        finished,
+    )
     count("DeliveryBatchesFinished" if finished else "DeliveryBatchesResumed")
     if deliveries:
         _report(notification, service, deliveries, stages.reporter)
+    if failure is not None:
+        raise failure
     return finished
 
 
@@ -152,16 +178,16 @@ def _send_all(
     notification: Notification,
     service: Service,
     stages: Stages,
-) -> tuple[list[Delivery], frozenset[int]]:
+    sent: dict[int, Delivery],
+) -> None:
+    """Send the batch's recipients not done `already`, while time is left, putting each
+    delivery in `sent` by its position as it ends; the first exception of a send is raised
+    once those in flight have ended."""
     opened: dict[str, OpenedCredential | None] = {}
-    deliveries: list[Delivery] = []
-    done = set(already)
-    for position, recipient in enumerate(batch.recipients):
-        if position in done:
-            continue
-        left = stages.time_left()
-        if left < SEND_SECONDS:
-            break
+
+    def start(recipient: Recipient, left: float) -> Callable[[], Delivery]:
+        """The send of `recipient`, its credential opened (once a batch), to run with the
+        time `left` when its turn came."""
         credential = None
         if recipient.credential_sid is not None:
             if recipient.credential_sid not in opened:
@@ -169,17 +195,92 @@ def _send_all(
                     batch.account_sid, recipient.credential_sid
                 )
             credential = opened[recipient.credential_sid]
-        with deadline.within(left - RECORD_SECONDS):  # the sender retries within it
-            delivery = stages.sender.send(
-                notification,
-                service,
-                recipient,
-                None if credential is None else credential.material,
-                sandbox=credential is not None and credential.sandbox,
-            )
-        deliveries.append(_removing_dead(batch, delivery))
-        done.add(position)
-    return deliveries, frozenset(done)
+
+        def send() -> Delivery:
+            with deadline.within(left - RECORD_SECONDS):  # the sender retries within it
+                return stages.sender.send(
+                    notification,
+                    service,
+                    recipient,
+                    None if credential is None else credential.material,
+                    sandbox=credential is not None and credential.sandbox,
+                )
+
+        return send
+
+    def keep(position: int, delivery: Delivery) -> None:
+        """The delivery kept by its position, its dead binding removed - on the invocation's
+        own thread, as are the metrics that count it."""
+        try:
+            sent[position] = _removing_dead(batch, delivery)
+        except Exception:
+            sent[position] = delivery  # sent all the same: never to be sent again
+            raise
+
+    to_send = _while_time_left(
+        (
+            (position, recipient)
+            for position, recipient in enumerate(batch.recipients)
+            if position not in already
+        ),
+        stages,
+    )
+    if stages.sends_in_flight <= 1:
+        for position, recipient, left in to_send:
+            keep(position, start(recipient, left)())
+    else:
+        _send_at_once(to_send, start, stages.sends_in_flight, keep)
+
+
+def _send_at_once(
+    to_send: Iterator[tuple[int, Recipient, float]],
+    start: Callable[[Recipient, float], Callable[[], Delivery]],
+    in_flight_most: int,
+    keep: Callable[[int, Delivery], None],
+) -> None:
+    """The sends `start` prepares, `in_flight_most` at once on worker threads: the next starts
+    when one ends (so its time left is measured as it starts); none after one raised."""
+    with ThreadPoolExecutor(max_workers=in_flight_most, thread_name_prefix="send") as workers:
+        in_flight: dict[Future[Delivery], int] = {}
+        failure: BaseException | None = None
+
+        def settle(futures: Iterable[Future[Delivery]]) -> None:
+            nonlocal failure
+            for future in futures:
+                position = in_flight.pop(future)
+                error = future.exception()
+                if error is None:
+                    try:
+                        keep(position, future.result())
+                    except Exception as kept_badly:
+                        error = kept_badly
+                if error is not None and failure is None:
+                    failure = error
+
+        for position, recipient, left in to_send:
+            send = start(recipient, left)
+            # A copy of the context for each send: one context cannot be entered by two
+            # threads at once.
+            in_flight[workers.submit(contextvars.copy_context().run, send)] = position
+            if len(in_flight) >= in_flight_most:
+                settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
+            if failure is not None:
+                break
+        settle(wait(in_flight).done)
+    if failure is not None:
+        raise failure
+
+
+def _while_time_left(
+    recipients: Iterator[tuple[int, Recipient]], stages: Stages
+) -> Iterator[tuple[int, Recipient, float]]:
+    """The recipients, each with the time left when its turn comes, while a send still has
+    time to start and be recorded."""
+    for position, recipient in recipients:
+        left = stages.time_left()
+        if left < SEND_SECONDS:
+            return
+        yield position, recipient, left
 
 
 def _removing_dead(batch: DeliveryBatch, delivery: Delivery) -> Delivery:
@@ -258,6 +359,7 @@ def stages_for(context: Any) -> Stages:
         lease_seconds=lease,
         time_left=deadline.remaining,
         clock=lambda: dependencies.now().timestamp(),
+        sends_in_flight=dependencies.settings().sends_in_flight,
     )
 
 

@@ -1,5 +1,5 @@
 """Resolution: a notification's recipients read from the binding indexes and put on the
-delivery queue in batches, by channel.
+delivery queue in batches.
 
 - `Identity`: the identity records (one strongly consistent BatchGetItem for up to 20), which
   hold a copy of each of their bindings; with `Tag` too, filtered to the bindings that carry
@@ -8,22 +8,28 @@ delivery queue in batches, by channel.
   (no Scan);
 - `ToBinding`: the direct addresses, with no binding and the Service's credentials.
 
-Expired bindings are no recipients (the reads leave them out). Each page of recipients is
-counted on the notification (`Total`) before its batches are queued, conditioned on the batch
-sequence it starts from, so a task retried after a failure counts nothing twice and queues the
-same batches under the same sequences (which the delivering function recognises). A function
-near its deadline queues a continuation task from the last binding it queued: a resolution
-never waits on one function, and the delivering functions start on the first batches at once.
+Expired bindings are no recipients (the reads leave them out). Recipients are queued in
+batches of up to `Settings.delivery_batch_size` (grouped by channel, cut shorter to keep a
+message within DELIVERY_BATCH_BYTES); a page's last, partial batch waits for the next page's
+recipients, so batches fill up across pages. The recipients of the batches queued after each
+page are counted on the notification (`Total`) before they are queued, conditioned on the
+batch sequence they start from, so a task retried after a failure counts nothing twice and
+queues the same batches under the same sequences (which the delivering function recognises).
+A function near its deadline queues what it holds and a continuation task from the last
+binding it read: a resolution never waits on one function, and the delivering functions start
+on the first batches at once.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from notify_bindings import dependencies
 from notify_bindings.domain.bindings import Binding, BindingFilters, BindingType
 from notify_bindings.domain.notifications import (
+    DELIVERY_BATCH_BYTES,
     DELIVERY_BATCH_SIZE,
     DeliveryBatch,
     Notification,
@@ -35,9 +41,9 @@ from notify_bindings.platform.observability import count, failure, logger
 
 # Bindings read per query: the most a page of the index answers.
 RESOLVE_PAGE_SIZE = 1000
-# SendMessageBatch takes 10 messages and 256 KB in all; a batch of 100 push tokens is some
-# 26 KB.
-_MESSAGES_PER_SEND = 8
+# SendMessageBatch takes 10 messages and 256 KiB in all: a call carries as many batches as fit.
+MESSAGES_PER_SEND = 10
+BYTES_PER_SEND = 262_144
 # A page takes well under this; with less left, the rest goes to a continuation task.
 CONTINUE_WITHIN_SECONDS = 5.0
 
@@ -62,26 +68,55 @@ def recipient_of(binding: Binding, service: Service) -> Recipient:
 
 
 def batches_of(
-    notification: Notification, recipients: Iterable[Recipient], start: int
+    notification: Notification,
+    recipients: Iterable[Recipient],
+    start: int,
+    *,
+    size: int = DELIVERY_BATCH_SIZE,
+    max_bytes: int = DELIVERY_BATCH_BYTES,
 ) -> list[DeliveryBatch]:
-    """The recipients by channel, in batches of DELIVERY_BATCH_SIZE numbered from `start`."""
-    by_channel: dict[BindingType, list[Recipient]] = {}
-    for recipient in recipients:
-        by_channel.setdefault(recipient.binding_type, []).append(recipient)
+    """The recipients in batches numbered from `start`: `size` recipients each at most, and
+    fewer when their message would be longer than `max_bytes`. Grouped by channel (each
+    channel's recipients one after another) but not split by it: a notification to 1,000
+    recipients of three channels is one batch, not three."""
+    ordered = sorted(recipients, key=lambda recipient: recipient.binding_type)  # stable
     batches: list[DeliveryBatch] = []
-    for channel in sorted(by_channel):
-        members = by_channel[channel]
-        for offset in range(0, len(members), DELIVERY_BATCH_SIZE):
-            batches.append(
-                DeliveryBatch(
-                    notification.account_sid,
-                    notification.service_sid,
-                    notification.sid,
-                    start + len(batches),
-                    tuple(members[offset : offset + DELIVERY_BATCH_SIZE]),
-                )
-            )
+    members: list[Recipient] = []
+    length = _message_bytes(notification, start, ())  # the envelope, then each recipient
+    for recipient in ordered:
+        more = _json_bytes(recipient.to_json()) + (1 if members else 0)  # a comma before
+        if members and (len(members) == size or length + more > max_bytes):
+            batches.append(_batch(notification, start + len(batches), members))
+            members = []
+            length, more = _message_bytes(notification, start + len(batches), ()), more - 1
+        members.append(recipient)
+        length += more
+    if members:
+        batches.append(_batch(notification, start + len(batches), members))
     return batches
+
+
+def _batch(notification: Notification, sequence: int, members: list[Recipient]) -> DeliveryBatch:
+    return DeliveryBatch(
+        notification.account_sid,
+        notification.service_sid,
+        notification.sid,
+        sequence,
+        tuple(members),
+    )
+
+
+def _message_bytes(
+    notification: Notification, sequence: int, recipients: tuple[Recipient, ...]
+) -> int:
+    batch = DeliveryBatch(
+        notification.account_sid, notification.service_sid, notification.sid, sequence, recipients
+    )
+    return len(batch.to_message().encode())
+
+
+def _json_bytes(value: object) -> int:
+    return len(json.dumps(value, separators=(",", ":")).encode())
 
 
 def resolve(task: ResolutionTask, time_left: Callable[[], float]) -> None:
@@ -97,17 +132,36 @@ def resolve(task: ResolutionTask, time_left: Callable[[], float]) -> None:
     notification, _ = found
     service = dependencies.service_store().get(task.account_sid, task.service_sid)
     sequence = task.next_sequence
+    size = dependencies.settings().delivery_batch_size
+    held: list[Recipient] = []  # read, not queued yet: the last page's partial batch
     for recipients, last_sid, last in _pages(notification, service, task.after):
-        batches = batches_of(notification, recipients, sequence)
-        _queue(notification, batches, sequence, len(recipients), last)
-        sequence += len(batches)
-        if not last and time_left() < CONTINUE_WITHIN_SECONDS:
+        continuing = not last and time_left() < CONTINUE_WITHIN_SECONDS
+        batches = batches_of(notification, held + recipients, sequence, size=size)
+        held = []
+        if not (last or continuing):
+            batches, held = _holding_partial(batches, size)
+        if batches or last:
+            queued = sum(len(batch.recipients) for batch in batches)
+            _queue(notification, batches, sequence, queued, last)
+            sequence += len(batches)
+        if continuing:
             _continue(
                 ResolutionTask(
                     task.account_sid, task.service_sid, task.notification_sid, last_sid, sequence
                 )
             )
             return
+
+
+def _holding_partial(
+    batches: list[DeliveryBatch], size: int
+) -> tuple[list[DeliveryBatch], list[Recipient]]:
+    """The batches to queue now, and the recipients held back for the next page: the last
+    batch, unless it is full, so that batches fill up across pages. Deterministic: a task
+    retried reads the same pages and queues the same batches under the same sequences."""
+    if batches and len(batches[-1].recipients) < size:
+        return batches[:-1], list(batches[-1].recipients)
+    return batches, []
 
 
 Pages = Iterator[tuple[list[Recipient], str | None, bool]]
@@ -174,11 +228,7 @@ def _queue(
         count("ResolutionPagesRepeated")
     sqs = dependencies.sqs()
     url = _queue_url("delivery")
-    for offset in range(0, len(batches), _MESSAGES_PER_SEND):
-        entries = [
-            {"Id": str(batch.sequence), "MessageBody": batch.to_message()}
-            for batch in batches[offset : offset + _MESSAGES_PER_SEND]
-        ]
+    for entries in _sends(batches):
         answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
         if answer.get("Failed"):
             # The task fails and comes back: its batches are queued again under the same
@@ -193,6 +243,23 @@ def _queue(
             "resolved": last,
         },
     )
+
+
+def _sends(batches: list[DeliveryBatch]) -> Iterator[list[dict[str, str]]]:
+    """The batches' messages, grouped into SendMessageBatch calls: MESSAGES_PER_SEND messages
+    and BYTES_PER_SEND bytes a call at most."""
+    entries: list[dict[str, str]] = []
+    length = 0
+    for batch in batches:
+        body = batch.to_message()
+        size = len(body.encode())
+        if entries and (len(entries) == MESSAGES_PER_SEND or length + size > BYTES_PER_SEND):
+            yield entries
+            entries, length = [], 0
+        entries.append({"Id": str(batch.sequence), "MessageBody": body})
+        length += size
+    if entries:
+        yield entries
 
 
 def _continue(task: ResolutionTask) -> None:

@@ -69,6 +69,11 @@ class Settings(NamedTuple):
     notifications_table: str | None = None
     resolve_queue_url: str | None = None
     delivery_queue_url: str | None = None
+    # Recipients per delivery batch (the resolving function; at most DELIVERY_BATCH_SIZE, and
+    # fewer when the message would outgrow SQS's limit), and sends in flight at once in one
+    # delivering function (each on a thread of its own).
+    delivery_batch_size: int = 1000
+    sends_in_flight: int = 8
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +116,12 @@ class Settings(NamedTuple):
             notifications_table=variables.optional("NOTIFICATIONS_TABLE"),
             resolve_queue_url=variables.optional("RESOLVE_QUEUE_URL"),
             delivery_queue_url=variables.optional("DELIVERY_QUEUE_URL"),
+            delivery_batch_size=variables.number_between(
+                "DELIVERY_BATCH_SIZE", cls._field_defaults["delivery_batch_size"], 1, 1000
+            ),
+            sends_in_flight=variables.number_between(
+                "DELIVERY_SENDS_IN_FLIGHT", cls._field_defaults["sends_in_flight"], 1, 64
+            ),
         )
         if variables.problems:
             raise InvalidSettings("; ".join(variables.problems))
