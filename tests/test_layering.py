@@ -106,8 +106,8 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("notify_bindings.dependencies", "notify_bindings.providers.webhooks"): (
         "the callbacks' poster (httpx): only the delivering function loads it"
     ),
-    ("notify_bindings.providers.apns", "certifi"): (
-        "the CA bundle, read only when a certificate credential's client is made"
+    ("notify_bindings.providers._transport", "certifi"): (
+        "the CA bundle, read once a process, when its shared TLS context is first made"
     ),
 }
 MAX_CLASS_LINES = 300
