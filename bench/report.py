@@ -38,6 +38,7 @@ SECTIONS = (
     "memory",
     "delivery_throughput",
     "resolution_cost",
+    "end_to_end",
 )
 
 

@@ -154,3 +154,17 @@ def test_the_resolution_cost_benchmark_runs(tmp_path):
     assert re.search(r"all \(a tag every binding holds\)\s+2,0\d\d\s+", printed), printed
     assert len([row for row in rows if "items read per recipient" in row["figure"]]) == 6
     assert any(row["target"].startswith("resolution by several tags, many-tags") for row in rows)
+
+
+def test_the_end_to_end_benchmark_runs(tmp_path):
+    results = tmp_path / "end_to_end.json"
+    printed = run_bench(
+        "bench.end_to_end",
+        results,
+        *("--recipients", "300", "--faults", "0.2", "--fault-recipients", "100"),
+        *("--timeout-seconds", "0.5"),  # a timed-out request dropped before the client gives up
+    )
+
+    assert re.search(r"300 recipients in \d+\.\d s", printed), printed
+    rows = json.loads(results.read_text())["rows"]
+    assert [row["met"] for row in rows] == [True, True, True], rows
