@@ -36,7 +36,8 @@ test: $(READY) $(NODE_DEPS) lint  ## lint, type-check, cfn-lint the template, ru
 
 # `make test` migrates 1,200 bindings end to end (more than a page of 1,000); this migrates
 # 10,000, as a large Twilio Service would have them (about five minutes), then sends one
-# notification to 10,000 bindings through the local pipeline (the tests marked `scale`).
+# notification to 10,000 bindings through the local pipeline (the tests marked `scale`; about
+# half a minute).
 test-scale: $(READY)  ## the migration, and a notification's delivery, end to end at 10,000 bindings
 	NOTIFY_MIGRATE_BINDINGS=10000 $(BIN)/pytest tests/migrate/test_migrate_end_to_end.py
 	$(BIN)/pytest -m scale tests/e2e/test_pipeline_at_scale.py

@@ -74,6 +74,7 @@ SEED = 18
 POLL_SECONDS = 1.0
 PROGRESS_SECONDS = 30.0
 HTTP_SECONDS = 120
+METRICS_DISABLED = "POWERTOOLS_METRICS_DISABLED"
 
 
 # -- population --------------------------------------------------------------------------
@@ -188,8 +189,8 @@ def running_pipeline() -> Iterator[Pipeline]:
 
     keep_aws_local()
     # The functions' metrics would go to stdout, between the bench's lines.
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    warnings.filterwarnings("ignore", "No application metrics to publish")
+    metrics_disabled = os.environ.get(METRICS_DISABLED)
+    os.environ[METRICS_DISABLED] = "true"
     template = SamTemplate.load()
     # No TTL sweep meanwhile: it scans the tables (100,000s of items) under moto's lock, and
     # nothing here expires.
@@ -210,6 +211,10 @@ def running_pipeline() -> Iterator[Pipeline]:
             yield pipeline
         finally:
             api.server.shutdown()
+            if metrics_disabled is None:
+                os.environ.pop(METRICS_DISABLED, None)
+            else:
+                os.environ[METRICS_DISABLED] = metrics_disabled
 
 
 def sending_service(pipeline: Pipeline) -> str:
@@ -505,8 +510,8 @@ def describe(run: Run) -> str:
         text += (
             f"; {faulted:,} of {run.requests:,} provider requests faulted ({share:.1%}: "
             f"{kinds['fail']} refused 503, {kinds['drop']} dropped, {kinds['timeout']} timed "
-            f"out); {run.duplicates} bindings sent twice, {run.lost_acceptances} acceptances "
-            "lost in transit"
+            f"out); {run.duplicates} requests sent again to a binding that had one, "
+            f"{run.lost_acceptances} acceptances lost in transit"
         )
     return text
 
@@ -607,6 +612,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", "No application metrics to publish")
 
     clean = faulted = None
     with running_pipeline() as pipeline, moto_at_scale.faster():
