@@ -75,6 +75,9 @@ POLL_SECONDS = 1.0
 PROGRESS_SECONDS = 30.0
 HTTP_SECONDS = 120
 METRICS_DISABLED = "POWERTOOLS_METRICS_DISABLED"
+# Counts standing still for this long past the longest visibility timeout: the bench gives up.
+STALL_SECONDS = 120.0
+PIPELINE_QUEUES = ("ResolveQueue", "DeliveryQueue")
 
 
 # -- population --------------------------------------------------------------------------
@@ -153,6 +156,9 @@ class Pipeline:
     auth_token: str
     standins: Any  # local_api.delivery_standins.DeliveryStandIns
     tables: dict[str, str]
+    # How long the counts may stand still: a batch that a function left unfinished (its
+    # deadline came) is taken again after its queue's visibility timeout.
+    patience: float = STALL_SECONDS
     http: requests.Session = field(default_factory=requests.Session)
 
     @property
@@ -206,6 +212,7 @@ def running_pipeline() -> Iterator[Pipeline]:
                 account.auth_token,
                 api.standins,
                 {logical_id: logical_id for logical_id in template.tables},
+                STALL_SECONDS + max(visibility_timeouts(template)),
             )
             pipeline.http.trust_env = False
             yield pipeline
@@ -215,6 +222,12 @@ def running_pipeline() -> Iterator[Pipeline]:
                 os.environ.pop(METRICS_DISABLED, None)
             else:
                 os.environ[METRICS_DISABLED] = metrics_disabled
+
+
+def visibility_timeouts(template: SamTemplate) -> list[float]:
+    """The seconds a message taken from each of the sending pipeline's queues stays hidden."""
+    queues = template.queues
+    return [float(queues[name].get("VisibilityTimeout", 30)) for name in PIPELINE_QUEUES]
 
 
 def sending_service(pipeline: Pipeline) -> str:
@@ -477,8 +490,8 @@ def wait_until_delivered(
                   "delivered", flush=True)  # fmt: skip
         if deliveries != last:
             last, stalled_since = deliveries, time.monotonic()
-        elif time.monotonic() - stalled_since > 300:
-            raise RuntimeError(f"no progress for 5 minutes: {deliveries}")
+        elif time.monotonic() - stalled_since > pipeline.patience:
+            raise RuntimeError(f"no progress for {pipeline.patience:.0f} s: {deliveries}")
         time.sleep(POLL_SECONDS)
 
 
