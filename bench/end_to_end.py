@@ -23,7 +23,8 @@ straight into moto's tables as the binding store's transactions would write them
 from the notification's create to the fetch that shows nothing pending.
 
 Run: .venv/bin/python -m bench.end_to_end [--recipients N] [--faults 0.1 --fault-recipients M]
-Writes bench/results/end_to_end.json.
+Writes bench/results/end_to_end.json. About 8 minutes on 2 cores: 100,000 recipients in about
+3, then the faults run at 1,000 (whose timeouts and Retry-After waits take most of its 4).
 """
 
 from __future__ import annotations
