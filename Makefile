@@ -35,9 +35,12 @@ test: $(READY) $(NODE_DEPS) lint  ## lint, type-check, cfn-lint the template, ru
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --maxprocesses 4
 
 # `make test` migrates 1,200 bindings end to end (more than a page of 1,000); this migrates
-# 10,000, as a large Twilio Service would have them (about five minutes).
-test-scale: $(READY)  ## the migration end to end at 10,000 bindings
+# 10,000, as a large Twilio Service would have them (about five minutes), then sends one
+# notification to 10,000 bindings through the local pipeline (the tests marked `scale`; about
+# half a minute).
+test-scale: $(READY)  ## the migration, and a notification's delivery, end to end at 10,000 bindings
 	NOTIFY_MIGRATE_BINDINGS=10000 $(BIN)/pytest tests/migrate/test_migrate_end_to_end.py
+	$(BIN)/pytest -m scale tests/e2e/test_pipeline_at_scale.py
 
 lint: $(READY)
 	$(BIN)/ruff check .
@@ -73,6 +76,7 @@ bench: $(BENCH_READY)  ## measure every performance target, write bench/report.m
 	$(BIN)/python -m bench.delivery_throughput
 	$(BIN)/python -m bench.notification_writes
 	$(BIN)/python -m bench.fleet_estimate
+	$(BIN)/python -m bench.end_to_end
 	$(BIN)/python -m bench.report
 
 $(TOOLS_READY): requirements-tools.txt

@@ -98,7 +98,8 @@ _READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
 @contextmanager
 def faster() -> Iterator[None]:
     """Meanwhile, reads answer with their result as JSON text (keys without a value left
-    out), which is what moto's serialiser makes of these results, at a fraction of the cost;
+    out), which is what moto's serialiser makes of these results, at a fraction of the cost
+    (those holding bytes, which JSON cannot hold, go to that serialiser);
     and a string attribute value is its own value for comparisons, as moto concludes after
     ruling out every other type one by one."""
     DynamoType = _moto("dynamodb.models.dynamo_type").DynamoType  # noqa: N806 - moto's
@@ -116,7 +117,11 @@ def faster() -> Iterator[None]:
             return moto_execute(self, context)
         version = operation.service_model.metadata.get("jsonVersion", "1.0")
         body = {name: value for name, value in self.result.items() if value is not None}
-        return 200, {"Content-Type": f"application/x-amz-json-{version}"}, json.dumps(body)
+        try:
+            text = json.dumps(body)
+        except TypeError:  # a binary value held as bytes: moto's serialiser encodes it
+            return moto_execute(self, context)
+        return 200, {"Content-Type": f"application/x-amz-json-{version}"}, text
 
     with _lock:
         DynamoResult.execute_result = execute_result

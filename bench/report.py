@@ -36,9 +36,10 @@ SECTIONS = (
     "listing_scale",
     "expired_listing",
     "memory",
-    "delivery_throughput",
     "resolution_cost",
     "notification_writes",
+    "delivery_throughput",
+    "end_to_end",
     "fleet_estimate",
 )
 

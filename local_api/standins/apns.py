@@ -502,6 +502,7 @@ class _H2Connection:
             timer.daemon = True
             timer.start()
         elif answer is _DROP:
+            self._flush()  # the answers of the streams before it are not lost with it
             self._open = False
         elif isinstance(answer, Answer):
             self._send(stream_id, answer)
@@ -515,6 +516,7 @@ class _H2Connection:
         while not self._later.empty():
             stream_id, answer = self._later.get()
             if answer is _DROP:
+                self._flush()
                 self._open = False
                 return
             self._send(stream_id, answer)

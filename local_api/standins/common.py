@@ -22,11 +22,18 @@ A fault plan (every field optional):
      "delay_next": 1,         the next answer (whatever it is) comes this many seconds late
      "delay_fraction": 0.0,
      "delay_seconds": 2.0,
+     "timeout_next": 1,       the next request is read (and accepted, if valid), then held
+     "timeout_fraction": 0.0, unanswered for timeout_seconds and its connection closed: a
+     "timeout_seconds": 12.0, provider that hangs past the client's read timeout (10 s)
      "seed": 7,               for the fractions, to repeat a run
      "target": "send"}        which endpoint: "send" (the default) or "token" (FCM's OAuth)
 
 Faults apply to the provider's own endpoints, never to the control API. A request that is
-dropped and delayed is dropped after the delay; one failed is neither accepted nor recorded.
+dropped and delayed is dropped after the delay (a timeout is a drop after timeout_seconds);
+one failed is neither accepted nor recorded. A delivery accepted and never answered (dropped,
+or timed out) is recorded with `"dropped": true`: an acceptance lost in transit, which the
+sender may well send again. Each fraction draws a number only when it is set, in the order
+delay, drop, timeout, fail: a plan of fail_fraction alone draws one number a request.
 """
 
 from __future__ import annotations
@@ -46,6 +53,9 @@ from typing import Any
 log = logging.getLogger("local_api.standins")
 
 MAX_BODY = 1024 * 1024
+# How long a timed-out request is held when the plan does not say: past the providers'
+# clients' 10 s read timeout.
+DEFAULT_TIMEOUT_SECONDS = 12.0
 _FAULT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "fail_next": int,
     "fail_fraction": float,
@@ -56,6 +66,9 @@ _FAULT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "delay_next": int,
     "delay_fraction": float,
     "delay_seconds": (int, float),
+    "timeout_next": int,
+    "timeout_fraction": float,
+    "timeout_seconds": (int, float),
     "seed": (int, type(None)),
     "target": str,
 }
@@ -113,7 +126,7 @@ class FaultPlan:
         target = plan.get("target", "send")
         with self._lock:
             self._plans[target] = {**plan, "target": target}
-            self._injected[target] = {"fail": 0, "drop": 0, "delay": 0}
+            self._injected[target] = {"fail": 0, "drop": 0, "delay": 0, "timeout": 0}
             # Which requests fail, not a secret.
             self._random[target] = random.Random(plan.get("seed"))  # noqa: S311  # nosec B311
 
@@ -139,14 +152,19 @@ class FaultPlan:
             draw = self._random[target].random
             delay = plan.get("delay_seconds", 0.0) if self._take(plan, "delay", draw) else 0.0
             fault = None
-            if self._take(plan, "drop", draw):
-                fault = Fault.DROP
-            elif self._take(plan, "fail", draw):
-                fault = Fault.FAIL
             injected = self._injected[target]
             injected["delay"] += bool(delay)
-            if fault is not None:
-                injected[fault.value] += 1
+            if self._take(plan, "drop", draw):
+                fault = Fault.DROP
+                injected["drop"] += 1
+            elif self._take(plan, "timeout", draw):
+                # Held past the client's patience, then dropped: a drop after a long delay.
+                fault = Fault.DROP
+                delay = plan.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
+                injected["timeout"] += 1
+            elif self._take(plan, "fail", draw):
+                fault = Fault.FAIL
+                injected["fail"] += 1
             return Decision(
                 fault=fault,
                 delay=float(delay),

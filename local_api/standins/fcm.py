@@ -137,15 +137,23 @@ class FcmStandIn(StandIn):
             self.revoke_access_tokens()
             return Answer(204)
         if path == "/token":
-            return self._faulted("token", lambda: self._token(method, headers, body))
+            return self._faulted("token", lambda _: self._token(method, headers, body))
         parts = path.split("/")
         # /v1/projects/{project}/messages:send
         if len(parts) == 5 and parts[1:3] == ["v1", "projects"] and parts[4] == "messages:send":
-            return self._faulted("send", lambda: self._send(method, parts[3], headers, body))
+            return self._faulted(
+                "send", lambda dropped: self._send(method, parts[3], headers, body, dropped)
+            )
         return _error(404, "NOT_FOUND", "Requested entity was not found.")
 
-    def _faulted(self, target: str, answer: Callable[[], Answer]) -> Answer:
+    def _faulted(self, target: str, answer: Callable[[bool], Answer]) -> Answer:
+        """`answer(dropped)` unless the plan fails the request; a request dropped is answered
+        (and recorded as dropped) first, then held for its delay and dropped."""
         decision = self.faults.decide(target)
+        if decision.fault is Fault.DROP:
+            answer(True)
+            time.sleep(decision.delay)
+            raise Dropped()
         if decision.delay:
             time.sleep(decision.delay)
         if decision.fault is Fault.FAIL:
@@ -161,10 +169,7 @@ class FcmStandIn(StandIn):
             )
             failed.headers.extend(extra)
             return failed
-        result = answer()
-        if decision.fault is Fault.DROP:
-            raise Dropped()
-        return result
+        return answer(False)
 
     def _token(self, method: str, headers: dict[str, str], body: bytes) -> Answer:
         if method != "POST":
@@ -216,7 +221,9 @@ class FcmStandIn(StandIn):
         }
         return Answer.json(200, document)
 
-    def _send(self, method: str, project: str, headers: dict[str, str], body: bytes) -> Answer:
+    def _send(
+        self, method: str, project: str, headers: dict[str, str], body: bytes, dropped: bool
+    ) -> Answer:
         if method != "POST":
             return _error(405, "INVALID_ARGUMENT", "Method not allowed.")
         scheme, _, bearer = headers.get("authorization", "").partition(" ")
@@ -263,6 +270,7 @@ class FcmStandIn(StandIn):
                 targets[0]: target_value,
                 "name": name,
                 "message": message,
+                "dropped": dropped,
             }
         )
         return Answer.json(200, {"name": name})

@@ -91,6 +91,10 @@ class TwilioMessagesStandIn(StandIn):
         if match is None:
             return _error(404, 20404, f"The requested resource {path} was not found")
         decision = self.faults.decide()
+        if decision.fault is Fault.DROP:  # accepted (if valid), then held and dropped
+            self._create(method, match[1], headers, body, dropped=True)
+            time.sleep(decision.delay)
+            raise Dropped()
         if decision.delay:
             time.sleep(decision.delay)
         if decision.fault is Fault.FAIL:
@@ -99,13 +103,10 @@ class TwilioMessagesStandIn(StandIn):
             if decision.retry_after is not None:
                 answer.headers.append(("retry-after", f"{decision.retry_after:g}"))
             return answer
-        answer = self._create(method, match[1], headers, body)
-        if decision.fault is Fault.DROP:
-            raise Dropped()
-        return answer
+        return self._create(method, match[1], headers, body, dropped=False)
 
     def _create(
-        self, method: str, account_sid: str, headers: dict[str, str], body: bytes
+        self, method: str, account_sid: str, headers: dict[str, str], body: bytes, *, dropped: bool
     ) -> Answer:
         user = self._authenticated(headers.get("authorization", ""))
         if user is None or user[0] != account_sid:
@@ -181,6 +182,7 @@ class TwilioMessagesStandIn(StandIn):
                 "media_urls": media,
                 "status_callback": callback,
                 "max_price": _one(form, "MaxPrice"),
+                "dropped": dropped,
             }
         )
         return Answer.json(201, message)

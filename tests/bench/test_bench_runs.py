@@ -192,3 +192,17 @@ def test_the_fleet_estimate_runs_from_the_results_it_finds(tmp_path):
     assert "the design's figures" in written["work_per_recipient"]["source"]
     assert re.search(r"10,000,000 apn: \d+\.\d min", printed)
     assert any(row["target"].startswith("AWS cost of") for row in written["rows"])
+
+
+def test_the_end_to_end_benchmark_runs(tmp_path):
+    results = tmp_path / "end_to_end.json"
+    printed = run_bench(
+        "bench.end_to_end",
+        results,
+        *("--recipients", "300", "--faults", "0.2", "--fault-recipients", "100"),
+        *("--timeout-seconds", "0.5"),  # a timed-out request dropped before the client gives up
+    )
+
+    assert re.search(r"300 recipients in \d+\.\d s", printed), printed
+    rows = json.loads(results.read_text())["rows"]
+    assert [row["met"] for row in rows] == [True, True, True], rows

@@ -154,6 +154,20 @@ def test_given_faster_answers_when_reading_then_they_are_what_motos_serialiser_m
     assert "Item" not in expected[1]
 
 
+def test_given_a_binary_value_held_as_bytes_when_read_faster_then_motos_serialiser_answers(
+    dynamodb, table
+):
+    key = {"pk": {"S": "bytes"}, "sk": {"S": "one"}}
+    moto_at_scale.store(table, [{**key, "Sealed": {"B": b"\x00sealed"}}])
+
+    expected = dynamodb.get_item(TableName=table, Key=key)["Item"]
+    with moto_at_scale.faster():
+        answered = dynamodb.get_item(TableName=table, Key=key)["Item"]
+
+    assert answered == expected
+    assert answered["Sealed"] == {"B": b"\x00sealed"}
+
+
 def test_given_items_stored_directly_then_moto_holds_them_as_batch_write_item_does(dynamodb):
     schema: dict[str, Any] = {
         "BillingMode": "PAY_PER_REQUEST",

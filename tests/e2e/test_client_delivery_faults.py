@@ -232,7 +232,12 @@ def test_given_each_provider_refusing_a_third_of_requests_then_retries_deliver_e
     for channel in CHANNELS:
         # A refused request is not accepted: no binding twice, the failed ones not at all.
         assert sorted(accepted[channel].values()) == [1] * expected[channel].sent, channel
-        assert faults.injected(channel) == {"fail": expected[channel].faults, "drop": 0, "delay": 0}
+        assert faults.injected(channel) == {
+            "fail": expected[channel].faults,
+            "drop": 0,
+            "delay": 0,
+            "timeout": 0,
+        }
     receiver.wait_for_final()
     reported = states(receiver, service.account.password)
     assert len(reported) == 3 * bindings
@@ -298,7 +303,7 @@ def test_given_each_provider_answering_late_then_each_binding_is_delivered_once(
     accepted = faults.accepted(addresses)
     for channel in CHANNELS:
         assert accepted[channel] == Counter(dict.fromkeys(addresses[channel], 1)), channel
-        assert faults.injected(channel) == {"fail": 0, "drop": 0, "delay": 1}, channel
+        assert faults.injected(channel) == {"fail": 0, "drop": 0, "delay": 1, "timeout": 0}
 
 
 def test_given_fcms_token_endpoint_failing_once_then_a_token_is_fetched_again_and_delivery_succeeds(

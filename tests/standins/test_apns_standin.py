@@ -235,6 +235,25 @@ def test_given_http1_then_the_control_api_answers_and_the_provider_api_does_not(
     assert apns.deliveries.all() == []
 
 
+def test_given_a_timeout_over_http2_then_the_request_is_accepted_unanswered_and_the_connection_dropped(  # noqa: E501
+    h2, apns, clock
+):
+    plan = {"timeout_next": 1, "timeout_seconds": 0.5}
+    assert h2.post("/faults", json=plan).status_code == 204
+
+    with pytest.raises((httpx.ReadTimeout, httpx.RemoteProtocolError)):
+        h2.post(
+            f"/3/device/{DEVICE_TOKEN}",
+            content=PAYLOAD,
+            headers={"authorization": f"bearer {provider_token(clock)}", "apns-topic": TOPIC},
+            timeout=0.2,
+        )
+
+    assert [d["dropped"] for d in apns.deliveries.all()] == [True]
+    injected = h2.get("/faults").json()["plans"][0]["injected"]
+    assert injected == {"fail": 0, "drop": 0, "delay": 0, "timeout": 1}
+
+
 def test_given_faults_set_over_http2_then_the_next_requests_fail_and_then_succeed(h2, clock):
     assert h2.post("/faults", json={"fail_next": 2, "retry_after": 3}).status_code == 204
 

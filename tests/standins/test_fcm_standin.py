@@ -236,5 +236,6 @@ def test_given_a_fault_plan_then_it_reports_the_faults_it_injected_by_kind(http,
 
     assert statuses == [503, 503, 200]
     (described,) = http.get("/faults").json()["plans"]
-    assert described["injected"] == {"fail": 2, "drop": 1, "delay": 1}
-    assert len(fcm.deliveries.all()) == 2  # the dropped one was accepted
+    assert described["injected"] == {"fail": 2, "drop": 1, "delay": 1, "timeout": 0}
+    # The dropped one was accepted, and is marked as an acceptance lost in transit.
+    assert [d["dropped"] for d in fcm.deliveries.all()] == [True, False]

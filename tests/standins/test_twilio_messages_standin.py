@@ -28,9 +28,14 @@ def http(twilio: TwilioMessagesStandIn) -> Iterator[httpx.Client]:
         yield client
 
 
-def create(http: httpx.Client, **form: str | list[str]) -> httpx.Response:
+def create(
+    http: httpx.Client, *, timeout: float | None = None, **form: str | list[str]
+) -> httpx.Response:
     form.setdefault("MessagingServiceSid", MESSAGING_SERVICE_SID)
-    return http.post(PATH, data={k: v for k, v in form.items() if v != ""})
+    data = {k: v for k, v in form.items() if v != ""}
+    if timeout is None:
+        return http.post(PATH, data=data)
+    return http.post(PATH, data=data, timeout=timeout)
 
 
 def twilio_error(response: httpx.Response) -> tuple[int, int]:
@@ -182,4 +187,23 @@ def test_given_a_drop_then_the_connection_closes_without_an_answer_but_it_was_ac
     with pytest.raises(httpx.RemoteProtocolError):
         create(http, To="+15551230001", Body="x")
 
-    assert len(twilio.deliveries.all()) == 1
+    assert [d["dropped"] for d in twilio.deliveries.all()] == [True]
+
+
+def test_given_a_timeout_then_the_request_is_accepted_held_past_the_clients_patience_and_dropped(
+    http, twilio
+):
+    plan = {"timeout_next": 1, "timeout_seconds": 0.5, "seed": 1, "timeout_fraction": 0.0}
+    assert http.post("/faults", json=plan).status_code == 204
+
+    with pytest.raises(httpx.ReadTimeout):
+        create(http, To="+15551230001", Body="x", timeout=0.2)
+    answered = create(http, To="+15551230002", Body="y")  # a new connection, answered
+
+    assert answered.status_code == 201
+    assert [(d["to"], d["dropped"]) for d in twilio.deliveries.all()] == [
+        ("+15551230001", True),
+        ("+15551230002", False),
+    ]
+    (described,) = http.get("/faults").json()["plans"]
+    assert described["injected"] == {"fail": 0, "drop": 0, "delay": 0, "timeout": 1}
