@@ -106,6 +106,9 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("notify_bindings.dependencies", "notify_bindings.providers.webhooks"): (
         "the callbacks' poster (httpx): only the delivering function loads it"
     ),
+    ("notify_bindings.dependencies", "snapshot_restore_py"): (
+        "SnapStart's runtime hooks: only in Lambda's Python runtimes, so tried, not required"
+    ),
     ("notify_bindings.providers.apns", "certifi"): (
         "the CA bundle, read only when a certificate credential's client is made"
     ),
