@@ -1036,7 +1036,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=11, help="rounds (at least 9 for the target)")
+    parser.add_argument(
+        "--runs", type=int, default=11, help="rounds of timed runs (instructions: counted once)"
+    )
     parser.add_argument("--function", action="append", help="only this function (repeatable)")
     parser.add_argument(
         "--no-layer-build", action="store_true", help="never build the layer (pip, ~15 s)"
