@@ -582,7 +582,7 @@ def rows_for(
             figure = f"instructions not counted (valgrind); {times}"
         else:
             figure = (
-                f"{instruction_ratio:.2f}x in instructions ({total(parts) / 1e6:.0f}M vs "
+                f"{instruction_ratio:.3f}x in instructions ({total(parts) / 1e6:.0f}M vs "
                 f"{total(floor_parts) / 1e6:.0f}M); {times}"
             )
             if not met:

@@ -88,7 +88,7 @@ def test_the_cold_start_benchmark_splits_a_functions_instructions(tmp_path):
     target = f"cold start: AuthorizerFunction (Python {written['python'].split()[0]})"
     (row,) = [r for r in written["rows"] if r["target"] == target]
     assert row["figure"].split("x in instructions")[0] == (
-        f"{sum(parts.values()) / sum_of_baseline(written):.2f}"
+        f"{sum(parts.values()) / sum_of_baseline(written):.3f}"
     )
 
 
