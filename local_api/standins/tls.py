@@ -122,8 +122,7 @@ class CertificateAuthority:
             .not_valid_before(starts)
             .not_valid_after(expires)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            # Python 3.13's default TLS context (VERIFY_X509_STRICT, as on Lambda's python3.13)
-            # refuses a certificate that does not name its issuer's key.
+            # Python 3.13's default verification (VERIFY_X509_STRICT) requires it.
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
                 critical=False,
