@@ -308,7 +308,7 @@ class SamTemplate:
         if spec is None:
             raise ValueError(f"authorizer {name}: not among its HttpApi's Auth.Authorizers")
         function_arn = spec.get("FunctionArn")
-        if not (isinstance(function_arn, dict) and "Fn::GetAtt" in function_arn):
+        if _function_reference(function_arn) is None:
             raise ValueError(f"authorizer {name}: the local API runs Lambda authorizers only")
         simple = spec.get("EnableSimpleResponses") is True
         if str(spec.get("AuthorizerPayloadFormatVersion")) != "2.0" or not simple:
@@ -316,13 +316,23 @@ class SamTemplate:
         identity = spec.get("Identity", {})
         return Authorizer(
             name,
-            _logical_id(function_arn),
+            str(_function_reference(function_arn)),
             tuple(identity.get("Headers", [])),
             tuple(identity.get("QueryStrings", [])),
         )
 
     def _layer_dir(self, logical_id: str) -> Path:
         return self.root / str(self.resources[logical_id]["Properties"]["ContentUri"])
+
+
+def _function_reference(reference: Any) -> str | None:
+    """The function a Lambda authorizer's FunctionArn names: `!GetAtt F.Arn`, or `!Ref F.Alias`
+    (the alias AutoPublishAlias makes, which the local API runs as the function itself)."""
+    if isinstance(reference, dict) and "Fn::GetAtt" in reference:
+        return str(reference["Fn::GetAtt"][0])
+    if isinstance(reference, dict) and str(reference.get("Ref", "")).endswith(".Alias"):
+        return str(reference["Ref"]).removesuffix(".Alias")
+    return None
 
 
 def _logical_id(reference: Any) -> str:

@@ -64,6 +64,9 @@ THIRD_PARTY_ALLOWED: dict[str, set[str]] = {
 # composition root builds each of these on first use, so that a function loads what its own
 # requests use and no more (tests/test_cold_start_imports.py).
 DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
+    ("notify_bindings.dependencies", "snapshot_restore_py"): (
+        "SnapStart's runtime hooks: only in Lambda's Python runtimes, so tried, not required"
+    ),
     ("notify_bindings.dependencies", "botocore.session"): (
         "botocore's session, loaded when a first client is made"
     ),

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench.cold_start import IMPORT_GROUPS
 from local_api.template import PROJECT_ROOT, SamTemplate
 
 pytestmark = pytest.mark.slow
@@ -26,6 +29,7 @@ pytestmark = pytest.mark.slow
 _RUN = """
 import importlib, sys
 from pathlib import Path
+from typing import Any
 module = importlib.import_module(sys.argv[1])
 module.RESULTS = Path(sys.argv[2])
 sys.argv = [sys.argv[1], *sys.argv[3:]]
@@ -53,7 +57,44 @@ def test_the_cold_start_benchmark_runs(tmp_path):
     )
 
     assert "FetchBindingFunction" in printed
-    assert set(json.loads(results.read_text())["functions"]) == set(SamTemplate.load().functions)
+    written = json.loads(results.read_text())
+    assert set(written["functions"]) == set(SamTemplate.load().functions)
+    # The delivering function's first request sent to the APNs stand-in, and was accepted.
+    assert (
+        "first APNs send" in written["functions"]["DeliverNotificationsFunction"]["first_request"]
+    )
+    targets = [row["target"] for row in written["rows"]]
+    assert any(target.startswith("SnapStart estimate") for target in targets)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="counts instructions with valgrind")
+def test_the_cold_start_benchmark_splits_a_functions_instructions(tmp_path):
+    results = tmp_path / "cold_start.json"
+    run_bench(
+        "bench.cold_start",
+        results,
+        "--runs",
+        "1",
+        "--no-layer-build",
+        "--function",
+        "AuthorizerFunction",
+    )
+
+    written = json.loads(results.read_text())
+    parts = written["instructions"]["AuthorizerFunction"]
+    # Every part counted, and the target judged on their sum against the baseline's.
+    assert set(parts) == {"interpreter start-up", *IMPORT_GROUPS, "first request"}
+    assert all(parts[part] > 0 for part in ("botocore", "ours", "first request"))
+    target = f"cold start: AuthorizerFunction (Python {written['python'].split()[0]})"
+    (row,) = [r for r in written["rows"] if r["target"] == target]
+    assert row["figure"].split("x in instructions")[0] == (
+        f"{sum(parts.values()) / sum_of_baseline(written):.3f}"
+    )
+
+
+def sum_of_baseline(written: dict[str, Any]) -> int:
+    (baseline,) = [v for k, v in written["instructions"].items() if k.startswith("baseline")]
+    return sum(count for part, count in baseline.items() if part != "whole")
 
 
 def test_the_warm_overhead_benchmark_runs(tmp_path):

@@ -138,6 +138,30 @@ def test_given_an_api_without_auth_when_its_routes_are_read_then_they_have_no_au
     assert routes["GET /elsewhere"].authorizer is None
 
 
+def test_given_an_authorizer_invoked_through_its_alias_when_read_then_it_runs_the_function(
+    tmp_path,
+):
+    # AutoPublishAlias: `!Ref F.Alias` is the alias; locally there is one version, the code.
+    aliased = TEMPLATE.replace(
+        "FunctionArn: !GetAtt KeyedFunction.Arn", "FunctionArn: !Ref KeyedFunction.Alias"
+    )
+
+    routes = {route.route_key: route for route in load(tmp_path, aliased).routes}
+
+    assert routes["GET /keyed"].authorizer == Authorizer(
+        "Keyed", "KeyedFunction", ("X-Api-Key",), ("key",)
+    )
+
+
+def test_given_an_authorizer_referring_to_something_else_when_read_then_refused(tmp_path):
+    other = TEMPLATE.replace(
+        "FunctionArn: !GetAtt KeyedFunction.Arn", "FunctionArn: !Ref KeyedFunction"
+    )
+
+    with pytest.raises(ValueError, match="authorizer Keyed: the local API runs Lambda"):
+        _ = load(tmp_path, other).routes
+
+
 def test_given_a_jwt_authorizer_when_routes_are_read_then_refused_by_name(tmp_path):
     jwt = TEMPLATE.replace(
         "FunctionArn: !GetAtt BasicFunction.Arn", "JwtConfiguration: {issuer: x}"

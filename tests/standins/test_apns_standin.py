@@ -263,3 +263,17 @@ def test_given_faults_set_over_http2_then_the_next_requests_fail_and_then_succee
     assert [a.status_code for a in answers] == [503, 503, 200]
     assert answers[0].headers["retry-after"] == "3"
     assert h2.get("/faults").json()["plans"][0]["fail_next"] == 0
+
+
+def test_given_strict_certificate_checks_as_python_3_13_makes_them_then_the_tls_handshake_passes(
+    apns,
+):
+    # Lambda's python3.13 verifies with VERIFY_X509_STRICT by default: a certificate that does
+    # not name its issuer's key fails there, and every send to the stand-in would too.
+    strict = ssl.create_default_context(cafile=apns.ca_file)
+    strict.verify_flags |= ssl.VERIFY_X509_STRICT
+
+    with httpx.Client(http1=False, http2=True, verify=strict, base_url=apns.base_url) as client:
+        answered = client.post(f"/3/device/{DEVICE_TOKEN}", content=PAYLOAD)
+
+    assert answered.status_code == 403  # through TLS: APNs' own answer to a missing token

@@ -9,7 +9,6 @@ in each way these checks guard against and shows that they notice.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -51,13 +50,30 @@ CONTRACT_ROUTES = {
     # Everything else: Twilio's 404/405 error JSON rather than API Gateway's own.
     "$default": "unmatched_route",
 }
-_FUNCTION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
-# A function's ARN as SAM writes it into an authorizer's URI.
-_FUNCTION_ARN_VALUE = re.compile(r'"Fn::GetAtt": \["(\w+)", "Arn"\]')
+# What an integration invokes, as SAM writes it into its URI: ${<the function's alias>}.
+_INVOKED = re.compile(r"\$\{(\w+)\}/invocations")
 
 
 def of_type(document: Document, kind: str) -> dict[str, Document]:
     return {name: r for name, r in document["Resources"].items() if r["Type"] == kind}
+
+
+def alias_of(source: Document, translated: Document, function: str) -> str:
+    """The logical id of the alias that AutoPublishAlias (Globals) gives `function`: what the
+    routes, the authorizer, the queues and the streams invoke, so that SnapStart can apply."""
+    name = source["Globals"]["Function"].get("AutoPublishAlias")
+    assert name is not None, "no function is published behind an alias"
+    aliases = {
+        logical_id: alias["Properties"]
+        for logical_id, alias in of_type(translated, "AWS::Lambda::Alias").items()
+        if alias["Properties"]["FunctionName"] == {"Ref": function}
+    }
+    assert [alias["Name"] for alias in aliases.values()] == [name], function
+    ((logical_id, alias),) = aliases.items()
+    version = alias["FunctionVersion"]["Fn::GetAtt"][0]
+    assert translated["Resources"][version]["Type"] == "AWS::Lambda::Version", function
+    assert translated["Resources"][version]["Properties"]["FunctionName"] == {"Ref": function}
+    return logical_id
 
 
 def parameter_default(document: Document, value: Any) -> Any:
@@ -132,14 +148,15 @@ def check_routes(source: Document, translated: Document) -> None:
     for route_key, integration in routes.items():
         assert integration["type"] == "aws_proxy", route_key
         assert integration["payloadFormatVersion"] == "2.0", route_key
-        assert _FUNCTION_ARN.findall(integration["uri"]["Fn::Sub"]) == [served_by[route_key]]
+        alias = alias_of(source, translated, served_by[route_key])
+        assert _INVOKED.findall(integration["uri"]["Fn::Sub"]) == [alias], route_key
         if route_key == "$default":
             invoked_as = "/*"  # any method on any path
         else:
             method, path = route_key.split(" ", 1)
             invoked_as = "/" + method + re.sub(r"\{\w+\}", "*", path)
         assert any(
-            permission["Properties"]["FunctionName"] == {"Ref": served_by[route_key]}
+            permission["Properties"]["FunctionName"] == {"Ref": alias}
             and permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
             and permission["Properties"]["SourceArn"]["Fn::Sub"][0].endswith(invoked_as)
             for permission in permissions
@@ -207,8 +224,8 @@ def check_authorizer(source: Document, translated: Document) -> None:
     name = auth.get("DefaultAuthorizer")
     assert name is not None, "the HTTP API has no DefaultAuthorizer"
     spec = auth["Authorizers"][name]
-    function = spec["FunctionArn"]["Fn::GetAtt"][0]
-    assert spec["FunctionArn"] == {"Fn::GetAtt": [function, "Arn"]}
+    function = str(spec["FunctionArn"].get("Ref", "")).removesuffix(".Alias")
+    assert spec["FunctionArn"] == {"Ref": f"{function}.Alias"}, "it invokes no alias"
     assert of_type(source, "AWS::Serverless::Function").get(function), function
     assert str(spec.get("AuthorizerPayloadFormatVersion")) == "2.0"
     assert spec.get("EnableSimpleResponses") is True
@@ -224,7 +241,8 @@ def check_authorizer(source: Document, translated: Document) -> None:
     body = translated_api["Properties"]["Body"]
     scheme = body["components"]["securitySchemes"][name]["x-amazon-apigateway-authorizer"]
     assert scheme["type"] == "request"
-    assert _FUNCTION_ARN_VALUE.findall(json.dumps(scheme["authorizerUri"])) == [function]
+    alias = alias_of(source, translated, function)
+    assert scheme["authorizerUri"]["Fn::Sub"][1] == {"__FunctionArn__": {"Ref": alias}}
     assert scheme["authorizerPayloadFormatVersion"] == "2.0"
     assert scheme["enableSimpleResponses"] is True
     assert scheme.get("identitySource", []) == []
@@ -237,7 +255,7 @@ def check_authorizer(source: Document, translated: Document) -> None:
     for path, method, operation in operations:
         assert operation.get("security") == [{name: []}], f"{method} {path}"
     assert any(
-        permission["Properties"]["FunctionName"] == {"Fn::GetAtt": [function, "Arn"]}
+        permission["Properties"]["FunctionName"] == {"Ref": alias}
         and permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
         and permission["Properties"]["SourceArn"]["Fn::Sub"][0].endswith("/authorizers/*")
         and permission["Properties"]["SourceArn"]["Fn::Sub"][1]["__ApiId__"] == {"Ref": api_id}
@@ -261,7 +279,7 @@ def check_purge_queue(source: Document, translated: Document) -> None:
         (mapping,) = (
             m["Properties"]
             for m in mappings
-            if m["Properties"]["FunctionName"] == {"Ref": function}
+            if m["Properties"]["FunctionName"] == {"Ref": alias_of(source, translated, function)}
             and m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
         )
         assert mapping.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], function
@@ -497,6 +515,22 @@ BREAKAGES: dict[str, tuple[Check, Callable[[Document], Any]]] = {
     "an authorizer on payload 1.0": (
         check_authorizer,
         lambda d: _authorizer(d).update(AuthorizerPayloadFormatVersion="1.0"),
+    ),
+    "an authorizer invoked unpublished, not through its alias": (
+        check_authorizer,
+        lambda d: _authorizer(d).update(FunctionArn={"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}),
+    ),
+    "routes to unpublished functions (no alias)": (
+        check_routes,
+        lambda d: [
+            d["Globals"]["Function"].pop(name)
+            for name in (
+                "AutoPublishAlias",
+                "AutoPublishAliasAllProperties",
+                "VersionDeletionPolicy",
+                "SnapStart",
+            )
+        ],
     ),
     "a purge that fails whole batches": (
         check_purge_queue,

@@ -11,8 +11,9 @@ a client but its import (s3transfer among it).
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,24 @@ _CLIENT_CONFIG = Config(
     read_timeout=2,
     tcp_keepalive=True,
 )
+
+
+def register_snapstart_hooks() -> None:
+    """With SnapStart (EnableSnapStart), every execution environment restored from one snapshot
+    starts with the state `random` was seeded with at init: each re-seeds it from os.urandom on
+    restore, so that retries' jitter differs between them (SIDs, tokens and nonces come from
+    `secrets` and os.urandom, which need nothing). No connection is opened at init: clients
+    connect on first use. Lambda's Python runtimes provide snapshot_restore_py; elsewhere, and
+    without SnapStart, nothing runs."""
+    try:
+        from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    reseed: Callable[[], None] = random.seed
+    register_after_restore(reseed)
+
+
+register_snapstart_hooks()
 
 
 @cache
