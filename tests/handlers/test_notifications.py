@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from local_api.event_sources import SqsPoller
 from local_api.events import LambdaContext, sqs_event
 from local_api.runtime import LocalFunctions, LocalQueue, sqs_client
 from notify_bindings import dependencies
@@ -517,6 +518,42 @@ def test_given_a_function_out_of_time_when_it_returns_the_batch_then_it_is_shown
     resumed = functions.invoke(DELIVER, sqs_event([message], queue.arn))
     assert resumed == {"batchItemFailures": []}
     assert len(fakes.sender.sent) == 3
+
+
+def test_given_the_local_poller_when_the_deadline_cuts_a_batch_then_its_rest_is_sent_in_seconds(
+    invoke, service_sid, aws, functions, fakes, monkeypatch
+):
+    from notify_bindings.operations import delivery
+
+    monkeypatch.setattr(delivery, "RESUME_SECONDS_MOST", 2)
+    queue = aws["DeliveryQueue"]
+    (source,) = functions.functions[DELIVER].sqs_sources
+    sid = delivery_batch(invoke, service_sid, aws, functions, "kim", 3)
+    invocations: list[int] = []
+
+    class FirstCutShort:
+        """The delivering function as the poller invokes it: the first time with too little
+        time to send, then with its template's timeout."""
+
+        def invoke(self, function: str, event: dict[str, Any]) -> Any:
+            invocations.append(len(event["Records"]))
+            if len(invocations) == 1:
+                context = LambdaContext(DELIVER, timeout_seconds=no_time_to_send())
+                return functions.functions[DELIVER].load_handler()(event, context)
+            return functions.invoke(function, event)
+
+    poller = SqsPoller(FirstCutShort(), DELIVER, source, queue, sqs_client(None))  # type: ignore[arg-type]
+    started = time.monotonic()
+
+    while fetched(invoke, service_sid, sid)["deliveries"]["pending"] and (
+        time.monotonic() - started < 10
+    ):
+        if not poller.poll_once():
+            time.sleep(0.2)
+
+    assert fetched(invoke, service_sid, sid)["deliveries"]["sent"] == 3
+    assert time.monotonic() - started < 10  # the queue's visibility timeout is 720 s
+    assert len(invocations) == 2
 
 
 def test_given_a_batch_stopped_by_the_deadline_when_it_comes_back_then_within_a_few_seconds(
