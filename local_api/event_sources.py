@@ -1,5 +1,9 @@
 """Lambda's SQS event source mappings, locally: one thread per function and queue that
-receives batches, invokes the function with them, and deletes what it processed."""
+receives batches, invokes the function with them, and deletes what it processed.
+
+When a message comes back is moto's visibility alone, as in SQS: the poller keeps no notion of
+its own, so a function that changes a message's visibility (ChangeMessageVisibility, as the
+delivering function does for a batch's rest) is answered as SQS would answer it."""
 
 from __future__ import annotations
 

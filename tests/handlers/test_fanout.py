@@ -284,13 +284,13 @@ def test_given_sends_on_worker_threads_then_each_runs_in_a_copy_of_the_invocatio
     token = TRACE.set("invocation")
     try:
         with deadline.within(100.0):
-            finished = delivery.deliver(
+            comeback = delivery.deliver(
                 DeliveryBatch.from_message(message["Body"]), stages, delivery.Invocation()
             )
     finally:
         TRACE.reset(token)
 
-    assert finished is True
+    assert comeback is None
     assert sender.seen == ["invocation"] * 6
     assert all(window <= 100.0 - delivery.RECORD_SECONDS for window in sender.windows)
     assert all(window > 100.0 - delivery.RECORD_SECONDS - 5.0 for window in sender.windows)
@@ -314,7 +314,7 @@ def test_given_sends_in_flight_when_time_runs_out_then_the_sent_are_recorded_the
     left = iter([60.0] * 7)  # time for seven sends to start, then none
     sender = ConcurrentSender(fakes.sender)
 
-    finished = delivery.deliver(
+    comeback = delivery.deliver(
         batch, stages_with(fakes, sender, lambda: next(left, 0.0), 4), delivery.Invocation()
     )
     middle = fetched(invoke, service_sid, sid)["deliveries"]
@@ -322,7 +322,7 @@ def test_given_sends_in_flight_when_time_runs_out_then_the_sent_are_recorded_the
     with_settings(monkeypatch, sends_in_flight=4)
     resumed = functions.invoke(DELIVER, sqs_event([message], aws["DeliveryQueue"].arn))
 
-    assert finished is False
+    assert comeback is not None
     assert first == {r.address for r in batch.recipients[:7]}
     assert middle == {
         "total": 20,

@@ -6,12 +6,15 @@ and callbacks are recording fakes of the delivering function's protocols."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
-from local_api.events import sqs_event
+from local_api.event_sources import SqsPoller
+from local_api.events import LambdaContext, sqs_event
 from local_api.runtime import LocalFunctions, LocalQueue, sqs_client
 from notify_bindings import dependencies
 from notify_bindings.domain.notifications import (
@@ -340,11 +343,12 @@ def test_given_a_function_out_of_time_when_the_batch_comes_back_then_only_the_re
         lambda: dependencies.now().timestamp(),
     )
 
-    finished = delivery.deliver(batch, stages, delivery.Invocation())
+    comeback = delivery.deliver(batch, stages, delivery.Invocation())
     middle = fetched(invoke, service_sid, sid)["deliveries"]
     resumed = functions.invoke(DELIVER, sqs_event([message], aws["DeliveryQueue"].arn))
 
-    assert finished is False
+    assert comeback is not None
+    assert 1 <= comeback.after_seconds <= delivery.RESUME_SECONDS_MOST
     assert middle == {"total": 4, "sent": 2, "failed": 0, "pending": 2, "dead_bindings_removed": 0}
     assert resumed == {"batchItemFailures": []}
     assert sorted(r.address for _, r, _ in fakes.sender.sent) == [f"fcm-{n}" for n in range(4)]
@@ -381,11 +385,11 @@ def test_given_little_time_left_when_a_send_retries_then_its_retries_leave_the_r
     )
 
     with deadline.within(left):
-        finished = delivery.deliver(
+        comeback = delivery.deliver(
             DeliveryBatch.from_message(message["Body"]), stages, delivery.Invocation()
         )
 
-    assert finished is True
+    assert comeback is None
     (window,) = windows
     assert window <= left - delivery.RECORD_SECONDS
     assert window >= delivery.SEND_SECONDS - delivery.RECORD_SECONDS - 1.0
@@ -409,6 +413,245 @@ def test_given_a_batch_claimed_by_another_function_when_delivered_then_it_comes_
 
     assert answer == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
     assert fakes.sender.sent == []
+
+
+# -- when a batch's message comes back ---------------------------------------------------------
+
+
+@pytest.fixture
+def visibility_changes() -> Iterator[list[dict[str, Any]]]:
+    """The ChangeMessageVisibility calls of the functions' own SQS client, as sent."""
+    changes: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        changes.append(dict(params))
+
+    events = dependencies.sqs().meta.events
+    events.register("provide-client-params.sqs.ChangeMessageVisibility", record)
+    try:
+        yield changes
+    finally:
+        events.unregister("provide-client-params.sqs.ChangeMessageVisibility", record)
+
+
+def in_flight(queue: LocalQueue, notification_sid: str) -> dict[str, Any]:
+    """The queue's one message of this notification, received as Lambda's event source
+    receives it: hidden for the queue's visibility timeout (others' messages left visible)."""
+    client = sqs_client(None)
+    for _ in range(20):
+        got = client.receive_message(
+            QueueUrl=queue.url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0
+        ).get("Messages", [])
+        mine = [m for m in got if notification_sid in m["Body"]]
+        if mine:
+            message: dict[str, Any] = mine[0]
+            timeout = client.get_queue_attributes(
+                QueueUrl=queue.url, AttributeNames=["VisibilityTimeout"]
+            )["Attributes"]["VisibilityTimeout"]
+            client.change_message_visibility(
+                QueueUrl=queue.url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=int(timeout),
+            )
+            return message
+    raise AssertionError("the notification's batch is not on the queue")
+
+
+def visible_within(queue: LocalQueue, message_id: str, seconds: int) -> bool:
+    """Whether the message is received again within `seconds` (deleted if so)."""
+    client = sqs_client(None)
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        for got in client.receive_message(
+            QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
+            if got["MessageId"] == message_id:
+                client.delete_message(QueueUrl=queue.url, ReceiptHandle=got["ReceiptHandle"])
+                return True
+            client.change_message_visibility(
+                QueueUrl=queue.url, ReceiptHandle=got["ReceiptHandle"], VisibilityTimeout=0
+            )
+    return False
+
+
+def delivery_batch(invoke, service_sid, aws, functions, identity: str, count: int) -> str:
+    for n in range(count):
+        create(invoke, service_sid, Identity=identity, BindingType="fcm", Address=f"{identity}-{n}")
+    sid: str = notify(invoke, service_sid, {"Identity": identity, "Body": "Hi"})["sid"]
+    for message in drain(aws["ResolveQueue"], sid):
+        functions.invoke(RESOLVE, sqs_event([message], aws["ResolveQueue"].arn))
+    return sid
+
+
+def deliver_within(functions, message: dict[str, Any], queue: LocalQueue, seconds: int) -> Any:
+    """The delivering function's answer to `message`, invoked with `seconds` to run."""
+    context = LambdaContext(DELIVER, timeout_seconds=seconds)
+    return functions.functions[DELIVER].load_handler()(sqs_event([message], queue.arn), context)
+
+
+def no_time_to_send() -> int:
+    """An invocation's timeout too short to start a send, long enough to claim and record."""
+    from notify_bindings.operations import delivery
+
+    return int(delivery.RECORD_SECONDS) + 4
+
+
+def test_given_a_function_out_of_time_when_it_returns_the_batch_then_it_is_shown_again_in_seconds(
+    invoke, service_sid, aws, functions, fakes, visibility_changes, monkeypatch
+):
+    from notify_bindings.operations import delivery
+
+    monkeypatch.setattr(delivery, "RESUME_SECONDS_MOST", 2)  # the test waits no longer
+    queue = aws["DeliveryQueue"]
+    sid = delivery_batch(invoke, service_sid, aws, functions, "gail", 3)
+    message = in_flight(queue, sid)
+
+    answer = deliver_within(functions, message, queue, no_time_to_send())
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert fakes.sender.sent == []
+    (change,) = visibility_changes
+    assert change["QueueUrl"] == queue.url
+    assert change["ReceiptHandle"] == message["ReceiptHandle"]
+    assert 1 <= change["VisibilityTimeout"] <= 2
+    assert visible_within(queue, message["MessageId"], 5)  # not after the queue's 720 s
+    resumed = functions.invoke(DELIVER, sqs_event([message], queue.arn))
+    assert resumed == {"batchItemFailures": []}
+    assert len(fakes.sender.sent) == 3
+
+
+def test_given_the_local_poller_when_the_deadline_cuts_a_batch_then_its_rest_is_sent_in_seconds(
+    invoke, service_sid, aws, functions, fakes, monkeypatch
+):
+    from notify_bindings.operations import delivery
+
+    monkeypatch.setattr(delivery, "RESUME_SECONDS_MOST", 2)
+    queue = aws["DeliveryQueue"]
+    (source,) = functions.functions[DELIVER].sqs_sources
+    sid = delivery_batch(invoke, service_sid, aws, functions, "kim", 3)
+    invocations: list[int] = []
+
+    class FirstCutShort:
+        """The delivering function as the poller invokes it: the first time with too little
+        time to send, then with its template's timeout."""
+
+        def invoke(self, function: str, event: dict[str, Any]) -> Any:
+            invocations.append(len(event["Records"]))
+            if len(invocations) == 1:
+                context = LambdaContext(DELIVER, timeout_seconds=no_time_to_send())
+                return functions.functions[DELIVER].load_handler()(event, context)
+            return functions.invoke(function, event)
+
+    poller = SqsPoller(FirstCutShort(), DELIVER, source, queue, sqs_client(None))  # type: ignore[arg-type]
+    started = time.monotonic()
+
+    while fetched(invoke, service_sid, sid)["deliveries"]["pending"] and (
+        time.monotonic() - started < 10
+    ):
+        if not poller.poll_once():
+            time.sleep(0.2)
+
+    assert fetched(invoke, service_sid, sid)["deliveries"]["sent"] == 3
+    assert time.monotonic() - started < 10  # the queue's visibility timeout is 720 s
+    assert len(invocations) == 2
+
+
+def test_given_a_batch_stopped_by_the_deadline_when_it_comes_back_then_within_a_few_seconds(
+    invoke, service_sid, aws, functions, fakes
+):
+    from notify_bindings.operations import delivery
+
+    sid = delivery_batch(invoke, service_sid, aws, functions, "hank", 1)
+    (message,) = drain(aws["DeliveryQueue"], sid)
+    batch = DeliveryBatch.from_message(message["Body"])
+    stages = delivery.Stages(
+        fakes.credentials,
+        fakes.sender,
+        fakes.reporter,
+        60.0,
+        lambda: 0.0,
+        lambda: dependencies.now().timestamp(),
+    )
+
+    waits = {delivery.deliver(batch, stages, delivery.Invocation()) for _ in range(40)}
+    least = delivery.deliver(batch, replace(stages, jitter=lambda: 0.0), delivery.Invocation())
+    most = delivery.deliver(batch, replace(stages, jitter=lambda: 0.9999), delivery.Invocation())
+
+    assert None not in waits
+    assert {comeback.after_seconds for comeback in waits if comeback is not None} <= set(
+        range(1, delivery.RESUME_SECONDS_MOST + 1)
+    )
+    assert len(waits) > 1  # jittered
+    assert least == delivery.Comeback(1)
+    assert most == delivery.Comeback(delivery.RESUME_SECONDS_MOST)
+
+
+def test_given_a_copy_of_a_claimed_batch_when_delivered_then_it_is_shown_again_as_the_lease_ends(
+    invoke, service_sid, aws, functions, fakes, visibility_changes
+):
+    from notify_bindings.operations import delivery
+
+    queue = aws["DeliveryQueue"]
+    sid = delivery_batch(invoke, service_sid, aws, functions, "ivy", 1)
+    message = in_flight(queue, sid)
+    batch = DeliveryBatch.from_message(message["Body"])
+    store = dependencies.notification_store()
+    assert store.claim(batch.account_sid, sid, 0, dependencies.now().timestamp(), 300)
+
+    answer = functions.invoke(DELIVER, sqs_event([message], queue.arn))
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert fakes.sender.sent == []
+    (change,) = visibility_changes
+    assert change["ReceiptHandle"] == message["ReceiptHandle"]
+    assert 298 <= change["VisibilityTimeout"] <= 301 + delivery.CLAIMED_JITTER_SECONDS
+    assert not visible_within(queue, message["MessageId"], 1)
+    sqs_client(None).delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_given_a_lease_long_over_or_far_off_when_a_copy_comes_back_then_within_sqs_bounds():
+    from notify_bindings.operations import delivery
+
+    stages = delivery.Stages(
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        60.0,
+        lambda: 0.0,
+        lambda: 1000.0,
+        jitter=lambda: 0.0,
+    )
+
+    assert delivery._until_lease_ends(0.0, stages) == delivery.CLAIMED_SECONDS_LEAST
+    assert delivery._until_lease_ends(1100.2, stages) == 101
+    assert delivery._until_lease_ends(10.0**9, stages) == delivery.VISIBILITY_SECONDS_MOST
+
+
+def test_given_visibility_that_cannot_be_changed_when_a_batch_stops_then_it_still_comes_back(
+    invoke, service_sid, aws, functions, fakes, visibility_changes, monkeypatch
+):
+    queue = aws["DeliveryQueue"]
+    sid = delivery_batch(invoke, service_sid, aws, functions, "jack", 2)
+    message = in_flight(queue, sid)
+    gone = queue.url.rsplit("/", 1)[0] + "/NoSuchQueue"
+    real = dependencies.settings
+    changed = real()._replace(delivery_queue_url=gone)
+    monkeypatch.setattr(dependencies, "settings", lambda: changed)
+
+    answer = deliver_within(functions, message, queue, no_time_to_send())
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert [change["QueueUrl"] for change in visibility_changes] == [gone]
+    # Hidden still for the queue's own timeout, not lost: it comes back then.
+    assert not visible_within(queue, message["MessageId"], 1)
+    attributes = sqs_client(None).get_queue_attributes(
+        QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessagesNotVisible"]) >= 1
+    sqs_client(None).delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+    monkeypatch.setattr(dependencies, "settings", real)
+    assert functions.invoke(DELIVER, sqs_event([message], queue.arn)) == {"batchItemFailures": []}
+    assert len(fakes.sender.sent) == 2
 
 
 def test_given_a_dead_address_when_delivered_then_its_binding_is_removed_and_counted(

@@ -901,10 +901,11 @@ def _resolve_every_way(given: Given) -> None:
 
 
 def _deliver_every_way(given: Given) -> None:
-    """A batch delivered (its credential opened, a dead address removed, its callback signed
-    with the account's token), and delivered again. Only the providers are fakes: the sender,
+    """A copy of a batch claimed elsewhere shown again later; a batch delivered (its credential
+    opened, a dead address removed, its callback signed with the account's token), and
+    delivered again. Only the providers are fakes: the sender,
     and the callbacks' poster."""
-    from notify_bindings.domain.notifications import ResolutionTask
+    from notify_bindings.domain.notifications import DeliveryBatch, DeliveryCounts, ResolutionTask
     from notify_bindings.operations.callbacks import CallbackReport, SignedCallbacks
     from notify_bindings.operations.resolution import resolve
     from tests.handlers.test_notifications import RecordingSender
@@ -930,6 +931,13 @@ def _deliver_every_way(given: Given) -> None:
     real = {name: getattr(dependencies, name) for name in fakes}
     for name, fake in fakes.items():
         setattr(dependencies, name, lambda fake=fake: fake)
+    # A copy that finds its batch claimed by another function: shown again as the lease ends.
+    store = dependencies.notification_store()
+    claimed = DeliveryBatch.from_message(mine[0]["Body"]).sequence
+    assert store.claim(given.account_sid, sid, claimed, dependencies.now().timestamp(), 300)
+    held = sqs_event(mine[:1], queue.arn)
+    assert given.invoke(held) == {"batchItemFailures": [{"itemIdentifier": mine[0]["MessageId"]}]}
+    store.record(given.account_sid, sid, claimed, frozenset(), DeliveryCounts(), False)  # released
     try:
         for message in mine:
             event = sqs_event([message], queue.arn)

@@ -66,6 +66,14 @@ class Claim(NamedTuple):
     done: frozenset[int]
 
 
+class Lease(NamedTuple):
+    """A batch another function claimed: whether it has finished, and else the time (seconds
+    since the epoch) its holder's lease ends - when a copy of its message may take it."""
+
+    finished: bool
+    until: float
+
+
 class Tally(NamedTuple):
     """The counts a callback reports with, and its SequenceId."""
 
@@ -216,16 +224,19 @@ class NotificationStore:
         done = answer["Attributes"].get("Done", {}).get("NS", [])
         return Claim(frozenset(int(position) for position in done))
 
-    def finished(self, account_sid: str, sid: str, sequence: int) -> bool:
-        """Whether the batch has finished (else another function holds its lease)."""
+    def lease(self, account_sid: str, sid: str, sequence: int) -> Lease:
+        """Whether the batch has finished, and else until when another function holds it."""
         with translated_errors():
             item = self._client.get_item(
                 TableName=self._table,
                 Key=batch_key(account_sid, sid, sequence),
                 ConsistentRead=True,
-                ProjectionExpression="Finished",
+                ProjectionExpression="Finished, LeaseUntil",
             ).get("Item", {})
-        return item.get("Finished", {}).get("BOOL") is True
+        return Lease(
+            finished=item.get("Finished", {}).get("BOOL") is True,
+            until=float(item.get("LeaseUntil", {}).get("N", "0")),
+        )
 
     def record(
         self,

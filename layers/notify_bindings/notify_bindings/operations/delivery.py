@@ -8,18 +8,22 @@ take its batch, except when a provider's answer is lost after it may have taken 
 record was written - the only duplicates allowed.
 - A batch is claimed before anything is sent: a conditional write with a lease the length of
   the function's timeout. A copy of the message that arrives meanwhile (SQS delivers at least
-  once) finds it claimed and comes back later; one that arrives after the batch finished is
-  dropped.
+  once) finds it claimed and comes back when that lease ends (its visibility set to then); one
+  that arrives after the batch finished is dropped.
 - Up to `Stages.sends_in_flight` sends run at once, each on a worker thread in a copy of the
   invocation's context (its deadline, its log keys). A send starts only when a worker is free
   and SEND_SECONDS are left; what each one did is kept by its position in the batch, whatever
   order they end in.
 - A function running out of time starts no more sends, waits for those in flight, records the
   recipients it did (by position) with their counts, releases the claim, and returns the
-  message to the queue: the next function sends only the rest. A send's retries end
+  message to the queue, visible again within RESUME_SECONDS_MOST (not after the queue's
+  visibility timeout): the next function sends only the rest. A send's retries end
   RECORD_SECONDS before the deadline, so that the record is always written: a batch whose
   record could not be written would be sent again whole. A send that raises stops the batch
-  the same way (the others' progress recorded), and the batch comes back.
+  the same way (the others' progress recorded), and the batch comes back after the queue's
+  visibility timeout: a back-off for whatever failed.
+- A message's visibility that could not be changed is left to the queue's own timeout: the
+  message still comes back, later.
 - The record and the counts are one transaction, conditioned on the batch not having finished:
   counts are added once.
 
@@ -30,10 +34,12 @@ root gives the real ones; tests give recording fakes).
 from __future__ import annotations
 
 import contextvars
+import math
+import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from notify_bindings import dependencies
 from notify_bindings.domain.dead_tokens import DeadTokenReason
@@ -60,6 +66,14 @@ RECORD_SECONDS = 8.0
 SEND_SECONDS = 15.0 + RECORD_SECONDS
 # A claim outlasts the function holding it by this much (clocks of two machines differ).
 LEASE_MARGIN_SECONDS = 5.0
+# A batch left unfinished for lack of time is shown again after 1 to this many seconds
+# (jittered, so that the rests of batches stopped together do not come back together).
+RESUME_SECONDS_MOST = 5
+# A copy of a batch claimed elsewhere is shown again this long at least after now, and up to
+# this much after the holder's lease ends (jitter); SQS allows at most 12 hours.
+CLAIMED_SECONDS_LEAST = 5
+CLAIMED_JITTER_SECONDS = 5
+VISIBILITY_SECONDS_MOST = 12 * 3600
 
 
 class CredentialSource(Protocol):
@@ -115,6 +129,12 @@ class Invocation:
         return self.services[key]
 
 
+class Comeback(NamedTuple):
+    """A batch to deliver again, and in how many seconds SQS should show its message again."""
+
+    after_seconds: int
+
+
 @dataclass(frozen=True)
 class Stages:
     credentials: CredentialSource
@@ -126,16 +146,19 @@ class Stages:
     # Sends at once (Settings.sends_in_flight); 1 sends one recipient after another on the
     # invocation's own thread.
     sends_in_flight: int = 1
+    # In [0, 1): spreads the times messages are shown again.
+    jitter: Callable[[], float] = random.random  # nosec B311 - not for secrets
 
 
-def deliver(batch: DeliveryBatch, stages: Stages, invocation: Invocation) -> bool:
-    """Deliver the batch; False when it must come back (claimed by another function now, or
-    left unfinished for lack of time)."""
+def deliver(batch: DeliveryBatch, stages: Stages, invocation: Invocation) -> Comeback | None:
+    """Deliver the batch; None when done with it, or when it must come back: claimed by
+    another function now (when its lease ends), or left unfinished for lack of time (at once).
+    A send that raised is raised, once the progress of the others is recorded."""
     notification = invocation.notification(batch)
     service = invocation.service(batch)
     if notification is None or service is None:
         logger.warning("Batch of a notification or Service gone", extra=_about(batch))
-        return True
+        return None
     store = dependencies.notification_store()
     claim = store.claim(
         batch.account_sid,
@@ -145,7 +168,8 @@ def deliver(batch: DeliveryBatch, stages: Stages, invocation: Invocation) -> boo
         stages.lease_seconds,
     )
     if claim is None:
-        return store.finished(batch.account_sid, batch.notification_sid, batch.sequence)
+        lease = store.lease(batch.account_sid, batch.notification_sid, batch.sequence)
+        return None if lease.finished else Comeback(_until_lease_ends(lease.until, stages))
     sent: dict[int, Delivery] = {}
     failure: Exception | None = None
     try:
@@ -169,7 +193,18 @@ def deliver(batch: DeliveryBatch, stages: Stages, invocation: Invocation) -> boo
         _report(notification, service, deliveries, stages.reporter)
     if failure is not None:
         raise failure
-    return finished
+    return None if finished else Comeback(1 + _jittered(RESUME_SECONDS_MOST - 1, stages))
+
+
+def _until_lease_ends(until: float, stages: Stages) -> int:
+    """Seconds from now to a little after the lease ending at `until`, within SQS's bounds."""
+    wait_seconds = math.ceil(until - stages.clock()) + _jittered(CLAIMED_JITTER_SECONDS, stages)
+    return min(max(wait_seconds, CLAIMED_SECONDS_LEAST), VISIBILITY_SECONDS_MOST)
+
+
+def _jittered(most: int, stages: Stages) -> int:
+    """A whole number of seconds from 0 to `most`."""
+    return min(int(stages.jitter() * (most + 1)), most)
 
 
 def _send_all(
@@ -365,7 +400,8 @@ def stages_for(context: Any) -> Stages:
 
 def deliver_messages(records: Iterable[Mapping[str, Any]], stages: Stages) -> list[str]:
     """Deliver each message's batch; the IDs of those to deliver again (failed, claimed
-    elsewhere, or left unfinished for lack of time)."""
+    elsewhere, or left unfinished for lack of time), the visibility of the latter two set to
+    when they should come back."""
     invocation = Invocation()
     failed: list[str] = []
     for record in records:
@@ -377,10 +413,33 @@ def deliver_messages(records: Iterable[Mapping[str, Any]], stages: Stages) -> li
             logger.error("Delivery batch dropped: malformed", extra={"message_id": message_id})
             continue
         try:
-            if not deliver(batch, stages, invocation):
-                failed.append(message_id)
+            comeback = deliver(batch, stages, invocation)
         except Exception as error:
             # Not logger.exception: an exception's message can echo an address.
             logger.error("Delivery batch failed", extra={**_about(batch), **failure(error)})
             failed.append(message_id)
+            continue
+        if comeback is not None:
+            _show_again(record, comeback.after_seconds, batch)
+            failed.append(message_id)
     return failed
+
+
+def _show_again(record: Mapping[str, Any], after_seconds: int, batch: DeliveryBatch) -> None:
+    """The message of `record` shown again by the delivery queue in `after_seconds`; if that
+    fails, it comes back after the queue's visibility timeout all the same."""
+    queue_url = dependencies.settings().delivery_queue_url
+    try:
+        if queue_url is None:
+            raise RuntimeError("DELIVERY_QUEUE_URL is not set")
+        dependencies.sqs().change_message_visibility(
+            QueueUrl=queue_url,
+            ReceiptHandle=str(record.get("receiptHandle", "")),
+            VisibilityTimeout=after_seconds,
+        )
+    except Exception as error:
+        count("DeliveryVisibilityUnchanged")
+        logger.warning(
+            "Delivery batch's visibility unchanged: back after the queue's timeout",
+            extra={**_about(batch), **failure(error)},
+        )
