@@ -63,7 +63,7 @@ def _no_reserved_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
 class CreateBindingForm(BaseModel):
     """The form body of `POST /v1/Services/{ServiceSid}/Bindings`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     identity: Annotated[Identity, Field(alias="Identity")]
     binding_type: Annotated[BindingType, Field(alias="BindingType")]
@@ -112,7 +112,7 @@ class CreateBindingForm(BaseModel):
 class ListBindingsQuery(BaseModel):
     """The query string of `GET /v1/Services/{ServiceSid}/Bindings`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     start_date: Annotated[IsoDate | None, Field(alias="StartDate")] = None
     end_date: Annotated[IsoDate | None, Field(alias="EndDate")] = None
@@ -155,7 +155,7 @@ class ListUserBindingsQuery(BaseModel):
     """The query string of `GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings`: the
     Bindings list's, without `Identity` (the path names it)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     start_date: Annotated[IsoDate | None, Field(alias="StartDate")] = None
     end_date: Annotated[IsoDate | None, Field(alias="EndDate")] = None

@@ -64,7 +64,7 @@ class ServiceForm(BaseModel):
     """The form of `POST /v1/Services` and `POST /v1/Services/{Sid}`: every field optional.
     On update only the fields given change."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     friendly_name: Annotated[Setting[FriendlyName], Field(alias="FriendlyName")] = None
     apn_credential_sid: Annotated[Setting[CredentialSid], Field(alias="ApnCredentialSid")] = None
@@ -113,7 +113,7 @@ class ServiceForm(BaseModel):
 class ListServicesQuery(BaseModel):
     """The query string of `GET /v1/Services`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     friendly_name: Annotated[FriendlyName | None, Field(alias="FriendlyName")] = None
     page_size: Annotated[
