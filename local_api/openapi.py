@@ -64,7 +64,7 @@ REQUESTS = "notify_bindings.api.requests"
 OPERATION_INPUTS: dict[str, Input] = {
     "CreateService": Input("body", "services:ServiceForm", True),
     "UpdateService": Input("body", "services:ServiceForm", True),
-    "ListService": Input("query", "services:ListServicesQuery"),
+    "ListService": Input("query", "service_lists:ListServicesQuery"),
     "CreateBinding": Input("body", "bindings:CreateBindingForm"),
     "ListBinding": Input("query", "bindings:ListBindingsQuery"),
     "ListUser": Input("query", "users:ListUsersQuery"),

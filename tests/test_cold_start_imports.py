@@ -54,7 +54,8 @@ MODEL_MODULES = {
         "ListBindingsFunction",
         "ListUserBindingsFunction",
     },
-    "notify_bindings.api.requests.services": SERVICE_FUNCTIONS - {"FetchServiceFunction"},
+    "notify_bindings.api.requests.services": {"CreateServiceFunction", "UpdateServiceFunction"},
+    "notify_bindings.api.requests.service_lists": {"ListServicesFunction"},
     "notify_bindings.api.requests.users": {
         "DeleteUserFunction",
         "FetchUserFunction",
