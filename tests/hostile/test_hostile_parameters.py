@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from notify_bindings.api.requests.bindings import CreateBindingForm, ListBindingsQuery
+from notify_bindings.api.requests.binding_lists import ListBindingsQuery
+from notify_bindings.api.requests.bindings import CreateBindingForm
 from notify_bindings.api.requests.service_lists import ListServicesQuery
 from notify_bindings.api.requests.services import ServiceForm
 from tests.hostile.support import Api, assert_twilio_error
