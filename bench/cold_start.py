@@ -341,7 +341,7 @@ def names(value):
         if hasattr(value, inner):
             found |= names(getattr(value, inner))
     if isinstance(value, type):
-        for member in vars(value).values():
+        for member in list(vars(value).values()):  # a deferred pydantic model builds as read
             found |= names(member)
     return found
 

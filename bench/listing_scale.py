@@ -315,7 +315,7 @@ class Case:
     pages: int = 1
 
     def filters(self) -> Any:
-        from notify_bindings.api.requests.bindings import ListBindingsQuery
+        from notify_bindings.api.requests.binding_lists import ListBindingsQuery
 
         return ListBindingsQuery.model_validate(_form(self.query)).filters()
 
@@ -444,7 +444,7 @@ class Lister:
         """The page the handler would list (notify_bindings.operations.bindings.list_bindings),
         with no invocation and so no deadline."""
         from notify_bindings.api.page_tokens import Paging, bindings_scope
-        from notify_bindings.api.requests.bindings import ListBindingsQuery
+        from notify_bindings.api.requests.binding_lists import ListBindingsQuery
         from notify_bindings.operations.bindings import list_bindings
 
         asked = ListBindingsQuery.model_validate(_form(query))

@@ -49,12 +49,13 @@ SERVICE_FUNCTIONS = {
 # Modules of models that only some functions use, and the functions that use them: what a
 # client sends (api/requests/) and Twilio's JSON (api/responses/), one module per resource.
 MODEL_MODULES = {
-    "notify_bindings.api.requests.bindings": {
-        "CreateBindingFunction",
+    "notify_bindings.api.requests.bindings": {"CreateBindingFunction"},
+    "notify_bindings.api.requests.binding_lists": {
         "ListBindingsFunction",
         "ListUserBindingsFunction",
     },
-    "notify_bindings.api.requests.services": SERVICE_FUNCTIONS - {"FetchServiceFunction"},
+    "notify_bindings.api.requests.services": {"CreateServiceFunction", "UpdateServiceFunction"},
+    "notify_bindings.api.requests.service_lists": {"ListServicesFunction"},
     "notify_bindings.api.requests.users": {
         "DeleteUserFunction",
         "FetchUserFunction",

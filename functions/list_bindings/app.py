@@ -3,7 +3,7 @@
 from notify_bindings.api.handler import Response, api_handler, json_response
 from notify_bindings.api.page_tokens import Paging, bindings_scope
 from notify_bindings.api.request import ApiRequest
-from notify_bindings.api.requests.bindings import ListBindingsQuery
+from notify_bindings.api.requests.binding_lists import ListBindingsQuery
 from notify_bindings.api.responses.bindings import BindingPageResource
 from notify_bindings.operations.bindings import list_bindings
 

@@ -3,7 +3,7 @@
 from notify_bindings.api.handler import Response, api_handler, json_response
 from notify_bindings.api.page_tokens import Paging, services_scope
 from notify_bindings.api.request import ApiRequest
-from notify_bindings.api.requests.services import ListServicesQuery
+from notify_bindings.api.requests.service_lists import ListServicesQuery
 from notify_bindings.api.responses.services import ServicePageResource
 from notify_bindings.operations.services import list_services
 

@@ -4,7 +4,7 @@ by tag, date and address (ours)."""
 from notify_bindings.api.handler import Response, api_handler, json_response
 from notify_bindings.api.page_tokens import Paging, user_bindings_scope
 from notify_bindings.api.request import ApiRequest
-from notify_bindings.api.requests.bindings import ListUserBindingsQuery
+from notify_bindings.api.requests.binding_lists import ListUserBindingsQuery
 from notify_bindings.api.requests.users import UserPath
 from notify_bindings.api.responses.bindings import BindingPageResource
 from notify_bindings.operations.users import list_user_bindings

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from notify_bindings.api.requests.bindings import CreateBindingForm, ListBindingsQuery
-from notify_bindings.api.requests.services import ListServicesQuery, ServiceForm
+from notify_bindings.api.requests.binding_lists import ListBindingsQuery
+from notify_bindings.api.requests.bindings import CreateBindingForm
+from notify_bindings.api.requests.service_lists import ListServicesQuery
+from notify_bindings.api.requests.services import ServiceForm
 from tests.hostile.support import Api, assert_twilio_error
 
 CONTROL_CHARACTERS = ["\x00", "\x7f"]  # NUL, DEL; the rest of C0 and C1 below, on Identity

@@ -3,9 +3,13 @@ checked being the one connected to; locally http to 127.0.0.1."""
 
 from __future__ import annotations
 
+import socket
+
+import httpx
 import pytest
 
 from notify_bindings.providers.webhooks import (
+    CallbackPoster,
     CallbackRefused,
     allowed_address,
     pinned_target,
@@ -92,3 +96,25 @@ def test_a_host_that_does_not_resolve_is_refused():
 
     with pytest.raises(CallbackRefused, match="resolve"):
         pinned_target("https://nowhere.invalid/cb", allow_local=False, resolve=fails)
+
+
+def test_a_poster_makes_its_http_client_at_its_first_callback_then_keeps_it(monkeypatch):
+    made = []
+    real_client = httpx.Client
+
+    def client(**options):
+        made.append(options)
+        return real_client(**options)
+
+    monkeypatch.setattr(httpx, "Client", client)
+    with socket.socket() as closed:  # a loopback port that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/cb"
+    poster = CallbackPoster(allow_local=True)
+    try:
+        assert made == []
+        answers = [poster.post(url, "token", {"n": "1"}) for _ in range(2)]
+        assert [answer.retryable for answer in answers] == [True, True]  # refused: no listener
+        assert len(made) == 1
+    finally:
+        poster.close()

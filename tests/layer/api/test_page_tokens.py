@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from notify_bindings.api.page_tokens import PageTokens
-from notify_bindings.api.requests.bindings import pairs_of
+from notify_bindings.api.requests.binding_lists import pairs_of
 from notify_bindings.domain.bindings import BindingFilters
 from notify_bindings.domain.paging import Direction, KeyCursor, PageCursor
 from notify_bindings.platform.errors import InvalidPageToken

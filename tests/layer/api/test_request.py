@@ -11,7 +11,8 @@ from local_api.events import http_api_event
 from local_api.template import Route
 from notify_bindings.api.handler import error_response
 from notify_bindings.api.request import MAX_BODY_BYTES, ApiRequest
-from notify_bindings.api.requests.bindings import CreateBindingForm, ListBindingsQuery
+from notify_bindings.api.requests.binding_lists import ListBindingsQuery
+from notify_bindings.api.requests.bindings import CreateBindingForm
 from notify_bindings.platform.errors import InvalidParameter, NotFound, Throttled, Unauthenticated
 
 SERVICE = "IS" + "c" * 32

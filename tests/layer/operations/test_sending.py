@@ -23,6 +23,8 @@ from notify_bindings.providers.credentials import (
     parse_service_account,
     parse_twilio_account,
 )
+from notify_bindings.providers.fcm import fcm_http_client
+from notify_bindings.providers.twilio_messages import twilio_http_client
 from tests.factories import sample_service
 from tests.providers.material import (
     ACCOUNT_SID,
@@ -139,6 +141,51 @@ def test_sms_happy_path_creates_a_message_through_the_messaging_service(
     assert accepted["sid"].startswith("SM")
     assert (accepted["to"], accepted["body"]) == ("+15005550006", "World")
     assert accepted["messaging_service_sid"] == MESSAGING_SERVICE_SID
+
+
+def test_a_channels_http_client_is_made_when_a_batch_first_sends_on_it_then_kept(
+    monkeypatch, apns, fcm, twilio, clock, token_key, service_account, twilio_account
+):
+    made: list[str] = []
+
+    def counted(channel, make):
+        def factory():
+            made.append(channel)
+            return make()
+
+        return factory
+
+    monkeypatch.setattr(
+        "notify_bindings.operations.sending.fcm_http_client", counted("fcm", fcm_http_client)
+    )
+    monkeypatch.setattr(
+        "notify_bindings.operations.sending.twilio_http_client",
+        counted("sms", twilio_http_client),
+    )
+    endpoints = Endpoints(
+        apns=apns.base_url,
+        apns_sandbox=apns.base_url,
+        fcm=fcm.base_url,
+        fcm_token=fcm.token_url,
+        twilio=twilio.base_url,
+        apns_ca_file=apns.ca_file,
+    )
+    senders = Senders(endpoints, clock=clock, jitter=lambda: 0.5)
+    try:
+        assert made == []
+        assert send(senders, to(BindingType.APN, DEVICE_TOKEN), token_key).status is (
+            DeliveryStatus.SENT
+        )
+        assert made == []
+        for address in ("device-1", "device-2"):
+            delivery = send(senders, to(BindingType.FCM, address), service_account)
+            assert delivery.status is DeliveryStatus.SENT
+        assert made == ["fcm"]
+        delivery = send(senders, to(BindingType.SMS, "+15005550006"), twilio_account)
+        assert delivery.status is DeliveryStatus.SENT
+        assert made == ["fcm", "sms"]
+    finally:
+        senders.close()
 
 
 def credential_of(kind: str, token_key, service_account, twilio_account):

@@ -50,6 +50,7 @@ from notify_bindings.domain.services import Service
 from notify_bindings.operations import channels
 from notify_bindings.platform import deadline
 from notify_bindings.platform.config import Settings
+from notify_bindings.providers._transport import OnFirstUse
 from notify_bindings.providers.apns import DEFAULT_CONNECTIONS, ApnsClient, ApnsConnections
 from notify_bindings.providers.credentials import (
     ApnsCertificate,
@@ -154,8 +155,10 @@ class Senders:
         self._apns_pools: dict[tuple[Any, ...], ApnsConnections] = {}
         self._fingerprints: OrderedDict[int, tuple[Credential, tuple[str, ...]]] = OrderedDict()
         self._refused: dict[tuple[Any, ...], _Refusal] = {}
-        self._fcm_http = fcm_http_client()
-        self._twilio_http = twilio_http_client()
+        # Each channel's client is made when a batch first sends on it (APNs' pools per
+        # credential, below), then kept for the life of the environment.
+        self._fcm_http = OnFirstUse(fcm_http_client)
+        self._twilio_http = OnFirstUse(twilio_http_client)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Senders:
@@ -298,7 +301,7 @@ class Senders:
     def _fcm_client(self, account: ServiceAccount, key: tuple[Any, ...]) -> FcmClient:
         def make() -> FcmClient:
             return FcmClient(
-                self._fcm_http,
+                self._fcm_http.get(),
                 account,
                 endpoint=self._endpoints.fcm,
                 token_url=self._endpoints.fcm_token,
@@ -310,7 +313,9 @@ class Senders:
 
     def _twilio_client(self, account: TwilioAccount, key: tuple[Any, ...]) -> TwilioMessagesClient:
         def make() -> TwilioMessagesClient:
-            return TwilioMessagesClient(self._twilio_http, account, endpoint=self._endpoints.twilio)
+            return TwilioMessagesClient(
+                self._twilio_http.get(), account, endpoint=self._endpoints.twilio
+            )
 
         client: TwilioMessagesClient = self._cached(key, make)
         return client

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ssl
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from socket import socket
 
 import httpx
@@ -118,6 +118,33 @@ def shared_tls_context(ca_file: str | None = None) -> TlsContext:
         if context is None:
             context = _SHARED[ca_file] = new_tls_context(ca_file)
         return context
+
+
+class OnFirstUse:
+    """An httpx.Client made the first time it is asked for, then kept: a delivering process
+    makes only the clients of the channels its batches use (each costs millions of
+    instructions). Thread-safe."""
+
+    def __init__(self, make: Callable[[], httpx.Client]) -> None:
+        self._make = make
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = self._make()
+            return self._client
+
+    @property
+    def made(self) -> bool:
+        return self._client is not None
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 def lost_exchange(error: httpx.TransportError, code: int) -> Outcome:

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from notify_bindings.providers._transport import shared_tls_context
+from notify_bindings.providers._transport import OnFirstUse, shared_tls_context
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
@@ -158,11 +158,14 @@ class CallbackPoster:
         self._resolve = resolve
         # No connection is reused: pooled by address, a connection made for one host name (its
         # TLS server name) could otherwise carry another's callback when both share an address.
-        self._http = httpx.Client(
-            timeout=timeout,
-            follow_redirects=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-            verify=verify or shared_tls_context(),
+        # Made at the first callback: most batches post none.
+        self._http = OnFirstUse(
+            lambda: httpx.Client(
+                timeout=timeout,
+                follow_redirects=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
+                verify=verify or shared_tls_context(),
+            )
         )
 
     def close(self) -> None:
@@ -177,7 +180,7 @@ class CallbackPoster:
         headers["Host"] = original.netloc.decode("ascii").rpartition("@")[2]
         headers["User-Agent"] = "notify-bindings-callbacks/1"
         try:
-            response = self._http.post(
+            response = self._http.get().post(
                 target, content=body, headers=headers, extensions={"sni_hostname": host}
             )
         except httpx.TransportError as error:

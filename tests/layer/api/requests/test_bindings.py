@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from notify_bindings.api.requests.bindings import CreateBindingForm, ListBindingsQuery
+from notify_bindings.api.requests.binding_lists import ListBindingsQuery
+from notify_bindings.api.requests.bindings import CreateBindingForm
 
 VALID = {"Identity": "alice", "BindingType": "apn", "Address": "token-1"}
 

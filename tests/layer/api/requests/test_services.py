@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from notify_bindings.api.requests.services import ListServicesQuery, ServiceForm
+from notify_bindings.api.requests.service_lists import ListServicesQuery
+from notify_bindings.api.requests.services import ServiceForm
 from notify_bindings.domain.services import SETTINGS
 
 

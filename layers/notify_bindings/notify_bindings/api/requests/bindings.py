@@ -1,13 +1,14 @@
-"""What a client sends about bindings: the create form and the list queries.
+"""What a client sends to create a binding: the form.
 
-Apart from the other resources' so that only the functions that read one build them: pydantic
-builds a model's validator when its class is defined, a cost of every cold start that loads it.
+Apart from the other resources', and from the list queries (`binding_lists.py`), so that only
+the function that creates bindings defines it: a model's class costs a cold start even when its
+build is deferred.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Self
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -17,29 +18,20 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from notify_bindings.api.requests.fields import (
-    ASCII_INTEGER,
-    DEFAULT_PAGE_SIZE,
     Address,
     CredentialSid,
     Identity,
-    IsoDate,
     ProtocolVersion,
     Tag,
-    clamp_page_size,
     no_control_characters,
-    page_needs_token,
     unique,
 )
 from notify_bindings.domain.bindings import (
-    MAX_IDENTITY_FILTERS,
-    MAX_TAG_FILTERS,
     MAX_TAGS_PER_BINDING,
     RESERVED_TAGS,
-    BindingFilters,
     BindingType,
     Registration,
 )
@@ -63,7 +55,7 @@ def _no_reserved_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
 class CreateBindingForm(BaseModel):
     """The form body of `POST /v1/Services/{ServiceSid}/Bindings`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     identity: Annotated[Identity, Field(alias="Identity")]
     binding_type: Annotated[BindingType, Field(alias="BindingType")]
@@ -107,97 +99,3 @@ class CreateBindingForm(BaseModel):
             notification_protocol_version=self.notification_protocol_version,
             credential_sid=self.credential_sid,
         )
-
-
-class ListBindingsQuery(BaseModel):
-    """The query string of `GET /v1/Services/{ServiceSid}/Bindings`."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    start_date: Annotated[IsoDate | None, Field(alias="StartDate")] = None
-    end_date: Annotated[IsoDate | None, Field(alias="EndDate")] = None
-    identities: Annotated[
-        tuple[Identity, ...],
-        Field(alias="Identity", max_length=MAX_IDENTITY_FILTERS),
-        BeforeValidator(unique),
-    ] = ()
-    tags: Annotated[
-        tuple[Tag, ...], Field(alias="Tag", max_length=MAX_TAG_FILTERS), BeforeValidator(unique)
-    ] = ()
-    page_size: Annotated[
-        int, Field(alias="PageSize", ge=1), ASCII_INTEGER, AfterValidator(clamp_page_size)
-    ] = DEFAULT_PAGE_SIZE
-    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000), ASCII_INTEGER] = 0
-    page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
-    # Ours, not Twilio's: the binding at this address (the address is the table's key).
-    address: Annotated[Address | None, Field(alias="Address")] = None
-
-    @model_validator(mode="after")
-    def _page_needs_token(self) -> Self:
-        page_needs_token(self.page, self.page_token)
-        return self
-
-    def filters(self) -> BindingFilters:
-        return BindingFilters(
-            identities=self.identities,
-            tags=self.tags,
-            start_date=self.start_date,
-            end_date=self.end_date,
-            address=self.address,
-        )
-
-    def filter_pairs(self) -> list[tuple[str, str]]:
-        """The filters as Twilio spells them in a query string, in a stable order."""
-        return pairs_of(self.filters())
-
-
-class ListUserBindingsQuery(BaseModel):
-    """The query string of `GET /v1/Services/{ServiceSid}/Users/{Identity}/Bindings`: the
-    Bindings list's, without `Identity` (the path names it)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    start_date: Annotated[IsoDate | None, Field(alias="StartDate")] = None
-    end_date: Annotated[IsoDate | None, Field(alias="EndDate")] = None
-    tags: Annotated[
-        tuple[Tag, ...], Field(alias="Tag", max_length=MAX_TAG_FILTERS), BeforeValidator(unique)
-    ] = ()
-    page_size: Annotated[
-        int, Field(alias="PageSize", ge=1), ASCII_INTEGER, AfterValidator(clamp_page_size)
-    ] = DEFAULT_PAGE_SIZE
-    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000), ASCII_INTEGER] = 0
-    page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
-    address: Annotated[Address | None, Field(alias="Address")] = None
-
-    @model_validator(mode="after")
-    def _page_needs_token(self) -> Self:
-        page_needs_token(self.page, self.page_token)
-        return self
-
-    def filters(self, identity: str) -> BindingFilters:
-        return BindingFilters(
-            identities=(identity,),
-            tags=self.tags,
-            start_date=self.start_date,
-            end_date=self.end_date,
-            address=self.address,
-        )
-
-    def filter_pairs(self) -> list[tuple[str, str]]:
-        """The filters as the query string spells them (the identity is in the path)."""
-        return [pair for pair in pairs_of(self.filters("")) if pair[0] != "Identity"]
-
-
-def pairs_of(filters: BindingFilters) -> list[tuple[str, str]]:
-    """`filters` as Twilio spells them in a query string, in a stable order: what a list's
-    page URLs repeat, and what its page tokens are signed for."""
-    pairs: list[tuple[str, str]] = []
-    if filters.start_date:
-        pairs.append(("StartDate", filters.start_date.isoformat()))
-    if filters.end_date:
-        pairs.append(("EndDate", filters.end_date.isoformat()))
-    pairs += [("Identity", identity) for identity in filters.identities]
-    pairs += [("Tag", tag) for tag in filters.tags]
-    if filters.address is not None:
-        pairs.append(("Address", filters.address))
-    return pairs

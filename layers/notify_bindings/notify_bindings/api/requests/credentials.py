@@ -42,7 +42,7 @@ Topic = Annotated[str, StringConstraints(max_length=255), AfterValidator(no_cont
 class CredentialUpdateForm(BaseModel):
     """The form of `POST /v1/Credentials/{Sid}`: every field optional, the Type fixed."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     friendly_name: Annotated[FriendlyName | None, Field(alias="FriendlyName")] = None
     certificate: Annotated[Secret | None, Field(alias="Certificate")] = None
@@ -78,7 +78,7 @@ class CredentialForm(CredentialUpdateForm):
 class ListCredentialsQuery(BaseModel):
     """The query string of `GET /v1/Credentials`: no filters, as in Twilio's."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     page_size: Annotated[
         int, Field(alias="PageSize", ge=1), ASCII_INTEGER, AfterValidator(clamp_page_size)

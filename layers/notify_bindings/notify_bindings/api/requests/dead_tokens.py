@@ -32,7 +32,7 @@ def _null_is_default(value: object) -> object:
 class ReportDeadTokenForm(BaseModel):
     """The form body of `POST /v1/Services/{ServiceSid}/DeadTokens`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     address: Annotated[Address, Field(alias="Address")]
     # Only this binding: not one registered at the address since the push was sent.
@@ -46,7 +46,7 @@ class DeadTokenMessage(BaseModel):
     Unknown fields are refused, not ignored as a form's are: a misspelt `binding_sid` would
     otherwise delete whatever binding holds the address."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     account_sid: Annotated[str, StringConstraints(pattern=ACCOUNT_SID_PATTERN)]
     service_sid: Annotated[str, StringConstraints(pattern=SERVICE_SID_PATTERN)]

@@ -165,3 +165,8 @@ Integer = Annotated[int, ASCII_INTEGER]
 ProtocolVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{1,16}$")]
 CredentialSid = Annotated[str, StringConstraints(pattern=CREDENTIAL_SID_PATTERN)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+# A Service's name, in its form and in the filter of its list.
+FriendlyName = Annotated[
+    str, StringConstraints(max_length=64), AfterValidator(no_control_characters)
+]

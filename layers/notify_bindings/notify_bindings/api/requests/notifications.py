@@ -126,7 +126,9 @@ ToBinding = Annotated[DirectAddress, BeforeValidator(_to_binding)]
 class CreateNotificationForm(BaseModel):
     """The form body of `POST /v1/Services/{ServiceSid}/Notifications`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", arbitrary_types_allowed=True, defer_build=True
+    )
 
     identities: Annotated[
         tuple[Identity, ...],

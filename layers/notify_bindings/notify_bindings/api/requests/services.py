@@ -1,13 +1,13 @@
-"""What a client sends about Services: the form that creates or updates one, and the list query.
+"""What a client sends to create or update a Service: the form.
 
-Apart from the stored Service (`domain/services.py`, which every binding function reads) so that
-only the Service functions build these models: pydantic builds a model's validator when its
-class is defined, a cost of every cold start that loads it.
+Apart from the stored Service (`domain/services.py`, which every binding function reads), and
+from the list's query (`service_lists.py`), so that only the functions that validate the form
+define it: a model's class costs a cold start even when its build is deferred.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -16,17 +16,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
 )
 
 from notify_bindings.api.requests.fields import (
     ASCII_INTEGER,
-    DEFAULT_PAGE_SIZE,
     CredentialSid,
+    FriendlyName,
     ProtocolVersion,
-    clamp_page_size,
     no_control_characters,
-    page_needs_token,
 )
 from notify_bindings.domain.bindings import IdentityBindingLimitPolicy
 from notify_bindings.domain.services import MAX_BINDING_TTL_DAYS
@@ -43,9 +40,6 @@ def _http_url(value: str) -> str:
     return value
 
 
-FriendlyName = Annotated[
-    str, StringConstraints(max_length=64), AfterValidator(no_control_characters)
-]
 MessagingServiceSid = Annotated[str, StringConstraints(pattern=r"^MG[0-9a-fA-F]{32}$")]
 LegacyId = Annotated[str, StringConstraints(max_length=256), AfterValidator(no_control_characters)]
 CallbackUrl = Annotated[
@@ -64,7 +58,7 @@ class ServiceForm(BaseModel):
     """The form of `POST /v1/Services` and `POST /v1/Services/{Sid}`: every field optional.
     On update only the fields given change."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     friendly_name: Annotated[Setting[FriendlyName], Field(alias="FriendlyName")] = None
     apn_credential_sid: Annotated[Setting[CredentialSid], Field(alias="ApnCredentialSid")] = None
@@ -108,25 +102,3 @@ class ServiceForm(BaseModel):
     def changes(self) -> dict[str, Any]:
         """The settings this form gives, by their names in `Service`; None clears one."""
         return {name: getattr(self, name) for name in self.model_fields_set}
-
-
-class ListServicesQuery(BaseModel):
-    """The query string of `GET /v1/Services`."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    friendly_name: Annotated[FriendlyName | None, Field(alias="FriendlyName")] = None
-    page_size: Annotated[
-        int, Field(alias="PageSize", ge=1), ASCII_INTEGER, AfterValidator(clamp_page_size)
-    ] = DEFAULT_PAGE_SIZE
-    page: Annotated[int, Field(alias="Page", ge=0, le=10_000_000), ASCII_INTEGER] = 0
-    page_token: Annotated[str | None, Field(alias="PageToken", max_length=1024)] = None
-
-    @model_validator(mode="after")
-    def _page_needs_token(self) -> Self:
-        page_needs_token(self.page, self.page_token)
-        return self
-
-    def filter_pairs(self) -> list[tuple[str, str]]:
-        """The filter as the query string spells it."""
-        return [("FriendlyName", self.friendly_name)] if self.friendly_name else []

@@ -37,7 +37,7 @@ class UserPath(BaseModel):
     """The path parameters of `/v1/Services/{ServiceSid}/Users/{Identity}` and the routes under
     it. A segment that names no identity a binding can have is a 404, like a malformed SID."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     identity: Annotated[Identity, BeforeValidator(_percent_decoded), Field(alias="Identity")]
 
@@ -45,7 +45,7 @@ class UserPath(BaseModel):
 class ListUsersQuery(BaseModel):
     """The query string of `GET /v1/Services/{ServiceSid}/Users`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     page_size: Annotated[
         int, Field(alias="PageSize", ge=1), ASCII_INTEGER, AfterValidator(clamp_page_size)

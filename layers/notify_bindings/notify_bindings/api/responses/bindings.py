@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from notify_bindings.api.responses.pages import TWILIO_DATE, PageLinks, PageMeta
 from notify_bindings.domain.bindings import Binding
@@ -10,11 +10,15 @@ from notify_bindings.domain.users import user_path
 
 
 class BindingLinks(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     user: str
 
 
 class BindingResource(BaseModel):
     """A Binding as Twilio's JSON has it: exactly its fields, dates as `YYYY-MM-DDTHH:MM:SSZ`."""
+
+    model_config = ConfigDict(defer_build=True)
 
     sid: str
     account_sid: str
@@ -54,6 +58,8 @@ class BindingResource(BaseModel):
 
 
 class BindingPageResource(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     bindings: list[BindingResource]
     meta: PageMeta
 

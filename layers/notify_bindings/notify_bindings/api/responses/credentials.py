@@ -3,7 +3,7 @@ stored Credential holds none."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from notify_bindings.api.responses.pages import TWILIO_DATE, PageLinks, PageMeta
 from notify_bindings.domain.credentials import Credential
@@ -11,6 +11,8 @@ from notify_bindings.domain.credentials import Credential
 
 class CredentialResource(BaseModel):
     """A Credential as Twilio's JSON has it: `sandbox` a string, "True" or "False"."""
+
+    model_config = ConfigDict(defer_build=True)
 
     sid: str
     account_sid: str
@@ -36,6 +38,8 @@ class CredentialResource(BaseModel):
 
 
 class CredentialPageResource(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     credentials: list[CredentialResource]
     meta: PageMeta
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from notify_bindings.domain.bindings import Binding
 from notify_bindings.domain.dead_tokens import DeadTokenReason
@@ -10,6 +10,8 @@ from notify_bindings.domain.dead_tokens import DeadTokenReason
 
 class DeadTokenReportResource(BaseModel):
     """The answer to a report: whether a binding went, and which; never the address."""
+
+    model_config = ConfigDict(defer_build=True)
 
     account_sid: str
     service_sid: str

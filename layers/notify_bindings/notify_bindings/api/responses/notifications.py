@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from notify_bindings.api.responses.pages import TWILIO_DATE
 from notify_bindings.domain.notifications import DeliveryCounts, Notification
@@ -13,6 +13,8 @@ from notify_bindings.domain.notifications import DeliveryCounts, Notification
 
 class NotificationResource(BaseModel):
     """A Notification as Twilio's create answers it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     sid: str
     account_sid: str
@@ -64,6 +66,8 @@ class NotificationResource(BaseModel):
 class Deliveries(BaseModel):
     """(ours) What became of the notification's deliveries. `pending` is null until every
     recipient is known (resolution still running); the counts are exact once it is 0."""
+
+    model_config = ConfigDict(defer_build=True)
 
     total: int
     sent: int

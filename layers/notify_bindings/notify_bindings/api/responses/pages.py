@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 from urllib.parse import urlencode
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 TWILIO_DATE = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -25,6 +25,8 @@ class PageLinks(NamedTuple):
 
 
 class PageMeta(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     page: int
     page_size: int
     first_page_url: str

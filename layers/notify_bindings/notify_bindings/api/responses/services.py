@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from notify_bindings.api.responses.pages import TWILIO_DATE, PageLinks, PageMeta
 from notify_bindings.domain.services import Service
 
 
 class ServiceLinks(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     bindings: str
     notifications: str
     segments: str
@@ -17,6 +19,8 @@ class ServiceLinks(BaseModel):
 
 class ServiceResource(BaseModel):
     """A Service as Twilio's JSON has it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     sid: str
     account_sid: str
@@ -62,6 +66,8 @@ class ServiceResource(BaseModel):
 
 
 class ServicePageResource(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     services: list[ServiceResource]
     meta: PageMeta
 

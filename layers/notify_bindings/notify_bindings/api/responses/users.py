@@ -3,19 +3,23 @@ them."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from notify_bindings.api.responses.pages import TWILIO_DATE, PageLinks, PageMeta
 from notify_bindings.domain.users import User, user_path
 
 
 class UserLinks(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     bindings: str
     segment_memberships: str
 
 
 class UserResource(BaseModel):
     """A User as Notify's JSON had it, and `binding_count` (ours)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     sid: str
     account_sid: str
@@ -48,6 +52,8 @@ class UserResource(BaseModel):
 
 
 class UserPageResource(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     users: list[UserResource]
     meta: PageMeta
 
