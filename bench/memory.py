@@ -19,8 +19,10 @@ batches' DynamoDB records are not written: its events would need the whole sendi
 Its DynamoDB and SQS are the local API's embedded moto server, in a separate process (so that
 its memory is not counted) on a free loopback port, with the template's tables and queues.
 This process seeds what the events refer to through the template's functions (an account, a
-Service, Services and bindings to delete), and the purge function gets the very messages the
-delete-Service function sent. Every invocation must succeed (no 5xx); the outcomes are shown.
+Service, Services, bindings and Credentials to delete, a Credential and a Notification to
+fetch), the purge function gets the very messages the delete-Service function sent, and the
+resolving function the resolution tasks the create-Notification function sent. Every
+invocation must succeed (no 5xx); the outcomes are shown.
 
 Layer size: when `sam build` has built .aws-sam/build/BindingsLayer, its size unzipped and
 zipped (deflate, in a temporary file), noting when its notify_bindings differs from the
@@ -321,6 +323,9 @@ class Scenario:
         self.expiring = self._create_service("expiring")
         for n in range(count):
             self._create_binding(self.expiring, f"user{n}", n)
+        self.credential = self._create_credential("kept")
+        self.doomed_credentials = [self._create_credential(f"doomed {n}") for n in range(count)]
+        self.notification = self._create_notification("kept")
 
     def events(self, function: str) -> list[dict[str, Any]]:
         """The events for `function`, built when it is its turn (the purge's messages exist
@@ -424,6 +429,45 @@ class Scenario:
                 for n in range(self.count)
             ],
             "ReportDeadTokensFunction": self._dead_token_events,
+            "CreateCredentialFunction": lambda: [
+                self._request(
+                    "POST /v1/Credentials", "/v1/Credentials", _sms_credential(f"new {n}")
+                )
+                for n in range(self.count)
+            ],
+            "ListCredentialsFunction": lambda: [
+                self._request("GET /v1/Credentials", "/v1/Credentials")
+            ],
+            "FetchCredentialFunction": lambda: [
+                self._request("GET /v1/Credentials/{Sid}", f"/v1/Credentials/{self.credential}")
+            ],
+            "UpdateCredentialFunction": lambda: [
+                self._request(
+                    "POST /v1/Credentials/{Sid}",
+                    f"/v1/Credentials/{self.credential}",
+                    {"FriendlyName": f"v{n}"},
+                )
+                for n in range(self.count)
+            ],
+            "DeleteCredentialFunction": lambda: [
+                self._request("DELETE /v1/Credentials/{Sid}", f"/v1/Credentials/{sid}")
+                for sid in self.doomed_credentials
+            ],
+            "CreateNotificationFunction": lambda: [
+                self._request(
+                    "POST /v1/Services/{ServiceSid}/Notifications",
+                    f"{service_path}/Notifications",
+                    {"Identity": "kept", "Body": f"Notification {n}"},
+                )
+                for n in range(self.count)
+            ],
+            "FetchNotificationFunction": lambda: [
+                self._request(
+                    "GET /v1/Services/{ServiceSid}/Notifications/{Sid}",
+                    f"{service_path}/Notifications/{self.notification}",
+                )
+            ],
+            "ResolveNotificationFunction": self._resolve_events,
             "PublishChangesFunction": self._change_events,
             "ForgetExpiredFunction": self._expired_events,
         }
@@ -473,6 +517,28 @@ class Scenario:
             {"Identity": identity, "BindingType": "sms", "Address": f"+1555{number:07d}"},
         )
         return str(self._invoke("CreateBindingFunction", event, 201)["sid"])
+
+    def _create_credential(self, name: str) -> str:
+        event = self._request("POST /v1/Credentials", "/v1/Credentials", _sms_credential(name))
+        return str(self._invoke("CreateCredentialFunction", event, 201)["sid"])
+
+    def _create_notification(self, body: str) -> str:
+        event = self._request(
+            "POST /v1/Services/{ServiceSid}/Notifications",
+            f"/v1/Services/{self.service}/Notifications",
+            {"Identity": "kept", "Body": body},
+        )
+        return str(self._invoke("CreateNotificationFunction", event, 201)["sid"])
+
+    def _resolve_events(self) -> list[dict[str, Any]]:
+        """The resolve queue's messages: the resolution tasks the create-Notification function
+        sent (the seeded one's and, when it ran first, those of its invocations), received in
+        its source's batches."""
+        (source,) = self.template.functions["ResolveNotificationFunction"].sqs_sources
+        events = self._received_events(self.queues[source.queue], source.batch_size)
+        if not events:
+            raise RuntimeError("no resolution task in the resolve queue: nothing was seeded")
+        return events
 
     def _dead_token_events(self) -> list[dict[str, Any]]:
         """The dead-token queue's messages, sent to it and received in its source's batches."""
@@ -567,6 +633,12 @@ class Scenario:
             sqs_event(messages[n : n + batch_size], queue.arn)
             for n in range(0, len(messages), batch_size)
         ]
+
+
+def _sms_credential(name: str) -> dict[str, str]:
+    """The simplest valid create form of a Credential: Twilio's Messages API (an Account SID
+    and its auth token)."""
+    return {"Type": "sms", "FriendlyName": name, "ApiKey": "AC" + "a" * 32, "Secret": "b" * 32}
 
 
 def measure_function(
@@ -835,7 +907,7 @@ def main() -> None:
     with moto_server() as endpoint:
         local = start_functions(template, endpoint)
         functions = local.functions
-        print(f"seeding {seeded} Services and bindings to delete...", file=sys.stderr)
+        print(f"seeding {seeded} Services, bindings and Credentials to delete...", file=sys.stderr)
         with quiet_stdout():
             scenario = Scenario(template, local, seeded)
         environment = child_environment(functions)

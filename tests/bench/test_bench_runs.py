@@ -123,6 +123,7 @@ def test_the_memory_benchmark_runs(tmp_path):
         results,
         *("--function", "FetchBindingFunction", "--function", "PublishChangesFunction"),
         *("--function", "ReportDeadTokensFunction", "--function", "ForgetExpiredFunction"),
+        *("--function", "CreateCredentialFunction", "--function", "ResolveNotificationFunction"),
         *("--function", "DeliverNotificationsFunction"),
         *("--invocations", "3", "--no-layer-build"),
     )
@@ -135,6 +136,8 @@ def test_the_memory_benchmark_runs(tmp_path):
         "PublishChangesFunction",
         "ReportDeadTokensFunction",
         "ForgetExpiredFunction",
+        "CreateCredentialFunction",
+        "ResolveNotificationFunction",
     ):
         assert figures[f"peak RSS: {function}"].endswith(" MB"), figures  # not "not measured"
 
